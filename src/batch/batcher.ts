@@ -1,0 +1,116 @@
+import type { RowOfTable, TableKey } from '../schema/index.js';
+import type { Sink } from '../sink/index.js';
+
+export interface BatcherOptions {
+  maxRows: number;
+  maxAgeMs: number;
+  maxPendingRows: number;
+  /** First and longest wait before writing a failed batch again. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+export interface BatcherHooks {
+  written<K extends TableKey>(table: K, rows: RowOfTable[K][], now: number): void;
+  failed(table: TableKey, rows: number, err: unknown, retryInMs: number): void;
+}
+
+interface Lane {
+  open: unknown[];
+  openedAt: number;
+  ready: unknown[][];
+  writing: boolean;
+}
+
+const TABLE_KEYS: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
+
+/**
+ * Gathers rows into batches per table (by row count and age) and writes them to the sink one
+ * batch at a time per table, in order. A batch that fails stays at the head of its lane and is
+ * written again with backoff: rows are only let go once the sink has taken them. `pendingRows`
+ * counts everything not yet taken, and is what backpressure is decided on.
+ */
+export class Batcher {
+  private readonly lanes = new Map<TableKey, Lane>();
+  private pending = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private idleWaiters: (() => void)[] = [];
+  private retryDelay: number;
+
+  constructor(
+    private readonly sink: Sink,
+    private readonly opts: BatcherOptions,
+    private readonly hooks: BatcherHooks,
+  ) {
+    for (const k of TABLE_KEYS) this.lanes.set(k, { open: [], openedAt: 0, ready: [], writing: false });
+    this.retryDelay = opts.retryMinMs ?? 500;
+    this.timer = setInterval(() => this.flushAged(Date.now()), Math.max(5, Math.min(250, opts.maxAgeMs / 2)));
+    this.timer.unref();
+  }
+
+  get pendingRows(): number {
+    return this.pending;
+  }
+
+  isFull(): boolean {
+    return this.pending >= this.opts.maxPendingRows;
+  }
+
+  add<K extends TableKey>(table: K, row: RowOfTable[K]): void {
+    const lane = this.lanes.get(table)!;
+    if (lane.open.length === 0) lane.openedAt = Date.now();
+    lane.open.push(row);
+    this.pending++;
+    if (lane.open.length >= this.opts.maxRows) this.seal(table, lane);
+  }
+
+  /** Seal every open batch now and resolve once everything pending has been written. */
+  flush(): Promise<void> {
+    for (const [k, lane] of this.lanes) if (lane.open.length > 0) this.seal(k, lane);
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private flushAged(now: number): void {
+    for (const [k, lane] of this.lanes) {
+      if (lane.open.length > 0 && now - lane.openedAt >= this.opts.maxAgeMs) this.seal(k, lane);
+    }
+  }
+
+  private seal(table: TableKey, lane: Lane): void {
+    lane.ready.push(lane.open);
+    lane.open = [];
+    if (!lane.writing) void this.drain(table, lane);
+  }
+
+  private async drain(table: TableKey, lane: Lane): Promise<void> {
+    lane.writing = true;
+    while (lane.ready.length > 0) {
+      const batch = lane.ready[0]!;
+      try {
+        await this.sink.write(table, batch as RowOfTable[typeof table][]);
+      } catch (err) {
+        const wait = this.retryDelay;
+        this.retryDelay = Math.min(this.retryDelay * 2, this.opts.retryMaxMs ?? 30_000);
+        this.hooks.failed(table, batch.length, err, wait);
+        await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random() / 2)));
+        continue;
+      }
+      this.retryDelay = this.opts.retryMinMs ?? 500;
+      lane.ready.shift();
+      this.pending -= batch.length;
+      this.hooks.written(table, batch as RowOfTable[typeof table][], Date.now());
+    }
+    lane.writing = false;
+    if (this.pending === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export { Batcher, type BatcherOptions, type BatcherHooks } from './batcher.js';

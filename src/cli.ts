@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, configReference, loadConfig } from './config/index.js';
+import { TABLES, createTableCommand, jsonMappingCommand, schemaMarkdown, type TableKey } from './schema/index.js';
+import { createService } from './service.js';
+import { replay } from './replay.js';
+
+const USAGE = `hubble-adx — Cilium Hubble flow logs from Fluent Bit into Azure Data Explorer
+
+Usage:
+  hubble-adx serve  [--config FILE]            run the receiver for Fluent Bit's http output
+  hubble-adx replay FILE|- [--config FILE]     feed a saved cilium-agent log (or kubectl logs) through the pipeline
+  hubble-adx schema [--format kql|markdown|json]  print the table schema
+  hubble-adx config-reference                  print every configuration key
+
+Configuration: YAML file (--config or HUBBLE_ADX_CONFIG) plus HUBBLE_ADX_<SECTION>__<KEY> variables.
+With no configuration, rows go to JSON-lines files under ./data (the local sink).`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, format: { type: 'string', default: 'kql' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE + '\n');
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case 'serve':
+      return serve(values.config);
+    case 'replay': {
+      const file = rest[0];
+      if (!file) {
+        process.stderr.write('replay needs a FILE, or - for standard input\n');
+        return 2;
+      }
+      return runReplay(file, values.config);
+    }
+    case 'schema':
+      process.stdout.write(printSchema(values.format ?? 'kql') + '\n');
+      return 0;
+    case 'config-reference':
+      process.stdout.write(configReference() + '\n');
+      return 0;
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+function printSchema(format: string): string {
+  const keys = Object.keys(TABLES) as TableKey[];
+  if (format === 'markdown') return schemaMarkdown();
+  if (format === 'json') return JSON.stringify(Object.fromEntries(keys.map((k) => [TABLES[k].defaultName, TABLES[k].columns])), null, 2);
+  return keys.map((k) => `${createTableCommand(k)}\n\n${jsonMappingCommand(k)}\n`).join('\n');
+}
+
+async function serve(configFile: string | undefined): Promise<number> {
+  const config = loadConfig({ file: configFile });
+  const service = createService(config);
+  const { app } = service;
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      app.log.warn({ signal: sig }, 'second signal: exiting without waiting for the drain');
+      process.exit(1);
+    }
+    app.log.info({ signal: sig, pendingRows: service.pipeline.pendingRows }, 'draining: refusing new requests, writing what was accepted');
+    service.stop().then(
+      () => {
+        app.log.info('drained; bye');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        app.log.error({ err }, 'drain failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await app.listen({ host: config.server.host, port: config.server.port });
+  app.log.info({ sink: config.sink.type, directory: config.sink.type === 'local' ? config.sink.local.directory : undefined }, 'hubble-adx ready');
+  return new Promise<number>(() => undefined);
+}
+
+async function runReplay(file: string, configFile: string | undefined): Promise<number> {
+  const config = loadConfig({ file: configFile });
+  const service = createService(config, { logger: { level: config.log.level } });
+  const summary = await replay(file === '-' ? process.stdin : file, service.pipeline);
+  await service.stop();
+  process.stdout.write(JSON.stringify({ ...summary, sink: config.sink.type, directory: config.sink.local.directory }) + '\n');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hubble-adx: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`hubble-adx: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,2 @@
+export { configSchema, type Config } from './schema.js';
+export { loadConfig, configReference, ConfigError, ENV_PREFIX } from './load.js';

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/**
+ * Every configuration key, its default and its documentation. The README's configuration reference
+ * is generated from this schema (see configReference), so a key documented there always exists.
+ */
+
+const MiB = 1024 * 1024;
+
+// A section may be left out entirely: its keys then take their defaults.
+const section = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).prefault({} as never);
+
+export const configSchema = z.strictObject({
+  cluster: z.string().default('default').describe('Cluster name for rows whose node_name has no `cluster/` prefix.'),
+  server: section({
+    host: z.string().default('127.0.0.1').describe('Bind address. Loopback by default: Fluent Bit runs on the same node.'),
+    port: z.number().int().min(0).max(65535).default(9880).describe('Listen port for Fluent Bit, /metrics, /healthz and /readyz.'),
+    jsonDateKey: z.string().min(1).default('date').describe('Fluent Bit `json_date_key` for `Format json`/json_lines/json_stream bodies (event time fallback).'),
+    retryAfterSeconds: z.number().int().min(1).max(3600).default(5).describe('Retry-After sent with 503 when hubble-adx cannot take more.'),
+  }),
+  auth: section({
+    bearerToken: z.string().min(16).optional().describe('Require `Authorization: Bearer <token>` (Fluent Bit `Header Authorization Bearer ...`). Prefer the env var.'),
+    basicUser: z.string().min(1).optional().describe('Require HTTP basic auth with this user (Fluent Bit `http_User`).'),
+    basicPassword: z.string().min(1).optional().describe('Password for basic auth (Fluent Bit `http_Passwd`).'),
+  }),
+  limits: section({
+    maxBodyBytes: z.number().int().min(1024).default(16 * MiB).describe('Largest request body accepted as sent (compressed); larger gets 413.'),
+    maxDecompressedBytes: z.number().int().min(1024).default(128 * MiB).describe('Largest body after decompression; a bigger (or bomb) body gets 413 without being inflated further.'),
+    maxRecordsPerRequest: z.number().int().min(1).default(200_000).describe('Most records in one request; more gets 413.'),
+  }),
+  extract: section({
+    logKeys: z.array(z.string().min(1)).min(1).default(['log', 'message']).describe('Record keys holding the container log line, tried in order (`log` for the cri multiline parser, `message` for the cri regex parser).'),
+    mergeLogKey: z.string().optional().describe('Fluent Bit kubernetes filter `Merge_Log_Key`, when merged maps are nested under it.'),
+    partialMaxBytes: z.number().int().min(16 * 1024).default(4 * MiB).describe('Largest line reassembled from CRI partial pieces; beyond it the pieces are dead-lettered.'),
+    partialMaxAgeMs: z.number().int().min(100).default(10_000).describe('A partial line with no final piece for this long is dead-lettered.'),
+    maxDeadLetterRawBytes: z.number().int().min(256).default(64 * 1024).describe('Raw text kept in a dead-letter row (the rest is cut, and the row says so).'),
+  }),
+  batch: section({
+    maxRows: z.number().int().min(1).default(5000).describe('Rows per batch handed to the sink.'),
+    maxAgeMs: z.number().int().min(10).default(1000).describe('Longest a row waits in a partial batch before it is flushed.'),
+    maxPendingRows: z.number().int().min(1).default(200_000).describe('Rows buffered or in flight to the sink before the receiver answers 503 (backpressure).'),
+  }),
+  sink: section({
+    type: z.enum(['local']).default('local').describe('Where rows go. `local`: JSON-lines files (the embedded default, no Azure needed).'),
+    local: section({
+      directory: z.string().default('./data').describe('Directory for the local sink files.'),
+      maxFileBytes: z.number().int().min(4096).default(64 * MiB).describe('Rotate a table file once it reaches this size.'),
+      maxFiles: z.number().int().min(0).default(0).describe('Most rotated files kept per table; 0 keeps all.'),
+    }),
+    tables: section({
+      flows: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleFlows').describe('Table (and file prefix) for flows.'),
+      events: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleEvents').describe('Table for lost/agent/debug events.'),
+      deadLetters: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleDeadLetters').describe('Table for records set aside with a reason.'),
+    }),
+  }),
+  log: section({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (structured JSON logs via pino).'),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,126 @@
+import { CriPartialJoiner, type PartialFailure } from './cri-partial.js';
+import { exporterKindOf, parseHubbleLine } from './hubble-line.js';
+import type { ExporterKind, ExtractOutput } from './types.js';
+
+export interface ExtractorOptions {
+  logKeys: readonly string[];
+  mergeLogKey?: string | undefined;
+  partialMaxBytes: number;
+  partialMaxAgeMs: number;
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+
+/**
+ * Turns Fluent Bit records of cilium-agent's container log into Hubble exporter records. It copes
+ * with every shape Fluent Bit produces: the raw line under `log`/`message` (cri multiline or regex
+ * parser, docker parser), a map already merged by the kubernetes filter (top level or under
+ * Merge_Log_Key), and CRI partial pieces (`logtag: P`) that it joins per stream.
+ */
+export class Extractor {
+  private readonly joiner: CriPartialJoiner;
+
+  constructor(
+    private readonly opts: ExtractorOptions,
+    private readonly out: ExtractOutput,
+  ) {
+    this.joiner = new CriPartialJoiner(opts.partialMaxBytes, opts.partialMaxAgeMs);
+  }
+
+  get pendingPartials(): number {
+    return this.joiner.size;
+  }
+
+  push(rec: Record<string, unknown>, timeSec: number | null, now: number): void {
+    const merged = this.opts.mergeLogKey ? rec[this.opts.mergeLogKey] : rec;
+    if (isMap(merged)) {
+      const kind = exporterKindOf(merged);
+      if (kind) {
+        this.emit(kind, merged, rec, timeSec);
+        return;
+      }
+    }
+    let line: string | null = null;
+    for (const key of this.opts.logKeys) {
+      const v = rec[key];
+      if (typeof v === 'string') {
+        line = v;
+        break;
+      }
+    }
+    if (line === null) {
+      this.out.skip('no_log_field');
+      return;
+    }
+    // `_p` is deliberately not read: Fluent Bit's cri multiline parser leaves `_p: P` on lines it has
+    // already joined. Only the regex parser's `logtag` marks a piece still to be joined.
+    const tag = rec.logtag;
+    if (tag === 'P') {
+      const failure = this.joiner.addPartial(this.streamKey(rec), line, now);
+      if (failure) this.fail(failure, rec);
+      else this.out.skip('partial_piece');
+      return;
+    }
+    if (tag === 'F' && this.joiner.size > 0) {
+      const whole = this.joiner.complete(this.streamKey(rec), line);
+      if (whole === null) {
+        this.out.skip('partial_piece');
+        return;
+      }
+      line = whole;
+    }
+    this.line(line, rec, timeSec);
+  }
+
+  /** Report partial lines that never completed; call periodically and at shutdown. */
+  expire(now: number): void {
+    for (const f of this.joiner.expire(now)) this.fail(f, null);
+  }
+
+  drain(): void {
+    for (const f of this.joiner.drain()) this.fail(f, null);
+  }
+
+  private line(line: string, rec: Record<string, unknown>, timeSec: number | null): void {
+    const parsed = parseHubbleLine(line);
+    if (parsed.ok) {
+      this.emit(parsed.kind, parsed.obj, rec, timeSec);
+    } else if ('skip' in parsed) {
+      this.out.skip(parsed.skip);
+    } else {
+      this.out.dead({ stage: 'extract', reason: parsed.dead, message: parsed.message, raw: line, nodeName: nodeOfRecord(rec) });
+    }
+  }
+
+  private emit(kind: ExporterKind, obj: Record<string, unknown>, rec: Record<string, unknown>, timeSec: number | null): void {
+    this.out.record({
+      kind,
+      payload: obj[kind] as Record<string, unknown>,
+      nodeName: str(obj.node_name),
+      time: str(obj.time),
+      lineTime: str(rec.time),
+      lineTimeSec: timeSec,
+    });
+  }
+
+  private fail(f: PartialFailure, rec: Record<string, unknown> | null): void {
+    const why =
+      f.reason === 'partial_too_large'
+        ? `CRI partial line exceeded extract.partialMaxBytes (${this.opts.partialMaxBytes}) after ${f.pieces} pieces`
+        : `CRI partial line got no final piece within extract.partialMaxAgeMs (${this.opts.partialMaxAgeMs}) after ${f.pieces} pieces`;
+    this.out.dead({ stage: 'extract', reason: f.reason, message: `${why} (stream ${f.key})`, raw: f.text, nodeName: rec ? nodeOfRecord(rec) : null });
+  }
+
+  private streamKey(rec: Record<string, unknown>): string {
+    const k = rec.kubernetes;
+    const where = isMap(k) ? `${String(k.namespace_name ?? '')}/${String(k.pod_name ?? '')}/${String(k.container_name ?? '')}` : '';
+    const file = str(rec.file) ?? str(rec.path) ?? str(rec.filepath) ?? '';
+    return `${where}|${file}|${String(rec.stream ?? '')}`;
+  }
+}
+
+function nodeOfRecord(rec: Record<string, unknown>): string | null {
+  const k = rec.kubernetes;
+  return isMap(k) ? str(k.host) : null;
+}

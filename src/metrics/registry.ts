@@ -1,0 +1,118 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric hubble-adx exports. Stages receive this object and only increment; labels take
+ * values from fixed sets (formats, status codes, reasons, table keys), so cardinality stays bounded.
+ */
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'hubble_adx_' });
+  const p = 'hubble_adx_';
+  const metrics = {
+    registry,
+    httpRequests: new Counter({
+      name: `${p}http_requests_total`,
+      help: 'Fluent Bit requests by body format and response status.',
+      labelNames: ['format', 'status'] as const,
+      registers: [registry],
+    }),
+    requestBytes: new Counter({
+      name: `${p}request_bytes_total`,
+      help: 'Request body bytes received, as sent (compressed) and after decompression.',
+      labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
+    bodiesRejected: new Counter({
+      name: `${p}bodies_rejected_total`,
+      help: 'Request bodies refused for good (4xx) by reason; Fluent Bit drops these chunks.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    backpressure: new Counter({
+      name: `${p}backpressure_responses_total`,
+      help: 'Requests answered 503 with Retry-After because the pipeline was full or draining.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    recordsReceived: new Counter({
+      name: `${p}records_received_total`,
+      help: 'Fluent Bit records decoded from request bodies.',
+      labelNames: ['format'] as const,
+      registers: [registry],
+    }),
+    flows: new Counter({
+      name: `${p}flows_total`,
+      help: 'Hubble flows extracted and normalized into rows.',
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: `${p}hubble_events_total`,
+      help: 'Non-flow exporter records (lost_events, agent_event, debug_event) by kind.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    linesSkipped: new Counter({
+      name: `${p}lines_skipped_total`,
+      help: 'Records that carried no Hubble data, by reason (agent_log, no_log_field, other_json, ...).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    parseErrors: new Counter({
+      name: `${p}parse_errors_total`,
+      help: 'Records or lines that could not be parsed, by stage and reason.',
+      labelNames: ['stage', 'reason'] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: `${p}dead_letters_total`,
+      help: 'Rows written to the dead-letter table, by stage and reason.',
+      labelNames: ['stage', 'reason'] as const,
+      registers: [registry],
+    }),
+    hubbleLostEvents: new Counter({
+      name: `${p}hubble_lost_events_total`,
+      help: 'Events Hubble reported as lost (lost_events.num_events_lost) by source and node: gaps in the audit log.',
+      labelNames: ['source', 'node'] as const,
+      registers: [registry],
+    }),
+    criPartialsPending: new Gauge({
+      name: `${p}cri_partial_lines_pending`,
+      help: 'CRI partial lines waiting for their final piece.',
+      registers: [registry],
+    }),
+    pendingRows: new Gauge({
+      name: `${p}pipeline_pending_rows`,
+      help: 'Rows buffered in batches or in flight to the sink.',
+      registers: [registry],
+    }),
+    rowsWritten: new Counter({
+      name: `${p}rows_written_total`,
+      help: 'Rows the sink acknowledged, by table.',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    sinkErrors: new Counter({
+      name: `${p}sink_errors_total`,
+      help: 'Failed sink writes by table (the batch is kept and retried).',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    batchRows: new Histogram({
+      name: `${p}batch_rows`,
+      help: 'Rows per batch written to the sink.',
+      labelNames: ['table'] as const,
+      buckets: [1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 25000],
+      registers: [registry],
+    }),
+    eventLag: new Histogram({
+      name: `${p}event_lag_seconds`,
+      help: 'Time from a row\'s TimeGenerated (event time) to the sink acknowledging it.',
+      labelNames: ['table'] as const,
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
+      registers: [registry],
+    }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,27 @@
+import { SCHEMA_VERSION, type EventRow } from '../schema/index.js';
+import { LOST_EVENT_SOURCE, enumName } from './enums.js';
+import { splitNodeName, timeGenerated, type Envelope } from './envelope.js';
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+
+function int(v: unknown): number | null {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.length > 0 ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : null;
+}
+
+/** lost_events, agent_event, debug_event and node_status records to one HubbleEvents row. */
+export function normalizeEvent(kind: string, payload: Record<string, unknown>, env: Envelope, defaultCluster: string): EventRow {
+  const node = splitNodeName(env.nodeName ?? str(payload.node_name), defaultCluster);
+  const isLost = kind === 'lost_events';
+  return {
+    TimeGenerated: timeGenerated(str(payload.time), env),
+    Cluster: node.cluster,
+    NodeName: node.node,
+    EventKind: kind,
+    // lost_events name their ring buffer in `source`; the other kinds carry a `type`.
+    Type: isLost ? enumName(payload.source, LOST_EVENT_SOURCE) : str(payload.type),
+    NumEventsLost: isLost ? (int(payload.num_events_lost) ?? 0) : null,
+    Details: payload,
+    SchemaVersion: SCHEMA_VERSION,
+  };
+}

@@ -1,0 +1,83 @@
+import { gunzip, constants as zc } from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import snappy from 'snappyjs';
+import type { BodyError } from './types.js';
+
+export type Decompressed = { ok: true; body: Buffer } | { ok: false; error: BodyError };
+
+class OutputTooLarge extends Error {}
+
+const tooLarge = (encoding: string, max: number): Decompressed => ({
+  ok: false,
+  error: { status: 413, reason: 'decompressed_too_large', message: `${encoding} body inflates past limits.maxDecompressedBytes (${max})` },
+});
+
+const corrupt = (encoding: string, err: unknown): Decompressed => ({
+  ok: false,
+  error: { status: 400, reason: 'invalid_compression', message: `${encoding} body cannot be decompressed: ${(err as Error).message}` },
+});
+
+function gunzipBounded(body: Buffer, max: number): Promise<Decompressed> {
+  return new Promise((resolve) => {
+    // maxOutputLength makes zlib stop inflating at the bound: a gzip bomb costs at most `max` bytes.
+    gunzip(body, { maxOutputLength: max, finishFlush: zc.Z_FINISH }, (err, out) => {
+      if (!err) return resolve({ ok: true, body: out });
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return resolve(tooLarge('gzip', max));
+      resolve(corrupt('gzip', err));
+    });
+  });
+}
+
+function unzstdBounded(body: Buffer, max: number): Decompressed {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let ended = false;
+  try {
+    const stream = new ZstdDecompress((chunk, final) => {
+      total += chunk.length;
+      if (total > max) throw new OutputTooLarge();
+      chunks.push(chunk);
+      if (final) ended = true;
+    });
+    stream.push(body, true);
+  } catch (err) {
+    if (err instanceof OutputTooLarge) return tooLarge('zstd', max);
+    return corrupt('zstd', err);
+  }
+  if (!ended && total === 0) return corrupt('zstd', new Error('no complete frame'));
+  return { ok: true, body: Buffer.concat(chunks, total) };
+}
+
+function unsnappyBounded(body: Buffer, max: number): Decompressed {
+  try {
+    // Fluent Bit sends the raw snappy block format, whose header states the inflated length:
+    // snappyjs checks it against `max` before allocating anything.
+    const out = snappy.uncompress(body, max) as Buffer;
+    return { ok: true, body: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
+  } catch (err) {
+    if (/too big/.test((err as Error).message)) return tooLarge('snappy', max);
+    return corrupt('snappy', err);
+  }
+}
+
+/** Undo Fluent Bit's `compress` (Content-Encoding gzip, zstd or snappy), never past `max` bytes. */
+export async function decompress(body: Buffer, encoding: string | undefined, max: number): Promise<Decompressed> {
+  const enc = (encoding ?? '').trim().toLowerCase();
+  switch (enc) {
+    case '':
+    case 'identity':
+      return body.length > max ? tooLarge('identity', max) : { ok: true, body };
+    case 'gzip':
+    case 'x-gzip':
+      return gunzipBounded(body, max);
+    case 'zstd':
+      return unzstdBounded(body, max);
+    case 'snappy':
+      return unsnappyBounded(body, max);
+    default:
+      return {
+        ok: false,
+        error: { status: 415, reason: 'unsupported_encoding', message: `Content-Encoding "${enc}" is not supported (gzip, zstd, snappy or none)` },
+      };
+  }
+}

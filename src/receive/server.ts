@@ -1,0 +1,136 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Metrics } from '../metrics/index.js';
+import { makeAuthCheck, type AuthSettings } from './auth.js';
+import { decodeBody, formatOf, type BodyLimits } from './body.js';
+import type { BadPart, BodyFormat, Decoded } from './types.js';
+
+/** What the receiver hands decoded bodies to; the pipeline implements it. */
+export interface IngestTarget {
+  /** null when a request may be taken now, else why not (answered 503 so Fluent Bit retries). */
+  refuseReason(): string | null;
+  ingest(decoded: Decoded, format: BodyFormat): IngestSummary;
+  /** A body part that is not a record at all (whole body undecodable) still goes to dead letters. */
+  setAside(parts: BadPart[], stage: 'receive'): void;
+}
+
+export interface IngestSummary {
+  records: number;
+  flows: number;
+  events: number;
+  skipped: number;
+  deadLettered: number;
+}
+
+export interface ReceiverOptions {
+  auth: AuthSettings;
+  limits: BodyLimits & { maxBodyBytes: number };
+  retryAfterSeconds: number;
+  jsonDateKey: string;
+  logger: FastifyServerOptions['logger'];
+}
+
+type FormatLabel = BodyFormat | 'unknown';
+
+/**
+ * The HTTP face of hubble-adx: Fluent Bit's `http` output posts here (any path), Prometheus
+ * scrapes /metrics, kubelet probes /healthz and /readyz. Status codes follow what Fluent Bit does
+ * with them: 2xx done, 429/5xx retried later, any other 4xx dropped for good.
+ */
+export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: ReceiverOptions): FastifyInstance {
+  const app = Fastify({
+    logger: opts.logger,
+    bodyLimit: opts.limits.maxBodyBytes,
+    // One log line per Fluent Bit request would cost more than the request on a busy node;
+    // outcomes are in the metrics, problems are logged where they are decided.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  const authCheck = makeAuthCheck(opts.auth);
+
+  // Every body arrives as raw bytes: decoding depends on Content-Type and Content-Encoding together.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const count = (format: FormatLabel, status: number) => metrics.httpRequests.inc({ format, status: String(status) });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const format: FormatLabel = formatOf(req.headers['content-type']) ?? 'unknown';
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      metrics.bodiesRejected.inc({ reason: 'body_too_large' });
+      count(format, 413);
+      return reply.code(413).send({ error: 'body_too_large', message: `body exceeds limits.maxBodyBytes (${opts.limits.maxBodyBytes})` });
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    req.log.error({ err }, 'request failed');
+    count(format, status);
+    return reply.code(status).send({ error: 'request_failed', message: err.message });
+  });
+
+  const ingestHandler = async (req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const format = formatOf(req.headers['content-type']);
+    const label: FormatLabel = format ?? 'unknown';
+    if (authCheck) {
+      const why = authCheck(req.headers.authorization);
+      if (why) {
+        metrics.bodiesRejected.inc({ reason: 'unauthorized' });
+        count(label, 401);
+        req.log.warn({ reason: why }, 'rejected request: authentication failed');
+        return reply.code(401).header('WWW-Authenticate', 'Bearer, Basic').send({ error: 'unauthorized', message: why });
+      }
+    }
+    const refused = target.refuseReason();
+    if (refused) {
+      metrics.backpressure.inc({ reason: refused });
+      count(label, 503);
+      return reply
+        .code(503)
+        .header('Retry-After', String(opts.retryAfterSeconds))
+        .send({ error: 'unavailable', message: `not accepting now (${refused}); retry later` });
+    }
+    if (!format) {
+      metrics.bodiesRejected.inc({ reason: 'unsupported_content_type' });
+      count(label, 415);
+      return reply.code(415).send({
+        error: 'unsupported_content_type',
+        message: `Content-Type "${req.headers['content-type'] ?? ''}" is not a Fluent Bit http output format (msgpack, json, json_lines, json_stream)`,
+      });
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    metrics.requestBytes.inc({ stage: 'wire' }, body.length);
+    const result = await decodeBody(body, format, req.headers['content-encoding'], opts.limits, opts.jsonDateKey);
+    if (!result.ok) {
+      metrics.bodiesRejected.inc({ reason: result.error.reason });
+      count(format, result.error.status);
+      if (result.error.status === 400) {
+        target.setAside([{ reason: result.error.reason, message: result.error.message, raw: body.toString('base64') }], 'receive');
+      }
+      req.log.warn({ reason: result.error.reason, detail: result.error.message }, 'rejected request body');
+      return reply.code(result.error.status).send({ error: result.error.reason, message: result.error.message });
+    }
+    metrics.requestBytes.inc({ stage: 'inflated' }, result.inflatedBytes);
+    metrics.recordsReceived.inc({ format }, result.decoded.records.length);
+    const summary = target.ingest(result.decoded, format);
+    if (result.decoded.records.length === 0 && result.decoded.bad.length > 0) {
+      // Nothing in the body was a record: retrying cannot help. It is kept in the dead letters.
+      metrics.bodiesRejected.inc({ reason: 'no_valid_record' });
+      count(format, 400);
+      return reply.code(400).send({ error: 'no_valid_record', message: result.decoded.bad[0]!.message, ...summary });
+    }
+    count(format, 200);
+    return reply.code(200).send(summary);
+  };
+
+  app.post('/', ingestHandler);
+  app.post('/*', ingestHandler);
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('Content-Type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const refused = target.refuseReason();
+    if (refused) return reply.code(503).send({ status: 'not_ready', reason: refused });
+    return { status: 'ready' };
+  });
+  return app;
+}

@@ -1,0 +1,2 @@
+export * from './tables.js';
+export { createTableCommand, jsonMappingCommand, schemaMarkdown } from './kusto.js';

@@ -1,0 +1,147 @@
+/**
+ * The one definition of hubble-adx's output tables. The TypeScript row types, the ADX table
+ * commands, the ingestion mappings and the README's schema section are all generated from the
+ * constants below; nothing else lists columns by hand.
+ *
+ * Bump SCHEMA_VERSION when a column is added, renamed or retyped: it is written into every row so
+ * that analysts can tell which hubble-adx produced it after a `.create-merge table` migration.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+export type KustoType = 'string' | 'int' | 'long' | 'real' | 'bool' | 'datetime' | 'dynamic';
+
+export interface ColumnSpec {
+  readonly name: string;
+  readonly type: KustoType;
+  readonly doc: string;
+  /** Paths in the exporter record this column is read from (documentation and the no-loss test). */
+  readonly from?: readonly string[];
+}
+
+function endpointColumns<P extends 'Source' | 'Destination'>(side: P, key: 'source' | 'destination') {
+  return [
+    { name: `${side}Identity`, type: 'long', doc: `Cilium security identity of the ${key}.`, from: [`flow.${key}.identity`] },
+    { name: `${side}Namespace`, type: 'string', doc: `Kubernetes namespace of the ${key} pod.`, from: [`flow.${key}.namespace`] },
+    { name: `${side}PodName`, type: 'string', doc: `Pod name of the ${key}.`, from: [`flow.${key}.pod_name`] },
+    { name: `${side}Workload`, type: 'string', doc: `Owning workload name (first of \`workloads\`).`, from: [`flow.${key}.workloads`] },
+    { name: `${side}WorkloadKind`, type: 'string', doc: `Owning workload kind (Deployment, StatefulSet, ...).`, from: [`flow.${key}.workloads`] },
+    { name: `${side}ClusterName`, type: 'string', doc: `Cluster of the ${key} endpoint (Cluster Mesh).`, from: [`flow.${key}.cluster_name`] },
+    { name: `${side}ServiceName`, type: 'string', doc: `Kubernetes service the ${key} address belongs to.`, from: [`flow.${key}_service.name`] },
+    { name: `${side}ServiceNamespace`, type: 'string', doc: `Namespace of that service.`, from: [`flow.${key}_service.namespace`] },
+    { name: `${side}Labels`, type: 'dynamic', doc: `Endpoint labels as Cilium prints them (\`k8s:app=web\`, \`reserved:world\`).`, from: [`flow.${key}.labels`] },
+    { name: `${side}Names`, type: 'dynamic', doc: `DNS names known for the ${key} IP.`, from: [`flow.${key}_names`] },
+  ] as const;
+}
+
+const policyArray = (key: string) =>
+  ({ type: 'dynamic', doc: `Policies in \`${key}\`: array of {Name, Namespace, Kind, Revision, Labels}.`, from: [`flow.${key}`] }) as const;
+
+export const FLOW_COLUMNS = [
+  { name: 'TimeGenerated', type: 'datetime', doc: 'When Hubble observed the flow (flow.time; else the exporter record time; else the log line time).', from: ['flow.time', 'time'] },
+  { name: 'Uuid', type: 'string', doc: 'Flow UUID from Hubble; the de-duplication key.', from: ['flow.uuid'] },
+  { name: 'Cluster', type: 'string', doc: 'Cluster name: the `cluster/` prefix of node_name, else the configured cluster.', from: ['node_name', 'flow.node_name'] },
+  { name: 'NodeName', type: 'string', doc: 'Node that observed the flow (node_name without the cluster prefix).', from: ['node_name', 'flow.node_name'] },
+  { name: 'Verdict', type: 'string', doc: 'FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, TRANSLATED.', from: ['flow.verdict'] },
+  { name: 'DropReason', type: 'string', doc: 'Drop reason name (POLICY_DENIED, POLICY_DENY, ...), for drops.', from: ['flow.drop_reason_desc'] },
+  { name: 'DropReasonCode', type: 'int', doc: 'Numeric drop reason (133 policy denied, 181 explicit deny, ...).', from: ['flow.drop_reason', 'flow.drop_reason_desc', 'flow.event_type.sub_type'] },
+  { name: 'FlowType', type: 'string', doc: 'L3_L4, L7 or SOCK.', from: ['flow.Type'] },
+  { name: 'EventType', type: 'string', doc: 'Cilium monitor event: drop, trace, policy-verdict, capture, trace-sock, l7, debug, agent.', from: ['flow.event_type.type'] },
+  { name: 'EventSubType', type: 'int', doc: 'Monitor event sub type (trace point or drop code).', from: ['flow.event_type.sub_type'] },
+  { name: 'TrafficDirection', type: 'string', doc: 'INGRESS or EGRESS relative to the local endpoint.', from: ['flow.traffic_direction'] },
+  { name: 'IsReply', type: 'bool', doc: 'True for reply-direction packets; null when Hubble did not know.', from: ['flow.is_reply', 'flow.reply'] },
+  { name: 'TraceObservationPoint', type: 'string', doc: 'Where the packet was seen (TO_ENDPOINT, FROM_NETWORK, ...).', from: ['flow.trace_observation_point'] },
+  { name: 'TraceReason', type: 'string', doc: 'Connection tracking state (NEW, ESTABLISHED, REPLY, RELATED, ...).', from: ['flow.trace_reason'] },
+  { name: 'PolicyMatchType', type: 'string', doc: 'Policy verdict match: L3-Only, L3-L4, L4-Only, all, L3-Proto, Proto-Only, none.', from: ['flow.policy_match_type'] },
+  { name: 'AuthType', type: 'string', doc: 'Mutual authentication type required by policy (SPIRE, ...).', from: ['flow.auth_type'] },
+  { name: 'IpVersion', type: 'string', doc: 'IPv4 or IPv6.', from: ['flow.IP.ipVersion'] },
+  { name: 'SourceIp', type: 'string', doc: 'Source IP address.', from: ['flow.IP.source'] },
+  { name: 'SourceIpXlated', type: 'string', doc: 'Source IP after translation (SNAT/masquerade), when known.', from: ['flow.IP.source_xlated'] },
+  { name: 'DestinationIp', type: 'string', doc: 'Destination IP address.', from: ['flow.IP.destination'] },
+  { name: 'Encrypted', type: 'bool', doc: 'Packet was encrypted (WireGuard/IPsec).', from: ['flow.IP.encrypted'] },
+  { name: 'Protocol', type: 'string', doc: 'TCP, UDP, ICMPv4, ICMPv6, SCTP, VRRP or IGMP.', from: ['flow.l4'] },
+  { name: 'SourcePort', type: 'int', doc: 'L4 source port.', from: ['flow.l4.TCP.source_port', 'flow.l4.UDP.source_port', 'flow.l4.SCTP.source_port'] },
+  { name: 'DestinationPort', type: 'int', doc: 'L4 destination port.', from: ['flow.l4.TCP.destination_port', 'flow.l4.UDP.destination_port', 'flow.l4.SCTP.destination_port'] },
+  { name: 'TcpFlags', type: 'string', doc: 'Set TCP flags, comma-separated in header order (SYN,ACK).', from: ['flow.l4.TCP.flags'] },
+  { name: 'IcmpType', type: 'int', doc: 'ICMP type.', from: ['flow.l4.ICMPv4.type', 'flow.l4.ICMPv6.type'] },
+  { name: 'IcmpCode', type: 'int', doc: 'ICMP code.', from: ['flow.l4.ICMPv4.code', 'flow.l4.ICMPv6.code'] },
+  ...endpointColumns('Source', 'source'),
+  ...endpointColumns('Destination', 'destination'),
+  { name: 'Interface', type: 'string', doc: 'Network interface the flow was seen on.', from: ['flow.interface.name'] },
+  { name: 'ProxyPort', type: 'int', doc: 'Port of the L7 proxy the flow was redirected to.', from: ['flow.proxy_port'] },
+  { name: 'L7Type', type: 'string', doc: 'REQUEST, RESPONSE or SAMPLE.', from: ['flow.l7.type'] },
+  { name: 'L7LatencyNs', type: 'long', doc: 'L7 response latency in nanoseconds.', from: ['flow.l7.latency_ns'] },
+  { name: 'HttpMethod', type: 'string', doc: 'HTTP method.', from: ['flow.l7.http.method'] },
+  { name: 'HttpUrl', type: 'string', doc: 'HTTP URL.', from: ['flow.l7.http.url'] },
+  { name: 'HttpStatus', type: 'int', doc: 'HTTP status code (responses).', from: ['flow.l7.http.code'] },
+  { name: 'HttpProtocol', type: 'string', doc: 'HTTP protocol version.', from: ['flow.l7.http.protocol'] },
+  { name: 'DnsQuery', type: 'string', doc: 'DNS query name.', from: ['flow.l7.dns.query'] },
+  { name: 'DnsRcode', type: 'int', doc: 'DNS response code (0 NOERROR, 3 NXDOMAIN).', from: ['flow.l7.dns.rcode'] },
+  { name: 'DnsIps', type: 'dynamic', doc: 'Addresses in the DNS answer.', from: ['flow.l7.dns.ips'] },
+  { name: 'DnsQtypes', type: 'dynamic', doc: 'DNS question types (A, AAAA, ...).', from: ['flow.l7.dns.qtypes'] },
+  { name: 'DnsTtl', type: 'long', doc: 'TTL of the DNS answer in seconds.', from: ['flow.l7.dns.ttl'] },
+  { name: 'EgressAllowedBy', ...policyArray('egress_allowed_by') },
+  { name: 'IngressAllowedBy', ...policyArray('ingress_allowed_by') },
+  { name: 'EgressDeniedBy', ...policyArray('egress_denied_by') },
+  { name: 'IngressDeniedBy', ...policyArray('ingress_denied_by') },
+  { name: 'PolicyLog', type: 'dynamic', doc: 'Policy log values of the policies that matched.', from: ['flow.policy_log'] },
+  { name: 'FlowCount', type: 'long', doc: 'Flows this row stands for: 1, or the sum of an aggregated flow\'s counts.', from: ['flow.aggregate'] },
+  { name: 'Summary', type: 'string', doc: 'Hubble\'s one-line summary (deprecated upstream, kept for humans).', from: ['flow.Summary'] },
+  { name: 'NodeLabels', type: 'dynamic', doc: 'Labels of the observing node.', from: ['flow.node_labels'] },
+  { name: 'AdditionalFlowData', type: 'dynamic', doc: 'Every flow field without a column of its own (ethernet, tunnel, file, trace_context, kafka, http headers, ...), under its original path.' },
+  { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
+] as const satisfies readonly ColumnSpec[];
+
+export const EVENT_COLUMNS = [
+  { name: 'TimeGenerated', type: 'datetime', doc: 'Time of the exporter record.', from: ['time'] },
+  { name: 'Cluster', type: 'string', doc: 'Cluster name (node_name prefix, else configured).', from: ['node_name'] },
+  { name: 'NodeName', type: 'string', doc: 'Node that emitted the record.', from: ['node_name'] },
+  { name: 'EventKind', type: 'string', doc: 'lost_events, agent_event, debug_event or node_status.' },
+  { name: 'Type', type: 'string', doc: 'Kind-specific type: lost-event source (HUBBLE_RING_BUFFER, PERF_EVENT_RING_BUFFER, OBSERVER_EVENTS_QUEUE), agent or debug event type.' },
+  { name: 'NumEventsLost', type: 'long', doc: 'For lost_events: how many events Hubble lost (an audit gap).' },
+  { name: 'Details', type: 'dynamic', doc: 'The whole event payload.' },
+  { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
+] as const satisfies readonly ColumnSpec[];
+
+export const DEAD_LETTER_COLUMNS = [
+  { name: 'TimeGenerated', type: 'datetime', doc: 'When hubble-adx set the record aside.' },
+  { name: 'Stage', type: 'string', doc: 'Pipeline stage that rejected it (receive, extract, normalize, sink).' },
+  { name: 'Reason', type: 'string', doc: 'Machine-readable reason (invalid_json, partial_too_large, ...).' },
+  { name: 'Message', type: 'string', doc: 'Human-readable detail for the operator.' },
+  { name: 'NodeName', type: 'string', doc: 'Node it came from, when known.' },
+  { name: 'RawData', type: 'string', doc: 'The raw line or record, truncated to the configured maximum.' },
+  { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
+] as const satisfies readonly ColumnSpec[];
+
+export const TABLES = {
+  flows: { defaultName: 'HubbleFlows', columns: FLOW_COLUMNS },
+  events: { defaultName: 'HubbleEvents', columns: EVENT_COLUMNS },
+  deadLetters: { defaultName: 'HubbleDeadLetters', columns: DEAD_LETTER_COLUMNS },
+} as const;
+
+export type TableKey = keyof typeof TABLES;
+
+interface TsTypeOf {
+  string: string;
+  int: number;
+  long: number;
+  real: number;
+  bool: boolean;
+  // ISO 8601 / RFC 3339 text, nanoseconds kept as Hubble wrote them.
+  datetime: string;
+  dynamic: unknown;
+}
+
+type RowOf<C extends readonly ColumnSpec[]> = {
+  -readonly [K in C[number] as K['name']]: TsTypeOf[K['type']] | null;
+};
+
+export type FlowRow = RowOf<typeof FLOW_COLUMNS>;
+export type EventRow = RowOf<typeof EVENT_COLUMNS>;
+export type DeadLetterRow = RowOf<typeof DEAD_LETTER_COLUMNS>;
+
+export interface RowOfTable {
+  flows: FlowRow;
+  events: EventRow;
+  deadLetters: DeadLetterRow;
+}

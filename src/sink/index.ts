@@ -1,0 +1,3 @@
+export type { Sink } from './types.js';
+export { LocalFileSink, type LocalSinkOptions } from './local-files.js';
+export { createSink } from './create.js';

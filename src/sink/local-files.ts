@@ -1,0 +1,75 @@
+import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RowOfTable, TableKey } from '../schema/index.js';
+import type { Sink } from './types.js';
+
+export interface LocalSinkOptions {
+  directory: string;
+  maxFileBytes: number;
+  maxFiles: number;
+  tableNames: Record<TableKey, string>;
+}
+
+interface OpenFile {
+  handle: FileHandle;
+  path: string;
+  bytes: number;
+}
+
+/**
+ * The embedded default sink: one JSON object per row, keys exactly the table's column names, in
+ * rotating files `<directory>/<Table>-<UTC start time>-<seq>.jsonl`. Needs no Azure account; what
+ * `npm start`, `replay` and the tests use.
+ */
+export class LocalFileSink implements Sink {
+  readonly name = 'local';
+  private readonly files = new Map<TableKey, OpenFile>();
+  private seq = 0;
+  private ready: Promise<void> | null = null;
+
+  constructor(private readonly opts: LocalSinkOptions) {}
+
+  async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
+    if (rows.length === 0) return;
+    this.ready ??= mkdir(this.opts.directory, { recursive: true }).then(() => undefined);
+    await this.ready;
+    let text = '';
+    for (const row of rows) text += JSON.stringify(row) + '\n';
+    const file = await this.fileFor(table);
+    await file.handle.write(text);
+    file.bytes += Buffer.byteLength(text);
+    if (file.bytes >= this.opts.maxFileBytes) await this.rotate(table);
+  }
+
+  private async fileFor(table: TableKey): Promise<OpenFile> {
+    const open_ = this.files.get(table);
+    if (open_) return open_;
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+    const path = join(this.opts.directory, `${this.opts.tableNames[table]}-${stamp}-${String(this.seq++).padStart(4, '0')}.jsonl`);
+    const handle = await open(path, 'a');
+    const f = { handle, path, bytes: 0 };
+    this.files.set(table, f);
+    return f;
+  }
+
+  private async rotate(table: TableKey): Promise<void> {
+    const f = this.files.get(table);
+    if (!f) return;
+    this.files.delete(table);
+    await f.handle.close();
+    if (this.opts.maxFiles > 0) await this.prune(this.opts.tableNames[table]);
+  }
+
+  /** Keep the newest maxFiles files of a table (names sort by time). */
+  private async prune(tableName: string): Promise<void> {
+    const mine = (await readdir(this.opts.directory)).filter((n) => n.startsWith(`${tableName}-`) && n.endsWith('.jsonl')).sort();
+    const excess = mine.length - this.opts.maxFiles;
+    for (let i = 0; i < excess; i++) await rm(join(this.opts.directory, mine[i]!), { force: true });
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.files.values()];
+    this.files.clear();
+    await Promise.all(all.map((f) => f.handle.close()));
+  }
+}

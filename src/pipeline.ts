@@ -120,6 +120,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.counts.dead++;
   }
 
+  /** Write every row accepted so far (batches are sealed early); requests are still taken. */
+  flush(): Promise<void> {
+    return this.batcher.flush();
+  }
+
   /** Stop taking requests (503), report unfinished partial lines, and write everything pending. */
   async drain(): Promise<void> {
     this.draining = true;

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeFlow } from '../../src/normalize/index.js';
 
-const env = { nodeName: null, time: null, lineTime: null, lineTimeSec: null };
-const norm = (flow: Record<string, unknown>, e: Partial<typeof env> = {}) => normalizeFlow(flow, { ...env, ...e }, 'cfg-cluster');
+import type { Envelope } from '../../src/normalize/index.js';
+
+const env: Envelope = { nodeName: null, time: null, lineTime: null, lineTimeSec: null };
+const norm = (flow: Record<string, unknown>, e: Partial<Envelope> = {}) => normalizeFlow(flow, { ...env, ...e }, 'cfg-cluster');
 
 describe('flow normalization', () => {
   it('splits an AKS node_name "cluster/node" into Cluster and NodeName', () => {

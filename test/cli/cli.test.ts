@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FLUENT_BIT_DIR, hubbleFixtureLines } from '../helpers/fixtures.js';
-import { jsonLinesBody } from '../helpers/fluent-bit.js';
+import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
 import { readRows } from '../helpers/service.js';
 
 // The CLI as users run it: the compiled entry point (`npm test` builds first).

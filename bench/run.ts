@@ -1,0 +1,147 @@
+/**
+ * `npm run bench`: throughput and cost of each stage on one core, over synthetic cilium-agent
+ * stdout sent as Fluent Bit would send it (msgpack events, gzip). Prints a table of figures.
+ *   node dist/bench/run.js [--lines N] [--batch N]
+ */
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { configSchema } from '../src/config/index.js';
+import { createMetrics } from '../src/metrics/index.js';
+import { Pipeline } from '../src/pipeline.js';
+import { decodeBody } from '../src/receive/index.js';
+import type { RowOfTable, TableKey } from '../src/schema/index.js';
+import type { Sink } from '../src/sink/index.js';
+import { criRecord, gzip, msgpackBody } from './fluent-bit-bodies.js';
+import { FlowGenerator } from './generator.js';
+
+const { values } = parseArgs({ options: { lines: { type: 'string', default: '200000' }, batch: { type: 'string', default: '1000' } } });
+const LINES = Number(values.lines);
+const BATCH = Number(values.batch);
+
+// One core, as on a busy node where hubble-adx must not take more: re-run pinned when taskset exists.
+if (!process.env.HUBBLE_ADX_BENCH_PINNED && spawnSync('taskset', ['-V']).status === 0) {
+  const r = spawnSync('taskset', ['-c', '0', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, HUBBLE_ADX_BENCH_PINNED: '1' },
+  });
+  process.exit(r.status ?? 1);
+}
+
+class CountingSink implements Sink {
+  readonly name = 'counting';
+  rows = 0;
+  jsonBytes = 0;
+  measureBytes = false;
+  async write<K extends TableKey>(_table: K, rows: RowOfTable[K][]): Promise<void> {
+    this.rows += rows.length;
+    if (this.measureBytes) for (const r of rows) this.jsonBytes += Buffer.byteLength(JSON.stringify(r)) + 1;
+  }
+  async close(): Promise<void> {}
+}
+
+interface Figure {
+  stage: string;
+  flows: number;
+  cpuMs: number;
+  wallMs: number;
+}
+
+async function measure(stage: string, flows: number, fn: () => Promise<void> | void): Promise<Figure> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { stage, flows, cpuMs: (cpu.user + cpu.system) / 1000, wallMs };
+}
+
+async function main() {
+  const gen = new FlowGenerator(42);
+  const lines = gen.lines(LINES);
+  const flowCount = lines.filter((l) => l.startsWith('{"flow"')).length;
+  const bodies: Buffer[] = [];
+  let wireBytes = 0;
+  for (let i = 0; i < lines.length; i += BATCH) {
+    const body = gzip(msgpackBody(lines.slice(i, i + BATCH).map((l) => criRecord(l))));
+    wireBytes += body.length;
+    bodies.push(body);
+  }
+  const limits = { maxDecompressedBytes: 256 * 1024 * 1024, maxRecordsPerRequest: 1_000_000 };
+  const config = configSchema.parse({ batch: { maxPendingRows: 10_000_000, maxRows: 5000 } });
+  const figures: Figure[] = [];
+
+  // Warm up the JIT on a slice of the input so that each stage is measured in steady state.
+  {
+    const sink = new CountingSink();
+    const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink, console);
+    for (const b of bodies.slice(0, 20)) {
+      const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
+      if (d.ok) p.ingest(d.decoded, 'msgpack');
+    }
+    await p.close();
+  }
+
+  figures.push(await measure('floor: JSON.parse of each line', flowCount, () => {
+    for (const l of lines) if (l.charCodeAt(0) === 0x7b) JSON.parse(l);
+  }));
+
+  const decoded: Awaited<ReturnType<typeof decodeBody>>[] = [];
+  figures.push(await measure('receive: gunzip + msgpack decode', flowCount, async () => {
+    for (const b of bodies) decoded.push(await decodeBody(b, 'msgpack', 'gzip', limits, 'date'));
+  }));
+
+  const sink = new CountingSink();
+  const pipeline = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink, console);
+  figures.push(await measure('extract + normalize + batch', flowCount, async () => {
+    for (const d of decoded) if (d.ok) pipeline.ingest(d.decoded, 'msgpack');
+    await pipeline.flush();
+  }));
+  await pipeline.close();
+  decoded.length = 0;
+
+  const sink2 = new CountingSink();
+  const e2e = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink2, console);
+  figures.push(await measure('end to end in-process (msgpack+gzip → rows)', flowCount, async () => {
+    for (const b of bodies) {
+      const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
+      if (d.ok) e2e.ingest(d.decoded, 'msgpack');
+    }
+    await e2e.flush();
+  }));
+  await e2e.close();
+  if (sink2.rows !== flowCount) throw new Error(`expected ${flowCount} rows, got ${sink2.rows}`);
+
+  const sink3 = new CountingSink();
+  sink3.measureBytes = true;
+  const enc = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink3, console);
+  figures.push(await measure('end to end + JSON lines encoding (local sink)', flowCount, async () => {
+    for (const b of bodies) {
+      const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
+      if (d.ok) enc.ingest(d.decoded, 'msgpack');
+    }
+    await enc.flush();
+  }));
+  await enc.close();
+
+  const pinned = process.env.HUBBLE_ADX_BENCH_PINNED ? 'pinned to CPU 0 (taskset)' : 'not pinned (no taskset)';
+  console.log(`hubble-adx bench: ${LINES} lines (${flowCount} flows), ${bodies.length} Fluent Bit bodies of ${BATCH} records, msgpack+gzip; ${pinned}; node ${process.version}`);
+  console.log(`input: ${(wireBytes / flowCount).toFixed(1)} bytes/flow from Fluent Bit (gzip), ${(lines.reduce((s, l) => s + l.length + 1, 0) / lines.length).toFixed(0)} bytes/line raw`);
+  console.log('');
+  console.log('stage'.padEnd(50) + 'flows/s (cpu)'.padStart(16) + 'µs/flow'.padStart(10) + 'flows/s (wall)'.padStart(16));
+  const floor = figures[0]!;
+  for (const f of figures) {
+    const perSecCpu = (f.flows / f.cpuMs) * 1000;
+    const perSecWall = (f.flows / f.wallMs) * 1000;
+    console.log(f.stage.padEnd(50) + Math.round(perSecCpu).toLocaleString('en-US').padStart(16) + ((f.cpuMs * 1000) / f.flows).toFixed(2).padStart(10) + Math.round(perSecWall).toLocaleString('en-US').padStart(16));
+  }
+  const e2eFig = figures[3]!;
+  console.log('');
+  console.log(`end to end vs JSON.parse floor: ${((floor.cpuMs / e2eFig.cpuMs) * 100).toFixed(0)}% of the floor's throughput`);
+  console.log(`local sink output: ${(sink3.jsonBytes / flowCount).toFixed(0)} bytes/flow (uncompressed JSON lines)`);
+  console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (includes the generated input held in memory)`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

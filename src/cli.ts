@@ -4,6 +4,7 @@ import { ConfigError, configReference, loadConfig } from './config/index.js';
 import { TABLES, createTableCommand, jsonMappingCommand, schemaMarkdown, type TableKey } from './schema/index.js';
 import { createService } from './service.js';
 import { replay } from './replay.js';
+import { updateReadme } from './docs.js';
 
 const USAGE = `hubble-adx — Cilium Hubble flow logs from Fluent Bit into Azure Data Explorer
 
@@ -44,6 +45,12 @@ async function main(argv: string[]): Promise<number> {
     case 'config-reference':
       process.stdout.write(configReference() + '\n');
       return 0;
+    case 'docs': {
+      // Maintainers: regenerate the README's schema and configuration sections.
+      const changed = updateReadme(rest[0] ?? 'README.md');
+      process.stdout.write(changed ? 'README updated\n' : 'README already up to date\n');
+      return 0;
+    }
     default:
       process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
       return 2;

@@ -1,0 +1,23 @@
+# hubble-adx: built and run on Node 20 (the version the SDK pins and CI tests).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY bench ./bench
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY config ./config
+USER node
+EXPOSE 9880
+HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.HUBBLE_ADX_SERVER__PORT||9880)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# Node runs as PID 1 and handles SIGTERM itself: hubble-adx drains, then exits 0.
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["serve", "--config", "config/hubble-adx.yaml"]

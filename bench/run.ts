@@ -72,8 +72,7 @@ async function main() {
 
   // Warm up the JIT on a slice of the input so that each stage is measured in steady state.
   {
-    const sink = new CountingSink();
-    const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink, console);
+    const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), new CountingSink(), console);
     for (const b of bodies.slice(0, 20)) {
       const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
       if (d.ok) p.ingest(d.decoded, 'msgpack');
@@ -99,29 +98,24 @@ async function main() {
   await pipeline.close();
   decoded.length = 0;
 
-  const sink2 = new CountingSink();
-  const e2e = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink2, console);
-  figures.push(await measure('end to end in-process (msgpack+gzip → rows)', flowCount, async () => {
-    for (const b of bodies) {
-      const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
-      if (d.ok) e2e.ingest(d.decoded, 'msgpack');
-    }
-    await e2e.flush();
-  }));
-  await e2e.close();
-  if (sink2.rows !== flowCount) throw new Error(`expected ${flowCount} rows, got ${sink2.rows}`);
+  /** Bodies → decode → pipeline → sink, the way the receiver drives it. */
+  async function endToEnd(stage: string, sink: CountingSink): Promise<void> {
+    const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink, console);
+    figures.push(await measure(stage, flowCount, async () => {
+      for (const b of bodies) {
+        const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
+        if (d.ok) p.ingest(d.decoded, 'msgpack');
+      }
+      await p.flush();
+    }));
+    await p.close();
+    if (sink.rows !== flowCount) throw new Error(`${stage}: expected ${flowCount} rows, got ${sink.rows}`);
+  }
 
+  await endToEnd('end to end in-process (msgpack+gzip → rows)', new CountingSink());
   const sink3 = new CountingSink();
   sink3.measureBytes = true;
-  const enc = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink3, console);
-  figures.push(await measure('end to end + JSON lines encoding (local sink)', flowCount, async () => {
-    for (const b of bodies) {
-      const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
-      if (d.ok) enc.ingest(d.decoded, 'msgpack');
-    }
-    await enc.flush();
-  }));
-  await enc.close();
+  await endToEnd('end to end + JSON lines encoding (local sink)', sink3);
 
   const pinned = process.env.HUBBLE_ADX_BENCH_PINNED ? 'pinned to CPU 0 (taskset)' : 'not pinned (no taskset)';
   console.log(`hubble-adx bench: ${LINES} lines (${flowCount} flows), ${bodies.length} Fluent Bit bodies of ${BATCH} records, msgpack+gzip; ${pinned}; node ${process.version}`);

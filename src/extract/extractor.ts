@@ -1,6 +1,7 @@
 import { CriPartialJoiner, type PartialFailure } from './cri-partial.js';
 import { exporterKindOf, parseHubbleLine } from './hubble-line.js';
 import type { ExporterKind, ExtractOutput } from './types.js';
+import { isMap, nonEmpty as str } from '../json-values.js';
 
 export interface ExtractorOptions {
   logKeys: readonly string[];
@@ -9,8 +10,6 @@ export interface ExtractorOptions {
   partialMaxAgeMs: number;
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
 
 /**
  * Turns Fluent Bit records of cilium-agent's container log into Hubble exporter records. It copes

@@ -1,7 +1,7 @@
 import { jsonLogMessage, logfmtMessage } from './agent-log-unwrap.js';
 import { EXPORTER_KINDS, type ExporterKind, type ParsedLine } from './types.js';
+import { isMap } from '../json-values.js';
 
-const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The exporter kind of an already-parsed object, by its top-level key. */
 export function exporterKindOf(obj: Record<string, unknown>): ExporterKind | null {

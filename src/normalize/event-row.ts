@@ -1,13 +1,8 @@
 import { SCHEMA_VERSION, type EventRow } from '../schema/index.js';
+import { nonEmpty as str, toNumber as int } from '../json-values.js';
 import { LOST_EVENT_SOURCE, enumName } from './enums.js';
 import { splitNodeName, timeGenerated, type Envelope } from './envelope.js';
 
-const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
-
-function int(v: unknown): number | null {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.length > 0 ? Number(v) : NaN;
-  return Number.isFinite(n) ? n : null;
-}
 
 /** lost_events, agent_event, debug_event and node_status records to one HubbleEvents row. */
 export function normalizeEvent(kind: string, payload: Record<string, unknown>, env: Envelope, defaultCluster: string): EventRow {

@@ -1,3 +1,4 @@
+import { isMap, toNumber, type JsonMap } from '../json-values.js';
 import { SCHEMA_VERSION, type FlowRow } from '../schema/index.js';
 import {
   AUTH_TYPE, DROP_REASON, DROP_REASON_CODE, EVENT_TYPE, EVENT_TYPE_DROP, FLOW_TYPE, IP_VERSION, L7_FLOW_TYPE,
@@ -6,20 +7,12 @@ import {
 import type { Envelope } from './envelope.js';
 import { splitNodeName, timeGenerated } from './envelope.js';
 
-type Obj = Record<string, unknown>;
+type Obj = JsonMap;
 
-const isMap = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | null => (typeof v === 'string' ? (v.length > 0 ? v : null) : typeof v === 'number' ? String(v) : null);
 const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : null);
 /** uint32/int32 arrive as numbers, uint64 as decimal strings (protojson). */
-function int(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v === 'string' && v.length > 0) {
-    const n = Number(v);
-    return Number.isFinite(n) ? n : null;
-  }
-  return null;
-}
+const int = toNumber;
 const arr = (v: unknown): unknown[] | null => (Array.isArray(v) && v.length > 0 ? v : null);
 
 /**

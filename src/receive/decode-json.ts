@@ -1,7 +1,7 @@
 import { frameJsonObjects } from './json-framing.js';
 import type { Decoded } from './types.js';
+import { isMap } from '../json-values.js';
 
-const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Fluent Bit's json date key in any `json_date_format`: double (default) and epoch are seconds,

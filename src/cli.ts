@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from './config/index.js';
-import { TABLES, createTableCommand, jsonMappingCommand, schemaMarkdown, type TableKey } from './schema/index.js';
+import { TABLES, createTableCommand, kqlFiles, schemaMarkdown, type TableKey } from './schema/index.js';
 import { createService } from './service.js';
 import { replay } from './replay.js';
-import { updateReadme } from './docs.js';
+import { updateReadme, writeKqlFiles } from './docs.js';
 
 const USAGE = `hubble-adx — Cilium Hubble flow logs from Fluent Bit into Azure Data Explorer
 
@@ -12,6 +12,7 @@ Usage:
   hubble-adx serve  [--config FILE]            run the receiver for Fluent Bit's http output
   hubble-adx replay FILE|- [--config FILE]     feed a saved cilium-agent log (or kubectl logs) through the pipeline
   hubble-adx schema [--format kql|markdown|json]  print the table schema
+  hubble-adx kql    [--config FILE]             print the database setup: tables, mappings, policies, view, functions
   hubble-adx config-reference                  print every configuration key
 
 Configuration: YAML file (--config or HUBBLE_ADX_CONFIG) plus HUBBLE_ADX_<SECTION>__<KEY> variables.
@@ -42,13 +43,21 @@ async function main(argv: string[]): Promise<number> {
     case 'schema':
       process.stdout.write(printSchema(values.format ?? 'kql') + '\n');
       return 0;
+    case 'kql': {
+      // The setup KQL for the configured table names (deploy/kusto/ has it for the defaults).
+      const config = loadConfig({ file: values.config });
+      const files = kqlFiles(config.sink.tables);
+      process.stdout.write(Object.entries(files).map(([name, text]) => `// ===== ${name}\n${text}`).join('\n'));
+      return 0;
+    }
     case 'config-reference':
       process.stdout.write(configReference() + '\n');
       return 0;
     case 'docs': {
       // Maintainers: regenerate the README's schema and configuration sections.
       const changed = updateReadme(rest[0] ?? 'README.md');
-      process.stdout.write(changed ? 'README updated\n' : 'README already up to date\n');
+      const kql = writeKqlFiles(rest[1] ?? 'deploy/kusto');
+      process.stdout.write(`${changed ? 'README updated' : 'README already up to date'}; deploy/kusto: ${kql.length > 0 ? kql.join(', ') + ' written' : 'up to date'}\n`);
       return 0;
     }
     default:
@@ -61,7 +70,7 @@ function printSchema(format: string): string {
   const keys = Object.keys(TABLES) as TableKey[];
   if (format === 'markdown') return schemaMarkdown();
   if (format === 'json') return JSON.stringify(Object.fromEntries(keys.map((k) => [TABLES[k].defaultName, TABLES[k].columns])), null, 2);
-  return keys.map((k) => `${createTableCommand(k)}\n\n${jsonMappingCommand(k)}\n`).join('\n');
+  return keys.map((k) => createTableCommand(k)).join('\n\n');
 }
 
 async function serve(configFile: string | undefined): Promise<number> {

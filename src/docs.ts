@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { configReference } from './config/index.js';
-import { schemaMarkdown } from './schema/index.js';
+import { kqlFiles, schemaMarkdown } from './schema/index.js';
 
 /** README sections generated from the schema and config definitions, between marker comments. */
 export function generatedSections(): Record<string, string> {
@@ -26,4 +27,24 @@ export function updateReadme(path: string): boolean {
   const after = renderReadme(before);
   if (after !== before) writeFileSync(path, after);
   return after !== before;
+}
+
+/** Write deploy/kusto/*.kql from the schema definition; returns the files that changed. */
+export function writeKqlFiles(dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const changed: string[] = [];
+  for (const [name, text] of Object.entries(kqlFiles())) {
+    const path = join(dir, name);
+    let before = '';
+    try {
+      before = readFileSync(path, 'utf8');
+    } catch {
+      // a new file
+    }
+    if (before !== text) {
+      writeFileSync(path, text);
+      changed.push(name);
+    }
+  }
+  return changed;
 }

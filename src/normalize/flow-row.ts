@@ -88,10 +88,10 @@ export function normalizeFlow(flow: Obj, env: Envelope, defaultCluster: string):
       case 'destination_names': row.DestinationNames = arr(v); break;
       case 'policy_log': row.PolicyLog = arr(v); break;
       case 'node_labels': row.NodeLabels = arr(v); break;
-      case 'egress_allowed_by': row.EgressAllowedBy = policies(v); break;
-      case 'ingress_allowed_by': row.IngressAllowedBy = policies(v); break;
-      case 'egress_denied_by': row.EgressDeniedBy = policies(v); break;
-      case 'ingress_denied_by': row.IngressDeniedBy = policies(v); break;
+      case 'egress_allowed_by': row.EgressAllowedBy = policies(v, key, left); break;
+      case 'ingress_allowed_by': row.IngressAllowedBy = policies(v, key, left); break;
+      case 'egress_denied_by': row.EgressDeniedBy = policies(v, key, left); break;
+      case 'ingress_denied_by': row.IngressDeniedBy = policies(v, key, left); break;
       case 'event_type': eventType(v, row, left); break;
       case 'IP': ip(v, row, left); break;
       case 'l4': l4(v, row, left); break;
@@ -288,25 +288,37 @@ function service(v: unknown, key: 'source_service' | 'destination_service', row:
   }
 }
 
-/** Policy references, renamed to the table's PascalCase; unknown fields keep their own names. */
-function policies(v: unknown): unknown[] | null {
-  if (!Array.isArray(v) || v.length === 0) return null;
-  return v.map((p) => {
-    if (!isMap(p)) return p;
-    const out: Obj = {};
+/**
+ * Policy references, renamed to the table's PascalCase. A field Cilium may add later has no place
+ * in the policy record, so it is kept in AdditionalFlowData at its own path (key.index.field).
+ */
+function policies(v: unknown, key: string, left: Leftovers): unknown[] | null {
+  if (!Array.isArray(v)) {
+    left.put([], key, v);
+    return null;
+  }
+  const out: unknown[] = [];
+  for (let i = 0; i < v.length; i++) {
+    const p: unknown = v[i];
+    if (!isMap(p)) {
+      left.put([key], String(i), p);
+      continue;
+    }
+    const ref: Obj = { Name: null, Namespace: null, Kind: null, Revision: null, Labels: null };
     for (const k in p) {
       const x = p[k];
       switch (k) {
-        case 'name': out.Name = x; break;
-        case 'namespace': out.Namespace = x; break;
-        case 'kind': out.Kind = x; break;
-        case 'revision': out.Revision = int(x) ?? x; break;
-        case 'labels': out.Labels = x; break;
-        default: out[k] = x;
+        case 'name': ref.Name = str(x); break;
+        case 'namespace': ref.Namespace = str(x); break;
+        case 'kind': ref.Kind = str(x); break;
+        case 'revision': ref.Revision = int(x); break;
+        case 'labels': ref.Labels = arr(x); break;
+        default: left.put([key, String(i)], k, x);
       }
     }
-    return out;
-  });
+    out.push(ref);
+  }
+  return out.length > 0 ? out : null;
 }
 
 /** Sum of the counts of an aggregated flow; 1 when there is nothing countable. */

@@ -1,2 +1,4 @@
 export * from './tables.js';
-export { createTableCommand, jsonMappingCommand, schemaMarkdown } from './kusto.js';
+export { createTableCommand, schemaMarkdown } from './kusto.js';
+export { avroSchema, avroMapping, jsonMapping, avroBranch } from './avro.js';
+export { kqlFiles, functionCommands, functionDefinitions, type FunctionDefinition, mappingName, DEFAULT_TABLE_NAMES, type TableNames } from './kql.js';

@@ -6,12 +6,6 @@ export function createTableCommand(key: TableKey, tableName: string = TABLES[key
   return `.create-merge table ${tableName} (${cols})`;
 }
 
-/** JSON ingestion mapping: each column from the row key of the same name. */
-export function jsonMappingCommand(key: TableKey, tableName: string = TABLES[key].defaultName, mappingName = `${tableName}_json`): string {
-  const mapping = (TABLES[key].columns as readonly ColumnSpec[]).map((c) => ({ column: c.name, Properties: { Path: `$.${c.name}` } }));
-  return `.create-or-alter table ${tableName} ingestion json mapping "${mappingName}"\n'${JSON.stringify(mapping)}'`;
-}
-
 /** The README's table schema section. */
 export function schemaMarkdown(): string {
   const parts: string[] = [];

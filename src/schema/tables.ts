@@ -17,6 +17,11 @@ export interface ColumnSpec {
   readonly doc: string;
   /** Paths in the exporter record this column is read from (documentation and the no-loss test). */
   readonly from?: readonly string[];
+  /**
+   * How a dynamic column travels in Avro: a typed array of strings, an array of policy records, or
+   * JSON text for open-ended content (ADX stores it in the dynamic column; see the README).
+   */
+  readonly avro?: 'strings' | 'policies' | 'json';
 }
 
 function endpointColumns<P extends 'Source' | 'Destination'>(side: P, key: 'source' | 'destination') {
@@ -29,13 +34,13 @@ function endpointColumns<P extends 'Source' | 'Destination'>(side: P, key: 'sour
     { name: `${side}ClusterName`, type: 'string', doc: `Cluster of the ${key} endpoint (Cluster Mesh).`, from: [`flow.${key}.cluster_name`] },
     { name: `${side}ServiceName`, type: 'string', doc: `Kubernetes service the ${key} address belongs to.`, from: [`flow.${key}_service.name`] },
     { name: `${side}ServiceNamespace`, type: 'string', doc: `Namespace of that service.`, from: [`flow.${key}_service.namespace`] },
-    { name: `${side}Labels`, type: 'dynamic', doc: `Endpoint labels as Cilium prints them (\`k8s:app=web\`, \`reserved:world\`).`, from: [`flow.${key}.labels`] },
-    { name: `${side}Names`, type: 'dynamic', doc: `DNS names known for the ${key} IP.`, from: [`flow.${key}_names`] },
+    { name: `${side}Labels`, type: 'dynamic', avro: 'strings', doc: `Endpoint labels as Cilium prints them (\`k8s:app=web\`, \`reserved:world\`).`, from: [`flow.${key}.labels`] },
+    { name: `${side}Names`, type: 'dynamic', avro: 'strings', doc: `DNS names known for the ${key} IP.`, from: [`flow.${key}_names`] },
   ] as const;
 }
 
 const policyArray = (key: string) =>
-  ({ type: 'dynamic', doc: `Policies in \`${key}\`: array of {Name, Namespace, Kind, Revision, Labels}.`, from: [`flow.${key}`] }) as const;
+  ({ type: 'dynamic', avro: 'policies', doc: `Policies in \`${key}\`: array of {Name, Namespace, Kind, Revision, Labels}.`, from: [`flow.${key}`] }) as const;
 
 export const FLOW_COLUMNS = [
   { name: 'TimeGenerated', type: 'datetime', doc: 'When Hubble observed the flow (flow.time; else the exporter record time; else the log line time).', from: ['flow.time', 'time'] },
@@ -77,18 +82,18 @@ export const FLOW_COLUMNS = [
   { name: 'HttpProtocol', type: 'string', doc: 'HTTP protocol version.', from: ['flow.l7.http.protocol'] },
   { name: 'DnsQuery', type: 'string', doc: 'DNS query name.', from: ['flow.l7.dns.query'] },
   { name: 'DnsRcode', type: 'int', doc: 'DNS response code (0 NOERROR, 3 NXDOMAIN).', from: ['flow.l7.dns.rcode'] },
-  { name: 'DnsIps', type: 'dynamic', doc: 'Addresses in the DNS answer.', from: ['flow.l7.dns.ips'] },
-  { name: 'DnsQtypes', type: 'dynamic', doc: 'DNS question types (A, AAAA, ...).', from: ['flow.l7.dns.qtypes'] },
+  { name: 'DnsIps', type: 'dynamic', avro: 'strings', doc: 'Addresses in the DNS answer.', from: ['flow.l7.dns.ips'] },
+  { name: 'DnsQtypes', type: 'dynamic', avro: 'strings', doc: 'DNS question types (A, AAAA, ...).', from: ['flow.l7.dns.qtypes'] },
   { name: 'DnsTtl', type: 'long', doc: 'TTL of the DNS answer in seconds.', from: ['flow.l7.dns.ttl'] },
   { name: 'EgressAllowedBy', ...policyArray('egress_allowed_by') },
   { name: 'IngressAllowedBy', ...policyArray('ingress_allowed_by') },
   { name: 'EgressDeniedBy', ...policyArray('egress_denied_by') },
   { name: 'IngressDeniedBy', ...policyArray('ingress_denied_by') },
-  { name: 'PolicyLog', type: 'dynamic', doc: 'Policy log values of the policies that matched.', from: ['flow.policy_log'] },
+  { name: 'PolicyLog', type: 'dynamic', avro: 'strings', doc: 'Policy log values of the policies that matched.', from: ['flow.policy_log'] },
   { name: 'FlowCount', type: 'long', doc: 'Flows this row stands for: 1, or the sum of an aggregated flow\'s counts.', from: ['flow.aggregate'] },
   { name: 'Summary', type: 'string', doc: 'Hubble\'s one-line summary (deprecated upstream, kept for humans).', from: ['flow.Summary'] },
-  { name: 'NodeLabels', type: 'dynamic', doc: 'Labels of the observing node.', from: ['flow.node_labels'] },
-  { name: 'AdditionalFlowData', type: 'dynamic', doc: 'Every flow field without a column of its own (ethernet, tunnel, file, trace_context, kafka, http headers, ...), under its original path.' },
+  { name: 'NodeLabels', type: 'dynamic', avro: 'strings', doc: 'Labels of the observing node.', from: ['flow.node_labels'] },
+  { name: 'AdditionalFlowData', type: 'dynamic', avro: 'json', doc: 'Every flow field without a column of its own (ethernet, tunnel, file, trace_context, kafka, http headers, ...), under its original path.' },
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 
@@ -99,7 +104,7 @@ export const EVENT_COLUMNS = [
   { name: 'EventKind', type: 'string', doc: 'lost_events, agent_event, debug_event or node_status.' },
   { name: 'Type', type: 'string', doc: 'Kind-specific type: lost-event source (HUBBLE_RING_BUFFER, PERF_EVENT_RING_BUFFER, OBSERVER_EVENTS_QUEUE), agent or debug event type.' },
   { name: 'NumEventsLost', type: 'long', doc: 'For lost_events: how many events Hubble lost (an audit gap).' },
-  { name: 'Details', type: 'dynamic', doc: 'The whole event payload.' },
+  { name: 'Details', type: 'dynamic', avro: 'json', doc: 'The whole event payload.' },
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 

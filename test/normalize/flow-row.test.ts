@@ -92,6 +92,12 @@ describe('flow normalization', () => {
     expect(dns).toMatchObject({ DnsQuery: 'example.com.', DnsRcode: 0, DnsQtypes: ['A'], DnsTtl: 4294967295, DnsIps: ['1.2.3.4'] });
   });
 
+  it('keeps a policy field Cilium may add later at its own path', () => {
+    const r = norm({ egress_denied_by: [{ name: 'p', tier: 'security' }] });
+    expect(r.EgressDeniedBy).toEqual([{ Name: 'p', Namespace: null, Kind: null, Revision: null, Labels: null }]);
+    expect(r.AdditionalFlowData).toEqual({ egress_denied_by: { '0': { tier: 'security' } } });
+  });
+
   it('renames policy references and keeps their labels', () => {
     const r = norm({
       verdict: 'DROPPED',
@@ -99,7 +105,7 @@ describe('flow normalization', () => {
       egress_allowed_by: [{ name: 'allow-dns', kind: 'CiliumClusterwideNetworkPolicy' }],
     });
     expect(r.IngressDeniedBy).toEqual([{ Name: 'deny-all', Namespace: 'shop', Kind: 'CiliumNetworkPolicy', Revision: 12, Labels: ['k8s:io.cilium.k8s.policy.name=deny-all'] }]);
-    expect(r.EgressAllowedBy).toEqual([{ Name: 'allow-dns', Kind: 'CiliumClusterwideNetworkPolicy' }]);
+    expect(r.EgressAllowedBy).toEqual([{ Name: 'allow-dns', Namespace: null, Kind: 'CiliumClusterwideNetworkPolicy', Revision: null, Labels: null }]);
   });
 
   it('counts an aggregated flow as the sum of its counts and keeps the aggregate', () => {

@@ -1,0 +1,38 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { kqlFiles } from '../../src/schema/index.js';
+import { kqlCommands, kqlErrors } from '../helpers/kusto-language.js';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const KUSTO_DIR = join(ROOT, 'deploy/kusto');
+
+describe('the KQL hubble-adx ships', () => {
+  it('the language service catches a misspelled column (the check can fail)', () => {
+    expect(kqlErrors('HubbleFlows | where Verdik == "DROPPED"')[0]).toMatch(/^KS142/);
+    expect(kqlErrors('HubbleFlows | where Verdict == "DROPPED" | take 1')).toEqual([]);
+  });
+
+  it('deploy/kusto is what the schema definition generates (run `npm run docs` after a schema change)', () => {
+    const onDisk = Object.fromEntries(readdirSync(KUSTO_DIR).filter((f) => f.endsWith('.kql')).map((f) => [f, readFileSync(join(KUSTO_DIR, f), 'utf8')]));
+    expect(onDisk).toEqual(kqlFiles());
+  });
+
+  for (const [file, text] of Object.entries(kqlFiles())) {
+    it(`${file}: every command passes the Kusto language service against the table schema`, () => {
+      const commands = kqlCommands(text);
+      expect(commands.length).toBeGreaterThan(0);
+      const errors = commands.flatMap((c) => kqlErrors(c).map((e) => `${c.split('\n')[0]!.slice(0, 80)} → ${e}`));
+      expect(errors).toEqual([]);
+    });
+  }
+
+  it('every query in the README passes the language service', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const queries = [...readme.matchAll(/```kusto\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
+    expect(queries.length).toBeGreaterThanOrEqual(5);
+    const errors = queries.flatMap((q) => kqlErrors(q).map((e) => `${q.split('\n')[0]} → ${e}`));
+    expect(errors).toEqual([]);
+  });
+});

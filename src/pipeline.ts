@@ -38,8 +38,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       },
     });
     this.expiryTimer = setInterval(() => {
-      this.extractor.expire(Date.now());
+      const now = Date.now();
+      this.extractor.expire(now);
       metrics.criPartialsPending.set(this.extractor.pendingPartials);
+      const oldest = this.batcher.oldestPendingSince();
+      metrics.oldestPendingAge.set(oldest === null ? 0 : (now - oldest) / 1000);
     }, 1000);
     this.expiryTimer.unref();
   }

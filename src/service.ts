@@ -39,7 +39,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
       logger,
     },
   );
-  const pipeline = new Pipeline(config, metrics, opts.sink ?? createSink(config), app.log);
+  const pipeline = new Pipeline(config, metrics, opts.sink ?? createSink(config, metrics, app.log), app.log);
   let stopping: Promise<void> | null = null;
   return {
     app,

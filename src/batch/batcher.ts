@@ -15,10 +15,15 @@ export interface BatcherHooks {
   failed(table: TableKey, rows: number, err: unknown, retryInMs: number): void;
 }
 
+interface Sealed {
+  rows: unknown[];
+  openedAt: number;
+}
+
 interface Lane {
   open: unknown[];
   openedAt: number;
-  ready: unknown[][];
+  ready: Sealed[];
   writing: boolean;
 }
 
@@ -52,6 +57,16 @@ export class Batcher {
     return this.pending;
   }
 
+  /** When the oldest row not yet taken by the sink was added, or null when there is none. */
+  oldestPendingSince(): number | null {
+    let oldest: number | null = null;
+    for (const lane of this.lanes.values()) {
+      const t = lane.ready.length > 0 ? lane.ready[0]!.openedAt : lane.open.length > 0 ? lane.openedAt : null;
+      if (t !== null && (oldest === null || t < oldest)) oldest = t;
+    }
+    return oldest;
+  }
+
   isFull(): boolean {
     return this.pending >= this.opts.maxPendingRows;
   }
@@ -83,7 +98,7 @@ export class Batcher {
   }
 
   private seal(table: TableKey, lane: Lane): void {
-    lane.ready.push(lane.open);
+    lane.ready.push({ rows: lane.open, openedAt: lane.openedAt });
     lane.open = [];
     if (!lane.writing) void this.drain(table, lane);
   }
@@ -91,7 +106,7 @@ export class Batcher {
   private async drain(table: TableKey, lane: Lane): Promise<void> {
     lane.writing = true;
     while (lane.ready.length > 0) {
-      const batch = lane.ready[0]!;
+      const batch = lane.ready[0]!.rows;
       try {
         await this.sink.write(table, batch as RowOfTable[typeof table][]);
       } catch (err) {

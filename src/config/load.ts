@@ -135,6 +135,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const origin = [file ?? 'defaults', 'environment'].join(' + ');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, origin);
   const cfg = parsed.data;
+  if (cfg.sink.type === 'kusto') {
+    const missing = (['clusterUrl', 'database'] as const).filter((k) => !cfg.sink.kusto[k]);
+    if (missing.length > 0) throw new ConfigError(missing.map((k) => ({ key: `sink.kusto.${k}`, message: 'required when sink.type is kusto' })), origin);
+  }
   if ((cfg.auth.basicUser === undefined) !== (cfg.auth.basicPassword === undefined)) {
     throw new ConfigError([{ key: 'auth.basicPassword', message: 'basicUser and basicPassword go together' }], origin);
   }

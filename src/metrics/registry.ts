@@ -111,6 +111,72 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
       registers: [registry],
     }),
+    oldestPendingAge: new Gauge({
+      name: `${p}oldest_pending_row_age_seconds`,
+      help: 'Age of the oldest row accepted but not yet acknowledged by the sink (0 when none).',
+      registers: [registry],
+    }),
+    sinkLastSuccess: new Gauge({
+      name: `${p}sink_last_success_timestamp_seconds`,
+      help: 'Unix time of the last batch the destination acknowledged, by table.',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    sinkDeadLetteredRows: new Counter({
+      name: `${p}sink_dead_lettered_rows_total`,
+      help: 'Rows the destination refused for good, written to the dead-letter directory, by table and reason.',
+      labelNames: ['table', 'reason'] as const,
+      registers: [registry],
+    }),
+    kustoBatches: new Counter({
+      name: `${p}kusto_requests_total`,
+      help: 'ADX ingestion requests by table, route (streaming, queued) and result (success, retry, split, fallback, dead_letter).',
+      labelNames: ['table', 'route', 'result'] as const,
+      registers: [registry],
+    }),
+    kustoRowsSent: new Counter({
+      name: `${p}kusto_rows_sent_total`,
+      help: 'Rows ADX acknowledged, by table.',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    kustoBytesSent: new Counter({
+      name: `${p}kusto_bytes_sent_total`,
+      help: 'Bytes on the wire (gzipped) of acknowledged ADX requests, by table and format.',
+      labelNames: ['table', 'format'] as const,
+      registers: [registry],
+    }),
+    kustoRequestDuration: new Histogram({
+      name: `${p}kusto_request_duration_seconds`,
+      help: 'Duration of ADX ingestion requests, by table, route and result.',
+      labelNames: ['table', 'route', 'result'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    kustoRetries: new Counter({
+      name: `${p}kusto_retries_total`,
+      help: 'ADX requests retried after a transient failure, by table and reason (throttled, server, network, timeout, unknown).',
+      labelNames: ['table', 'reason'] as const,
+      registers: [registry],
+    }),
+    kustoThrottled: new Counter({
+      name: `${p}kusto_throttled_total`,
+      help: 'ADX requests answered 429 (throttled), by table.',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    kustoFallbacks: new Counter({
+      name: `${p}kusto_fallbacks_total`,
+      help: 'Batches moved from streaming to queued ingestion (managed mode), by table and reason.',
+      labelNames: ['table', 'reason'] as const,
+      registers: [registry],
+    }),
+    kustoPermanentErrors: new Counter({
+      name: `${p}kusto_permanent_errors_total`,
+      help: 'Batches ADX refused for good (bad mapping, schema mismatch, streaming disabled): alert on any increase.',
+      labelNames: ['table', 'reason'] as const,
+      registers: [registry],
+    }),
   };
   return metrics;
 }

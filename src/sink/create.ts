@@ -1,10 +1,22 @@
 import type { Config } from '../config/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { credentialFor } from './kusto/connection.js';
+import { KustoSink } from './kusto/kusto-sink.js';
 import { LocalFileSink } from './local-files.js';
 import type { Sink } from './types.js';
 
-export function createSink(config: Config): Sink {
-  switch (config.sink.type) {
-    case 'local':
-      return new LocalFileSink({ ...config.sink.local, tableNames: config.sink.tables });
-  }
+interface Logger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export function createSink(config: Config, metrics: Metrics, log: Logger): Sink {
+  if (config.sink.type === 'local') return new LocalFileSink({ ...config.sink.local, tableNames: config.sink.tables });
+  const k = config.sink.kusto;
+  // loadConfig has checked that both are set for sink.type kusto.
+  return new KustoSink(
+    { ...k, clusterUrl: k.clusterUrl!, database: k.database!, tableNames: config.sink.tables, credential: credentialFor(k) },
+    metrics,
+    log,
+  );
 }

@@ -1,0 +1,183 @@
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import type { TokenCredential } from '@azure/identity';
+import {
+  CompressionType, DataFormat, IngestClient, IngestionProperties, StreamDescriptor, StreamingIngestClient,
+} from 'azure-kusto-ingest';
+import type { Metrics } from '../../metrics/index.js';
+import { mappingName, type RowOfTable, type TableKey } from '../../schema/index.js';
+import type { Sink } from '../types.js';
+import { classifyIngestError, type Verdict } from './classify-error.js';
+import { connectionFor } from './connection.js';
+import { DeadLetterFiles } from './dead-letter-files.js';
+import { encodeAvro } from './encode-avro.js';
+import { encodeMultijson } from './encode-multijson.js';
+
+const gzip = promisify(gzipCb);
+
+export interface KustoSinkOptions {
+  clusterUrl: string;
+  ingestUrl?: string | undefined;
+  database: string;
+  mode: 'streaming' | 'queued' | 'managed';
+  format: 'avro' | 'multijson';
+  maxRequestBytes: number;
+  requestTimeoutMs: number;
+  retryMaxAttempts: number;
+  retryMinDelayMs: number;
+  retryMaxDelayMs: number;
+  retryMaxAgeMs: number;
+  deadLetterDirectory: string;
+  tableNames: Record<TableKey, string>;
+  credential: TokenCredential | null;
+}
+
+interface Logger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+type Route = 'streaming' | 'queued';
+
+/** The data management URL for queued ingestion: `https://ingest-<cluster>` unless configured. */
+function ingestUrlOf(o: KustoSinkOptions): string {
+  if (o.ingestUrl) return o.ingestUrl;
+  const u = new URL(o.clusterUrl);
+  const isAddress = u.hostname === 'localhost' || /^[\d.]+$/.test(u.hostname) || u.hostname.includes(':');
+  if (!isAddress && !u.hostname.startsWith('ingest-')) u.hostname = `ingest-${u.hostname}`;
+  return u.toString().replace(/\/$/, '');
+}
+
+/**
+ * Azure Data Explorer through the official SDK. Each batch is encoded (Avro or JSON lines), split
+ * to stay under the streaming request limit, gzipped and sent; the SDK's errors are classified
+ * here (not by ManagedStreamingIngestClient, which retries even permanent errors) into retry with
+ * backoff, split, fall back to queued ingestion, or dead-letter. `write` resolves once every row of
+ * the batch is acknowledged by ADX or written to the dead-letter directory.
+ */
+export class KustoSink implements Sink {
+  readonly name = 'kusto';
+  private readonly streaming: StreamingIngestClient | null;
+  private queuedClient: IngestClient | null = null;
+  private readonly deadLetters: DeadLetterFiles;
+  private closed = false;
+
+  constructor(
+    private readonly o: KustoSinkOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.streaming = o.mode === 'queued' ? null : new StreamingIngestClient(connectionFor(o.clusterUrl, o.credential));
+    this.deadLetters = new DeadLetterFiles(o.deadLetterDirectory);
+  }
+
+  async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.deliver(table, rows);
+  }
+
+  private encode<K extends TableKey>(table: K, rows: readonly RowOfTable[K][]): Promise<Buffer> {
+    return this.o.format === 'avro' ? encodeAvro(table, rows) : encodeMultijson(table, rows);
+  }
+
+  private async deliver<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
+    const payload = await this.encode(table, rows);
+    const route: Route = this.o.mode === 'queued' ? 'queued' : 'streaming';
+    if (route === 'streaming' && payload.length > this.o.maxRequestBytes) {
+      if (rows.length > 1) return this.split(table, rows);
+      if (this.o.mode === 'managed') return this.attempt(table, rows, payload, 'queued', 'too_large');
+      return this.deadLetter(table, rows, { reason: 'too_large', detail: `one row encodes to ${payload.length} bytes, over sink.kusto.maxRequestBytes` });
+    }
+    return this.attempt(table, rows, payload, route, null);
+  }
+
+  private async split<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
+    const mid = rows.length >>> 1;
+    await this.deliver(table, rows.slice(0, mid));
+    await this.deliver(table, rows.slice(mid));
+  }
+
+  /** Send with retries on one route; then fall back, split or dead-letter as the failure says. */
+  private async attempt<K extends TableKey>(table: K, rows: RowOfTable[K][], payload: Buffer, route: Route, fellBackFor: string | null): Promise<void> {
+    if (fellBackFor) this.metrics.kustoFallbacks.inc({ table, reason: fellBackFor });
+    const started = Date.now();
+    let delay = this.o.retryMinDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      const verdict = await this.sendOnce(table, payload, route, rows.length);
+      if (verdict === null) return;
+      const spent = attempt >= this.o.retryMaxAttempts || Date.now() - started >= this.o.retryMaxAgeMs;
+      if (verdict.action === 'retry' && !spent && !this.closed) {
+        if (verdict.reason === 'throttled') this.metrics.kustoThrottled.inc({ table });
+        this.metrics.kustoRetries.inc({ table, reason: verdict.reason });
+        this.log.warn({ table, route, attempt, rows: rows.length, reason: verdict.reason, detail: verdict.detail, retryInMs: delay }, 'ingestion failed; retrying');
+        await sleep(delay * (0.5 + Math.random() / 2));
+        delay = Math.min(delay * 2, this.o.retryMaxDelayMs);
+        continue;
+      }
+      if (verdict.action === 'split' && rows.length > 1) return this.split(table, rows);
+      const canFallBack = this.o.mode === 'managed' && route === 'streaming';
+      if (canFallBack && verdict.action !== 'dead_letter') {
+        return this.attempt(table, rows, payload, 'queued', verdict.action === 'retry' ? 'retries_spent' : verdict.reason);
+      }
+      if (verdict.action === 'dead_letter' || verdict.action === 'fallback') this.metrics.kustoPermanentErrors.inc({ table, reason: verdict.reason });
+      return this.deadLetter(table, rows, {
+        reason: verdict.action === 'retry' ? `retries_spent_${verdict.reason}` : verdict.reason,
+        detail: verdict.detail,
+        status: verdict.status,
+        attempts: attempt,
+        route,
+      });
+    }
+  }
+
+  /** One request; null on success, else what the failure means. */
+  private async sendOnce(table: TableKey, payload: Buffer, route: Route, rows: number): Promise<Verdict | null> {
+    const props = new IngestionProperties({
+      database: this.o.database,
+      table: this.o.tableNames[table],
+      format: this.o.format === 'avro' ? DataFormat.AVRO : DataFormat.MULTIJSON,
+      ingestionMappingReference: mappingName(this.o.tableNames[table], this.o.format === 'avro' ? 'avro' : 'json'),
+    });
+    const body = await gzip(payload);
+    const stop = this.metrics.kustoRequestDuration.startTimer({ table, route });
+    try {
+      // The SDK wants a Readable; the payload is gzipped here so its size on the wire is known.
+      const stream = new StreamDescriptor(Readable.from([body]), null, CompressionType.GZIP, body.length);
+      if (route === 'streaming') await this.streaming!.ingestFromStream(stream, props);
+      else await this.queued().ingestFromStream(stream, props);
+      stop({ result: 'success' });
+      this.metrics.kustoBatches.inc({ table, route, result: 'success' });
+      this.metrics.kustoRowsSent.inc({ table }, rows);
+      this.metrics.kustoBytesSent.inc({ table, format: this.o.format }, body.length);
+      this.metrics.sinkLastSuccess.set({ table }, Date.now() / 1000);
+      return null;
+    } catch (err) {
+      stop({ result: 'error' });
+      const verdict = classifyIngestError(err);
+      this.metrics.kustoBatches.inc({ table, route, result: verdict.action });
+      return verdict;
+    }
+  }
+
+  private queued(): IngestClient {
+    this.queuedClient ??= new IngestClient(connectionFor(ingestUrlOf(this.o), this.o.credential));
+    return this.queuedClient;
+  }
+
+  private async deadLetter(table: TableKey, rows: readonly unknown[], reason: Record<string, unknown>): Promise<void> {
+    const file = await this.deadLetters.write(this.o.tableNames[table], rows, reason);
+    this.metrics.sinkDeadLetteredRows.inc({ table, reason: String(reason.reason) }, rows.length);
+    this.log.error({ table, rows: rows.length, file, ...reason }, 'batch dead-lettered: ADX will not take it');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.streaming?.close();
+    this.queuedClient?.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

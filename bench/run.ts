@@ -13,6 +13,10 @@ import type { RowOfTable, TableKey } from '../src/schema/index.js';
 import type { Sink } from '../src/sink/index.js';
 import { criRecord, gzip, msgpackBody } from './fluent-bit-bodies.js';
 import { FlowGenerator } from './generator.js';
+import { encodeAvro } from '../src/sink/kusto/encode-avro.js';
+import { encodeMultijson } from '../src/sink/kusto/encode-multijson.js';
+import { gzipSync } from 'node:zlib';
+import type { FlowRow } from '../src/schema/index.js';
 
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '200000' }, batch: { type: 'string', default: '1000' } } });
 const LINES = Number(values.lines);
@@ -32,8 +36,10 @@ class CountingSink implements Sink {
   rows = 0;
   jsonBytes = 0;
   measureBytes = false;
-  async write<K extends TableKey>(_table: K, rows: RowOfTable[K][]): Promise<void> {
+  keep: FlowRow[] | null = null;
+  async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
     this.rows += rows.length;
+    if (this.keep && table === 'flows' && this.keep.length < 50_000) this.keep.push(...(rows as FlowRow[]));
     if (this.measureBytes) for (const r of rows) this.jsonBytes += Buffer.byteLength(JSON.stringify(r)) + 1;
   }
   async close(): Promise<void> {}
@@ -115,7 +121,24 @@ async function main() {
   await endToEnd('end to end in-process (msgpack+gzip → rows)', new CountingSink());
   const sink3 = new CountingSink();
   sink3.measureBytes = true;
+  sink3.keep = [];
   await endToEnd('end to end + JSON lines encoding (local sink)', sink3);
+
+  // The ADX wire formats: encode + gzip batches of 2,000 rows, as the kusto sink does.
+  const kept = sink3.keep;
+  const wire: { format: string; cpuMs: number; raw: number; gz: number }[] = [];
+  for (const [format, encode] of [['avro', encodeAvro], ['multijson', encodeMultijson]] as const) {
+    let raw = 0;
+    let gz = 0;
+    const f = await measure(format, kept.length, async () => {
+      for (let i = 0; i < kept.length; i += 2000) {
+        const buf = await encode('flows', kept.slice(i, i + 2000));
+        raw += buf.length;
+        gz += gzipSync(buf).length;
+      }
+    });
+    wire.push({ format, cpuMs: f.cpuMs, raw, gz });
+  }
 
   const pinned = process.env.HUBBLE_ADX_BENCH_PINNED ? 'pinned to CPU 0 (taskset)' : 'not pinned (no taskset)';
   console.log(`hubble-adx bench: ${LINES} lines (${flowCount} flows), ${bodies.length} Fluent Bit bodies of ${BATCH} records, msgpack+gzip; ${pinned}; node ${process.version}`);
@@ -132,6 +155,11 @@ async function main() {
   console.log('');
   console.log(`end to end vs JSON.parse floor: ${((floor.cpuMs / e2eFig.cpuMs) * 100).toFixed(0)}% of the floor's throughput`);
   console.log(`local sink output: ${(sink3.jsonBytes / flowCount).toFixed(0)} bytes/flow (uncompressed JSON lines)`);
+  console.log('');
+  console.log('ADX wire format (batches of 2,000 rows)'.padEnd(42) + 'µs/row encode+gzip'.padStart(20) + 'bytes/row raw'.padStart(15) + 'bytes/row gzip'.padStart(16));
+  for (const w of wire) {
+    console.log(w.format.padEnd(42) + ((w.cpuMs * 1000) / kept.length).toFixed(2).padStart(20) + (w.raw / kept.length).toFixed(0).padStart(15) + (w.gz / kept.length).toFixed(0).padStart(16));
+  }
   console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (includes the generated input held in memory)`);
 }
 

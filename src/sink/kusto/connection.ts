@@ -19,11 +19,14 @@ export interface AuthSettings {
 export function credentialFor(s: AuthSettings, env: NodeJS.ProcessEnv = process.env): TokenCredential | null {
   const clientId = s.clientId ?? env.AZURE_CLIENT_ID;
   const tenantId = s.tenantId ?? env.AZURE_TENANT_ID;
+  const tokenFilePath = env.AZURE_FEDERATED_TOKEN_FILE;
+  const workload = () =>
+    new WorkloadIdentityCredential({ ...(clientId ? { clientId } : {}), ...(tenantId ? { tenantId } : {}), ...(tokenFilePath ? { tokenFilePath } : {}) });
   switch (s.auth) {
     case 'none':
       return null;
     case 'workload-identity':
-      return new WorkloadIdentityCredential({ ...(clientId ? { clientId } : {}), ...(tenantId ? { tenantId } : {}) });
+      return workload();
     case 'managed-identity':
       return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
     case 'client-secret': {
@@ -37,9 +40,10 @@ export function credentialFor(s: AuthSettings, env: NodeJS.ProcessEnv = process.
       return new AzureCliCredential(tenantId ? { tenantId } : {});
     case 'default':
       // DefaultAzureCredential minus the developer-tool credentials: what a production pod may use.
+      // Workload identity joins the chain only where its token file is mounted.
       return new ChainedTokenCredential(
         new EnvironmentCredential(),
-        new WorkloadIdentityCredential({ ...(clientId ? { clientId } : {}), ...(tenantId ? { tenantId } : {}) }),
+        ...(tokenFilePath ? [workload()] : []),
         clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential(),
       );
   }

@@ -108,7 +108,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       name: `${p}event_lag_seconds`,
       help: 'Time from a row\'s TimeGenerated (event time) to the sink acknowledging it.',
       labelNames: ['table'] as const,
-      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
+      buckets: [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 120, 300, 900, 3600],
       registers: [registry],
     }),
     oldestPendingAge: new Gauge({

@@ -55,6 +55,22 @@ describe('hubble-adx command line', () => {
     expect(r.stdout).toContain('.create-merge table HubbleDeadLetters (');
   });
 
+  it('kql prints the database setup for the configured table names', () => {
+    const r = run(['kql'], { HUBBLE_ADX_SINK__TABLES__FLOWS: 'NetFlows' });
+    expect(r.code).toBe(0);
+    for (const f of ['01-tables.kql', '02-mappings.kql', '03-policies.kql', '04-dedup-view.kql', '05-functions.kql']) expect(r.stdout).toContain(`// ===== ${f}`);
+    expect(r.stdout).toContain('.create-merge table NetFlows (');
+    expect(r.stdout).toContain('ingestion json mapping "NetFlows_json_v1"');
+    expect(r.stdout).toMatch(/HubbleDeniedFlows\(lookback: timespan = 1h\)\n\{\n    NetFlows\n/);
+  });
+
+  it('sink kusto without a cluster or database is a configuration error naming both keys', () => {
+    const r = run(['serve'], { HUBBLE_ADX_SINK__TYPE: 'kusto' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('sink.kusto.clusterUrl');
+    expect(r.stderr).toContain('sink.kusto.database');
+  });
+
   it('serve: takes a request, then on SIGTERM refuses new ones, writes what it accepted and exits 0', async () => {
     const dir = tmp();
     const port = 20000 + Math.floor(Math.random() * 20000);

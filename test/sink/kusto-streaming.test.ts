@@ -86,6 +86,17 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     expect(await svc.metric('hubble_adx_kusto_throttled_total')).toBe(1);
   });
 
+  it('a request slower than requestTimeoutMs is retried; the late first answer can only add a duplicate', async () => {
+    const { svc } = await kustoService({ requestTimeoutMs: 1000 });
+    adx.inject({ delayMs: 1500 });
+    await svc.post(jsonLinesBody([{ log: flow('slow-1') }]), ndjson);
+    await svc.service.pipeline.flush();
+    await new Promise((r) => setTimeout(r, 700)); // let the abandoned request finish
+    const stored = adx.table('HubbleFlows').map((r) => r.Uuid);
+    expect(stored).toEqual(['slow-1', 'slow-1']);
+    expect(await svc.metric('hubble_adx_kusto_retries_total', { reason: 'timeout' })).toBe(1);
+  });
+
   it('dead-letters a batch ADX refuses for good, with the reason, and counts it', async () => {
     const { svc, deadLetterDirectory } = await kustoService();
     adx.inject({ status: 400, body: adxError('BadRequest_MappingReferenceWasNotFound', "Mapping reference 'x' was not found", true) });

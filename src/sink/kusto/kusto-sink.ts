@@ -144,8 +144,8 @@ export class KustoSink implements Sink {
     try {
       // The SDK wants a Readable; the payload is gzipped here so its size on the wire is known.
       const stream = new StreamDescriptor(Readable.from([body]), null, CompressionType.GZIP, body.length);
-      if (route === 'streaming') await this.streaming!.ingestFromStream(stream, props);
-      else await this.queued().ingestFromStream(stream, props);
+      const request = route === 'streaming' ? this.streaming!.ingestFromStream(stream, props) : this.queued().ingestFromStream(stream, props);
+      await withTimeout(request, this.o.requestTimeoutMs);
       stop({ result: 'success' });
       this.metrics.kustoBatches.inc({ table, route, result: 'success' });
       this.metrics.kustoRowsSent.inc({ table }, rows);
@@ -175,6 +175,24 @@ export class KustoSink implements Sink {
     this.closed = true;
     this.streaming?.close();
     this.queuedClient?.close();
+  }
+}
+
+/**
+ * The SDK's streaming call takes no timeout of its own (it applies a 10-minute command timeout), so
+ * the wait is bounded here. The abandoned request may still succeed: its rows may then arrive twice,
+ * which the Uuid de-duplication view absorbs.
+ */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within sink.kusto.requestTimeoutMs (${ms} ms)`), { code: 'ETIMEDOUT' })), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+    p.catch(() => undefined);
   }
 }
 

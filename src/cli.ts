@@ -85,9 +85,9 @@ async function serve(configFile: string | undefined): Promise<number> {
       process.exit(1);
     }
     app.log.info({ signal: sig, pendingRows: service.pipeline.pendingRows }, 'draining: refusing new requests, writing what was accepted');
-    service.stop().then(
-      () => {
-        app.log.info('drained; bye');
+    service.stop(config.shutdown.graceMs).then(
+      (delivered) => {
+        app.log.info({ delivered, pendingRows: service.pipeline.pendingRows }, delivered ? 'drained; bye' : 'grace period over; the rest stays in the spool; bye');
         process.exit(0);
       },
       (err: unknown) => {
@@ -99,6 +99,8 @@ async function serve(configFile: string | undefined): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   await app.listen({ host: config.server.host, port: config.server.port });
+  // Listening first lets /healthz answer; requests get 503 (replaying) until the spool is handed on.
+  await service.recover();
   app.log.info({ sink: config.sink.type, directory: config.sink.type === 'local' ? config.sink.local.directory : undefined }, 'hubble-adx ready');
   return new Promise<number>(() => undefined);
 }
@@ -106,6 +108,7 @@ async function serve(configFile: string | undefined): Promise<number> {
 async function runReplay(file: string, configFile: string | undefined): Promise<number> {
   const config = loadConfig({ file: configFile });
   const service = createService(config, { logger: { level: config.log.level } });
+  await service.recover();
   const summary = await replay(file === '-' ? process.stdin : file, service.pipeline);
   await service.stop();
   process.stdout.write(JSON.stringify({ ...summary, sink: config.sink.type, directory: config.sink.local.directory }) + '\n');

@@ -1,25 +1,45 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { Batcher } from './batch/index.js';
+import { Batcher, type RowSource } from './batch/index.js';
 import type { Config } from './config/index.js';
 import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type SkipReason } from './extract/index.js';
 import type { Metrics } from './metrics/index.js';
 import { normalizeEvent, normalizeFlow } from './normalize/index.js';
 import type { BadPart, BodyFormat, Decoded, IngestSummary, IngestTarget } from './receive/index.js';
-import { SCHEMA_VERSION, type DeadLetterRow, type RowOfTable, type TableKey } from './schema/index.js';
+import { SCHEMA_VERSION, type DeadLetterRow, type EventRow, type FlowRow, type RowOfTable, type TableKey } from './schema/index.js';
 import type { Sink } from './sink/index.js';
+import { Spool, type SpoolRecord } from './spool/index.js';
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
+/** Rows of one request (or one timer tick), by table, on their way to the spool and the batcher. */
+interface Staged {
+  flows: FlowRow[];
+  events: EventRow[];
+  deadLetters: DeadLetterRow[];
+}
+
+/** A request's rows when there is no spool: only their size is tracked. */
+type MemorySource = RowSource & { record?: undefined };
+type Source = SpoolRecord | MemorySource;
+
+const TABLES: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
+
 /**
- * The stages wired in order: decoded records → extract → normalize → batch → sink. It is the
- * receiver's IngestTarget and the extractor's output; it owns the per-request counters and turns
- * them into metrics once per request rather than once per record.
+ * The stages wired in order: decoded records → extract → normalize → spool → batch → sink. It is
+ * the receiver's IngestTarget and the extractor's output. A request is answered only once its rows
+ * are in the spool (when enabled); rows leave the spool only once the sink acknowledged them.
+ * Backpressure has hysteresis: above a bound the receiver answers 503 until everything is back
+ * under `batch.resumeBelow` of its bound.
  */
 export class Pipeline implements IngestTarget, ExtractOutput {
   private readonly extractor: Extractor;
-  private readonly batcher: Batcher;
-  private readonly expiryTimer: NodeJS.Timeout;
+  private readonly batcher: Batcher<Source>;
+  private readonly spool: Spool | null;
+  private readonly timer: NodeJS.Timeout;
   private draining = false;
+  private replaying = false;
+  private refusing: string | null = null;
+  private staged: Staged = { flows: [], events: [], deadLetters: [] };
   private counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
   private skips = new Map<SkipReason, number>();
 
@@ -30,26 +50,66 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     private readonly log: Logger,
   ) {
     this.extractor = new Extractor(config.extract, this);
-    this.batcher = new Batcher(sink, config.batch, {
-      written: (table, rows, now) => this.written(table, rows, now),
+    this.spool = config.spool.enabled
+      ? new Spool(config.spool, { fsyncSeconds: (s) => metrics.spoolFsync.observe(s) })
+      : null;
+    this.batcher = new Batcher<Source>(sink, config.batch, {
+      written: (table, rows, sources, now) => this.written(table, rows, sources, now),
       failed: (table, rows, err, retryInMs) => {
         metrics.sinkErrors.inc({ table });
         log.error({ err, table, rows, retryInMs, sink: sink.name }, 'sink write failed; batch kept for retry');
       },
     });
-    this.expiryTimer = setInterval(() => {
-      const now = Date.now();
-      this.extractor.expire(now);
-      metrics.criPartialsPending.set(this.extractor.pendingPartials);
-      const oldest = this.batcher.oldestPendingSince();
-      metrics.oldestPendingAge.set(oldest === null ? 0 : (now - oldest) / 1000);
-    }, 1000);
-    this.expiryTimer.unref();
+    this.timer = setInterval(() => this.tick(Date.now()), 1000);
+    this.timer.unref();
+  }
+
+  /**
+   * Send first what an earlier run left in the spool. Requests are refused (503) until all of it is
+   * handed to the batcher; the batcher's own bounds pace the replay.
+   */
+  async recover(): Promise<number> {
+    if (!this.spool) return 0;
+    this.replaying = true;
+    let rows = 0;
+    try {
+      for await (const r of this.spool.replay((file, offset, reason) => {
+        this.metrics.spoolTornRecords.inc({ reason });
+        this.log.warn({ file, offset, reason }, 'spool segment cut at a torn or corrupt record');
+      })) {
+        while (this.overBounds(1)) await new Promise((res) => setTimeout(res, 20));
+        this.batcher.add(r.table, r.rows as RowOfTable[typeof r.table][], r.record);
+        rows += r.rows.length;
+      }
+    } finally {
+      this.replaying = false;
+    }
+    this.metrics.spoolReplayedRows.inc(rows);
+    if (rows > 0) this.log.info({ rows }, 'spool replayed: undelivered rows from the previous run are being sent');
+    this.publishGauges();
+    return rows;
   }
 
   refuseReason(): string | null {
     if (this.draining) return 'draining';
-    if (this.batcher.isFull()) return 'queue_full';
+    if (this.replaying) return 'replaying';
+    if (this.refusing) {
+      if (!this.overBounds(this.config.batch.resumeBelow)) this.refusing = null;
+    } else {
+      this.refusing = this.overBoundsReason(1);
+    }
+    return this.refusing;
+  }
+
+  private overBounds(fraction: number): boolean {
+    return this.overBoundsReason(fraction) !== null;
+  }
+
+  private overBoundsReason(fraction: number): string | null {
+    const b = this.config.batch;
+    if (this.batcher.pendingRows >= b.maxPendingRows * fraction) return 'queue_full';
+    if (this.batcher.pendingBytes >= b.maxPendingBytes * fraction) return 'queue_full';
+    if (this.spool && this.spool.bytes >= this.config.spool.maxBytes * fraction) return 'spool_full';
     return null;
   }
 
@@ -57,25 +117,33 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     return this.batcher.pendingRows;
   }
 
-  ingest(decoded: Decoded, _format: BodyFormat): IngestSummary {
+  async ingest(decoded: Decoded, _format: BodyFormat, inflatedBytes = 0): Promise<IngestSummary> {
     this.counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
-    this.setAside(decoded.bad, 'receive');
+    this.stageBadParts(decoded.bad);
     const now = Date.now();
     for (const r of decoded.records) this.extractor.push(r.record, r.timeSec, now);
-    this.publishCounts();
-    return {
+    const summary: IngestSummary = {
       records: decoded.records.length,
       flows: this.counts.flows,
       events: this.counts.events,
       skipped: this.counts.skipped,
       deadLettered: this.counts.dead,
     };
+    this.publishCounts();
+    await this.commit(inflatedBytes);
+    return summary;
   }
 
-  setAside(parts: BadPart[], stage: 'receive'): void {
+  /** A body that cannot be decoded at all is still kept, as dead letters. */
+  async setAside(parts: BadPart[]): Promise<void> {
+    this.stageBadParts(parts);
+    await this.commit(parts.reduce((n, p) => n + p.raw.length, 0));
+  }
+
+  private stageBadParts(parts: BadPart[]): void {
     for (const p of parts) {
-      this.metrics.parseErrors.inc({ stage, reason: p.reason });
-      this.dead({ stage, reason: p.reason, message: p.message, raw: p.raw, nodeName: null });
+      this.metrics.parseErrors.inc({ stage: 'receive', reason: p.reason });
+      this.dead({ stage: 'receive', reason: p.reason, message: p.message, raw: p.raw, nodeName: null });
     }
   }
 
@@ -83,7 +151,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   record(r: ExporterRecord): void {
     try {
       if (r.kind === 'flow') {
-        this.batcher.add('flows', normalizeFlow(r.payload, r, this.config.cluster));
+        this.staged.flows.push(normalizeFlow(r.payload, r, this.config.cluster));
         this.counts.flows++;
         return;
       }
@@ -92,7 +160,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
         this.metrics.hubbleLostEvents.inc({ source: row.Type ?? 'unknown', node: row.NodeName ?? 'unknown' }, row.NumEventsLost);
       }
       this.metrics.events.inc({ kind: r.kind });
-      this.batcher.add('events', row);
+      this.staged.events.push(row);
       this.counts.events++;
     } catch (err) {
       // A shape no normalizer rule expected: keep the record, say why, go on with the rest.
@@ -108,7 +176,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   dead(d: DeadLetter): void {
     const max = this.config.extract.maxDeadLetterRawBytes;
     const cut = d.raw.length > max;
-    const row: DeadLetterRow = {
+    this.staged.deadLetters.push({
       TimeGenerated: new Date().toISOString(),
       Stage: d.stage,
       Reason: d.reason,
@@ -116,11 +184,36 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       NodeName: d.nodeName,
       RawData: cut ? d.raw.slice(0, max) : d.raw,
       SchemaVersion: SCHEMA_VERSION,
-    };
+    });
     if (d.stage !== 'receive') this.metrics.parseErrors.inc({ stage: d.stage, reason: d.reason });
     this.metrics.deadLetters.inc({ stage: d.stage, reason: d.reason });
-    this.batcher.add('deadLetters', row);
     this.counts.dead++;
+  }
+
+  /**
+   * Make the staged rows durable (spool) and hand them to the batcher. Resolves when they are on
+   * disk; rejects when the spool cannot take them, and then nothing of them is handed on.
+   */
+  private async commit(receivedBytes: number): Promise<void> {
+    const staged = this.staged;
+    this.staged = { flows: [], events: [], deadLetters: [] };
+    const total = staged.flows.length + staged.events.length + staged.deadLetters.length;
+    if (total === 0) return;
+    if (!this.spool) {
+      for (const t of TABLES) {
+        const rows = staged[t];
+        if (rows.length > 0) this.batcher.add(t, rows as RowOfTable[typeof t][], { rows: rows.length, bytes: (receivedBytes * rows.length) / total });
+      }
+      this.publishGauges();
+      return;
+    }
+    const spool = this.spool;
+    const records = await Promise.all(TABLES.map((t) => (staged[t].length > 0 ? spool.append(t, staged[t]) : null)));
+    TABLES.forEach((t, i) => {
+      const rec = records[i];
+      if (rec) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], rec);
+    });
+    this.publishGauges();
   }
 
   /** Write every row accepted so far (batches are sealed early); requests are still taken. */
@@ -128,29 +221,65 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     return this.batcher.flush();
   }
 
-  /** Stop taking requests (503), report unfinished partial lines, and write everything pending. */
-  async drain(): Promise<void> {
+  /**
+   * Stop taking requests (503), report unfinished partial lines, and deliver what is pending,
+   * waiting at most `graceMs`. Returns whether everything was delivered; what was not stays in the
+   * spool for the next start.
+   */
+  async drain(graceMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     this.draining = true;
     this.extractor.drain();
-    await this.batcher.flush();
+    await this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool the last dead letters'));
+    if (graceMs === Number.POSITIVE_INFINITY) {
+      await this.batcher.flush();
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      this.batcher.flush().then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
+    ]);
+    clearTimeout(timer);
+    return done;
   }
 
-  async close(): Promise<void> {
-    await this.drain();
-    clearInterval(this.expiryTimer);
+  async close(graceMs?: number): Promise<boolean> {
+    const delivered = await this.drain(graceMs);
+    clearInterval(this.timer);
     this.batcher.stop();
     await this.sink.close();
+    await this.spool?.close();
+    return delivered;
+  }
+
+  private tick(now: number): void {
+    this.extractor.expire(now);
+    if (this.staged.deadLetters.length > 0) {
+      this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool expired partial lines'));
+    }
+    this.publishGauges();
   }
 
   private publishCounts(): void {
     if (this.counts.flows > 0) this.metrics.flows.inc(this.counts.flows);
     for (const [reason, n] of this.skips) this.metrics.linesSkipped.inc({ reason }, n);
     this.skips.clear();
-    this.metrics.pendingRows.set(this.batcher.pendingRows);
-    this.metrics.criPartialsPending.set(this.extractor.pendingPartials);
   }
 
-  private written<K extends TableKey>(table: K, rows: RowOfTable[K][], now: number): void {
+  private publishGauges(): void {
+    const m = this.metrics;
+    m.pendingRows.set(this.batcher.pendingRows);
+    m.pendingBytes.set(this.batcher.pendingBytes);
+    m.criPartialsPending.set(this.extractor.pendingPartials);
+    const oldest = this.batcher.oldestPendingSince();
+    m.oldestPendingAge.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
+    if (this.spool) {
+      m.spoolBytes.set(this.spool.bytes);
+      m.spoolSegments.set(this.spool.segmentCount);
+    }
+  }
+
+  private written<K extends TableKey>(table: K, rows: RowOfTable[K][], sources: Source[], now: number): void {
     this.metrics.rowsWritten.inc({ table }, rows.length);
     this.metrics.batchRows.observe({ table }, rows.length);
     const lag = this.metrics.eventLag.labels({ table });
@@ -158,7 +287,22 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       const t = Date.parse(row.TimeGenerated as string);
       if (!Number.isNaN(t)) lag.observe(Math.max(0, (now - t) / 1000));
     }
-    this.metrics.pendingRows.set(this.batcher.pendingRows);
+    if (this.spool) {
+      // Count this batch's rows per record, then acknowledge each record once.
+      let prev: Source | null = null;
+      let n = 0;
+      for (const src of sources) {
+        if (src === prev) {
+          n++;
+          continue;
+        }
+        if (prev && 'segment' in prev) this.spool.ack(prev, n);
+        prev = src;
+        n = 1;
+      }
+      if (prev && 'segment' in prev) this.spool.ack(prev, n);
+    }
+    this.publishGauges();
   }
 }
 

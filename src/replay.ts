@@ -49,8 +49,11 @@ export async function replay(input: Readable | string, pipeline: Pipeline, chunk
   const total: ReplaySummary = { lines: 0, flows: 0, events: 0, skipped: 0, deadLettered: 0 };
   let chunk: LogRecord[] = [];
   const send = async () => {
-    while (pipeline.refuseReason() === 'queue_full') await new Promise((r) => setTimeout(r, 20));
-    const s = pipeline.ingest({ records: chunk, bad: [] }, 'json_lines');
+    for (let why = pipeline.refuseReason(); why !== null; why = pipeline.refuseReason()) {
+      if (why === 'draining') throw new Error('the pipeline is shutting down');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const s = await pipeline.ingest({ records: chunk, bad: [] }, 'json_lines', 0);
     total.flows += s.flows;
     total.events += s.events;
     total.skipped += s.skipped;

@@ -9,8 +9,13 @@ export interface Service {
   app: FastifyInstance;
   pipeline: Pipeline;
   metrics: Metrics;
-  /** Drain: refuse new requests with 503, write everything accepted, close the sink and server. */
-  stop(): Promise<void>;
+  /** Send what an earlier run left in the spool; call before or right after listen. */
+  recover(): Promise<number>;
+  /**
+   * Drain: refuse new requests with 503, deliver what was accepted within graceMs (default: no
+   * limit), close the sink and server. Resolves to whether everything was delivered.
+   */
+  stop(graceMs?: number): Promise<boolean>;
 }
 
 export interface ServiceOptions {
@@ -27,8 +32,8 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
   const app = buildReceiver(
     {
       refuseReason: () => pipeline.refuseReason(),
-      ingest: (d, f) => pipeline.ingest(d, f),
-      setAside: (parts, stage) => pipeline.setAside(parts, stage),
+      ingest: (d, f, bytes) => pipeline.ingest(d, f, bytes),
+      setAside: (parts) => pipeline.setAside(parts),
     },
     metrics,
     {
@@ -40,15 +45,17 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
     },
   );
   const pipeline = new Pipeline(config, metrics, opts.sink ?? createSink(config, metrics, app.log), app.log);
-  let stopping: Promise<void> | null = null;
+  let stopping: Promise<boolean> | null = null;
   return {
     app,
     pipeline,
     metrics,
-    stop() {
+    recover: () => pipeline.recover(),
+    stop(graceMs?: number) {
       stopping ??= (async () => {
-        await pipeline.close();
+        const delivered = await pipeline.close(graceMs);
         await app.close();
+        return delivered;
       })();
       return stopping;
     },

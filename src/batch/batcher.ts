@@ -4,26 +4,34 @@ import type { Sink } from '../sink/index.js';
 export interface BatcherOptions {
   maxRows: number;
   maxAgeMs: number;
-  maxPendingRows: number;
   /** First and longest wait before writing a failed batch again. */
   retryMinMs?: number;
   retryMaxMs?: number;
 }
 
-export interface BatcherHooks {
-  written<K extends TableKey>(table: K, rows: RowOfTable[K][], now: number): void;
+/** Where a group of rows came from (a request, a spool record): its size, for memory accounting. */
+export interface RowSource {
+  rows: number;
+  bytes: number;
+}
+
+export interface BatcherHooks<S extends RowSource> {
+  /** A batch was taken by the sink; `sources[i]` is where `rows[i]` came from. */
+  written<K extends TableKey>(table: K, rows: RowOfTable[K][], sources: S[], now: number): void;
   failed(table: TableKey, rows: number, err: unknown, retryInMs: number): void;
 }
 
-interface Sealed {
+interface Sealed<S> {
   rows: unknown[];
+  sources: S[];
   openedAt: number;
 }
 
-interface Lane {
+interface Lane<S> {
   open: unknown[];
+  openSources: S[];
   openedAt: number;
-  ready: Sealed[];
+  ready: Sealed<S>[];
   writing: boolean;
 }
 
@@ -32,12 +40,13 @@ const TABLE_KEYS: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
 /**
  * Gathers rows into batches per table (by row count and age) and writes them to the sink one
  * batch at a time per table, in order. A batch that fails stays at the head of its lane and is
- * written again with backoff: rows are only let go once the sink has taken them. `pendingRows`
- * counts everything not yet taken, and is what backpressure is decided on.
+ * written again with backoff: rows are only let go once the sink has taken them. `pendingRows` and
+ * `pendingBytes` count everything not yet taken, and are what backpressure is decided on.
  */
-export class Batcher {
-  private readonly lanes = new Map<TableKey, Lane>();
+export class Batcher<S extends RowSource> {
+  private readonly lanes = new Map<TableKey, Lane<S>>();
   private pending = 0;
+  private pendingByteCount = 0;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
   private retryDelay: number;
@@ -45,9 +54,9 @@ export class Batcher {
   constructor(
     private readonly sink: Sink,
     private readonly opts: BatcherOptions,
-    private readonly hooks: BatcherHooks,
+    private readonly hooks: BatcherHooks<S>,
   ) {
-    for (const k of TABLE_KEYS) this.lanes.set(k, { open: [], openedAt: 0, ready: [], writing: false });
+    for (const k of TABLE_KEYS) this.lanes.set(k, { open: [], openSources: [], openedAt: 0, ready: [], writing: false });
     this.retryDelay = opts.retryMinMs ?? 500;
     this.timer = setInterval(() => this.flushAged(Date.now()), Math.max(5, Math.min(250, opts.maxAgeMs / 2)));
     this.timer.unref();
@@ -55,6 +64,11 @@ export class Batcher {
 
   get pendingRows(): number {
     return this.pending;
+  }
+
+  /** Bytes of the rows not yet taken, as their sources measured them (spooled or received size). */
+  get pendingBytes(): number {
+    return this.pendingByteCount;
   }
 
   /** When the oldest row not yet taken by the sink was added, or null when there is none. */
@@ -67,16 +81,16 @@ export class Batcher {
     return oldest;
   }
 
-  isFull(): boolean {
-    return this.pending >= this.opts.maxPendingRows;
-  }
-
-  add<K extends TableKey>(table: K, row: RowOfTable[K]): void {
+  add<K extends TableKey>(table: K, rows: readonly RowOfTable[K][], source: S): void {
     const lane = this.lanes.get(table)!;
-    if (lane.open.length === 0) lane.openedAt = Date.now();
-    lane.open.push(row);
-    this.pending++;
-    if (lane.open.length >= this.opts.maxRows) this.seal(table, lane);
+    for (const row of rows) {
+      if (lane.open.length === 0) lane.openedAt = Date.now();
+      lane.open.push(row);
+      lane.openSources.push(source);
+      if (lane.open.length >= this.opts.maxRows) this.seal(table, lane);
+    }
+    this.pending += rows.length;
+    this.pendingByteCount += source.bytes;
   }
 
   /** Seal every open batch now and resolve once everything pending has been written. */
@@ -97,16 +111,17 @@ export class Batcher {
     }
   }
 
-  private seal(table: TableKey, lane: Lane): void {
-    lane.ready.push({ rows: lane.open, openedAt: lane.openedAt });
+  private seal(table: TableKey, lane: Lane<S>): void {
+    lane.ready.push({ rows: lane.open, sources: lane.openSources, openedAt: lane.openedAt });
     lane.open = [];
+    lane.openSources = [];
     if (!lane.writing) void this.drain(table, lane);
   }
 
-  private async drain(table: TableKey, lane: Lane): Promise<void> {
+  private async drain(table: TableKey, lane: Lane<S>): Promise<void> {
     lane.writing = true;
     while (lane.ready.length > 0) {
-      const batch = lane.ready[0]!.rows;
+      const { rows: batch, sources } = lane.ready[0]!;
       try {
         await this.sink.write(table, batch as RowOfTable[typeof table][]);
       } catch (err) {
@@ -119,7 +134,9 @@ export class Batcher {
       this.retryDelay = this.opts.retryMinMs ?? 500;
       lane.ready.shift();
       this.pending -= batch.length;
-      this.hooks.written(table, batch as RowOfTable[typeof table][], Date.now());
+      for (const src of sources) this.pendingByteCount -= src.bytes / src.rows;
+      if (this.pending === 0) this.pendingByteCount = 0; // no drift from the per-row division
+      this.hooks.written(table, batch as RowOfTable[typeof table][], sources, Date.now());
     }
     lane.writing = false;
     if (this.pending === 0) {

@@ -1,1 +1,1 @@
-export { Batcher, type BatcherOptions, type BatcherHooks } from './batcher.js';
+export { Batcher, type BatcherOptions, type BatcherHooks, type RowSource } from './batcher.js';

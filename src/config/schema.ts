@@ -38,7 +38,18 @@ export const configSchema = z.strictObject({
   batch: section({
     maxRows: z.number().int().min(1).default(5000).describe('Rows per batch handed to the sink.'),
     maxAgeMs: z.number().int().min(10).default(1000).describe('Longest a row waits in a partial batch before it is flushed.'),
-    maxPendingRows: z.number().int().min(1).default(200_000).describe('Rows buffered or in flight to the sink before the receiver answers 503 (backpressure).'),
+    maxPendingRows: z.number().int().min(1).default(200_000).describe('Rows accepted but not yet taken by the sink before the receiver answers 503 (high watermark).'),
+    maxPendingBytes: z.number().int().min(1024 * 1024).default(128 * MiB).describe('The same bound in bytes (spooled size, or received size without a spool): what keeps memory bounded.'),
+    resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
+  }),
+  spool: section({
+    enabled: z.boolean().default(true).describe('Write-ahead log on disk: a request is acknowledged only once its rows are flushed there, and what was not yet delivered is sent again after a restart or crash. Off: memory only, at-most-once on a crash.'),
+    directory: z.string().default('./spool').describe('Spool directory (an emptyDir or hostPath volume in Kubernetes).'),
+    maxBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * MiB).describe('Largest spool; when full the receiver answers 503 (nothing is ever deleted to make room).'),
+    segmentBytes: z.number().int().min(64 * 1024).default(16 * MiB).describe('Size at which a spool segment is closed; a closed segment is deleted once all its rows are delivered.'),
+  }),
+  shutdown: section({
+    graceMs: z.number().int().min(0).default(25_000).describe('On SIGTERM: time to deliver what is pending before exiting 0 (keep under terminationGracePeriodSeconds); the rest stays in the spool.'),
   }),
   sink: section({
     type: z.enum(['local', 'kusto']).default('local').describe('Where rows go. `local`: JSON-lines files (the embedded default, no Azure needed); `kusto`: Azure Data Explorer.'),

@@ -30,7 +30,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     backpressure: new Counter({
       name: `${p}backpressure_responses_total`,
-      help: 'Requests answered 503 with Retry-After because the pipeline was full or draining.',
+      help: 'Requests answered 503 with Retry-After, by reason (queue_full, spool_full, spool_error, replaying, draining).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
@@ -83,6 +83,38 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     pendingRows: new Gauge({
       name: `${p}pipeline_pending_rows`,
       help: 'Rows buffered in batches or in flight to the sink.',
+      registers: [registry],
+    }),
+    pendingBytes: new Gauge({
+      name: `${p}pipeline_pending_bytes`,
+      help: 'Bytes of the rows buffered or in flight to the sink (spooled size, or received size without a spool).',
+      registers: [registry],
+    }),
+    spoolBytes: new Gauge({
+      name: `${p}spool_bytes`,
+      help: 'Bytes in the spool (write-ahead log) on disk.',
+      registers: [registry],
+    }),
+    spoolSegments: new Gauge({
+      name: `${p}spool_segments`,
+      help: 'Spool segment files on disk.',
+      registers: [registry],
+    }),
+    spoolFsync: new Histogram({
+      name: `${p}spool_fsync_seconds`,
+      help: 'Duration of one spool group commit (write and fdatasync).',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    spoolReplayedRows: new Counter({
+      name: `${p}spool_replayed_rows_total`,
+      help: 'Rows found in the spool at start (undelivered by the previous run) and sent again.',
+      registers: [registry],
+    }),
+    spoolTornRecords: new Counter({
+      name: `${p}spool_torn_records_total`,
+      help: 'Spool segments cut at a torn or corrupt record on start, by reason (torn, corrupt).',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     rowsWritten: new Counter({

@@ -8,9 +8,10 @@ import type { BadPart, BodyFormat, Decoded } from './types.js';
 export interface IngestTarget {
   /** null when a request may be taken now, else why not (answered 503 so Fluent Bit retries). */
   refuseReason(): string | null;
-  ingest(decoded: Decoded, format: BodyFormat): IngestSummary;
-  /** A body part that is not a record at all (whole body undecodable) still goes to dead letters. */
-  setAside(parts: BadPart[], stage: 'receive'): void;
+  /** Resolves once the rows are durable (spooled); rejects when they could not be taken. */
+  ingest(decoded: Decoded, format: BodyFormat, inflatedBytes: number): Promise<IngestSummary>;
+  /** A body that is not records at all (undecodable) still goes to dead letters. */
+  setAside(parts: BadPart[]): Promise<void>;
 }
 
 export interface IngestSummary {
@@ -101,14 +102,25 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
       metrics.bodiesRejected.inc({ reason: result.error.reason });
       count(format, result.error.status);
       if (result.error.status === 400) {
-        target.setAside([{ reason: result.error.reason, message: result.error.message, raw: body.toString('base64') }], 'receive');
+        await target
+          .setAside([{ reason: result.error.reason, message: result.error.message, raw: body.toString('base64') }])
+          .catch((err: unknown) => req.log.error({ err }, 'could not keep the rejected body as a dead letter'));
       }
       req.log.warn({ reason: result.error.reason, detail: result.error.message }, 'rejected request body');
       return reply.code(result.error.status).send({ error: result.error.reason, message: result.error.message });
     }
     metrics.requestBytes.inc({ stage: 'inflated' }, result.inflatedBytes);
     metrics.recordsReceived.inc({ format }, result.decoded.records.length);
-    const summary = target.ingest(result.decoded, format);
+    let summary: IngestSummary;
+    try {
+      summary = await target.ingest(result.decoded, format, result.inflatedBytes);
+    } catch (err) {
+      // Not acknowledged, so Fluent Bit keeps the chunk and sends it again.
+      req.log.error({ err }, 'could not spool the request');
+      metrics.backpressure.inc({ reason: 'spool_error' });
+      count(format, 503);
+      return reply.code(503).header('Retry-After', String(opts.retryAfterSeconds)).send({ error: 'unavailable', message: 'could not store the request; retry later' });
+    }
     if (result.decoded.records.length === 0 && result.decoded.bad.length > 0) {
       // Nothing in the body was a record: retrying cannot help. It is kept in the dead letters.
       metrics.bodiesRejected.inc({ reason: 'no_valid_record' });

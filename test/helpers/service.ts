@@ -22,10 +22,15 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
 /** Start the real service on 127.0.0.1 with an ephemeral port and a temporary local sink. */
 export async function startService(overrides: DeepPartial<Config> = {}, sink?: Sink): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-test-'));
-  const raw = { ...overrides, sink: { ...(overrides.sink ?? {}), local: { directory: dir, ...(overrides.sink?.local ?? {}) } } };
+  const raw = {
+    ...overrides,
+    sink: { ...(overrides.sink ?? {}), local: { directory: dir, ...(overrides.sink?.local ?? {}) } },
+    spool: { directory: join(dir, 'spool'), ...(overrides.spool ?? {}) },
+  };
   const config = configSchema.parse(raw);
   const service = createService(config, { logger: false, ...(sink ? { sink } : {}) });
   await service.app.listen({ host: '127.0.0.1', port: 0 });
+  await service.recover();
   const addr = service.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no address');
   const url = `http://127.0.0.1:${addr.port}`;
@@ -56,7 +61,7 @@ export async function startService(overrides: DeepPartial<Config> = {}, sink?: S
 }
 
 export function readRows(dir: string, table: string): Record<string, unknown>[] {
-  const files = readdirSync(dir).filter((f) => f.startsWith(`${table}-`)).sort();
+  const files = readdirSync(dir).filter((f) => f.startsWith(`${table}-`) && f.endsWith('.jsonl')).sort();
   return files.flatMap((f) =>
     readFileSync(join(dir, f), 'utf8')
       .split('\n')

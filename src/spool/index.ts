@@ -1,0 +1,1 @@
+export { Spool, type SpoolRecord, type SpoolOptions, type ReplayedRecord } from './spool.js';

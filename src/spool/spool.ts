@@ -1,0 +1,228 @@
+import { mkdirSync } from 'node:fs';
+import { open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TableKey } from '../schema/index.js';
+import { decodeRecord, encodeRecord } from './record-format.js';
+
+export const TABLE_ORDER: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
+
+/** A spooled record, tracked until every one of its rows is acknowledged downstream. */
+export interface SpoolRecord {
+  segment: Segment;
+  rows: number;
+  remaining: number;
+  bytes: number;
+}
+
+interface Segment {
+  seq: number;
+  path: string;
+  bytes: number;
+  records: number;
+  done: number;
+  sealed: boolean;
+}
+
+export interface SpoolOptions {
+  directory: string;
+  segmentBytes: number;
+  maxBytes: number;
+}
+
+export interface SpoolHooks {
+  fsyncSeconds(s: number): void;
+}
+
+export interface ReplayedRecord {
+  table: TableKey;
+  rows: unknown[];
+  record: SpoolRecord;
+}
+
+interface Waiter {
+  buf: Buffer;
+  rows: number;
+  payloadBytes: number;
+  resolve: (r: SpoolRecord) => void;
+  reject: (e: unknown) => void;
+}
+
+const SEGMENT_RE = /^segment-(\d{16})\.wal$/;
+const segmentName = (seq: number) => `segment-${String(seq).padStart(16, '0')}.wal`;
+
+/**
+ * The write-ahead log between receive and sink. A request is acknowledged only once its rows are
+ * appended and flushed to disk; appends that arrive while a flush is running are written together
+ * by the next one (group commit). A segment is deleted once it is sealed and every row in it has
+ * been acknowledged by the sink, never before. On start, `replay` hands back what is still there;
+ * a torn or corrupt tail is cut off and reported, never read as rows.
+ */
+export class Spool {
+  private readonly segments = new Map<number, Segment>();
+  private active: Segment | null = null;
+  private handle: FileHandle | null = null;
+  private queue: Waiter[] = [];
+  private flushing = false;
+  private nextSeq = 0;
+  private totalBytes = 0;
+  closed = false;
+
+  constructor(
+    private readonly o: SpoolOptions,
+    private readonly hooks: SpoolHooks,
+  ) {
+    mkdirSync(o.directory, { recursive: true });
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  get segmentCount(): number {
+    return this.segments.size;
+  }
+
+  isFull(): boolean {
+    return this.totalBytes >= this.o.maxBytes;
+  }
+
+  /**
+   * Read every record left by an earlier run, oldest first. Torn or corrupt tails are cut from
+   * their segment; `torn` counts them. The segments read are sealed: new appends go to a new one.
+   */
+  async *replay(report: (file: string, offset: number, reason: string) => void): AsyncGenerator<ReplayedRecord> {
+    const names = (await readdir(this.o.directory)).filter((n) => SEGMENT_RE.test(n)).sort();
+    for (const name of names) {
+      const seq = Number(SEGMENT_RE.exec(name)![1]);
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      const path = join(this.o.directory, name);
+      const buf = await readFile(path);
+      const seg: Segment = { seq, path, bytes: 0, records: 0, done: 0, sealed: true };
+      this.segments.set(seq, seg);
+      const found: ReplayedRecord[] = [];
+      let offset = 0;
+      for (;;) {
+        const r = decodeRecord(buf, offset);
+        if (!r.ok) {
+          if (r.reason !== 'end') {
+            report(path, offset, r.reason);
+            await truncate(path, offset);
+          }
+          break;
+        }
+        const table = TABLE_ORDER[r.tableIndex];
+        let rows: unknown[] | null = null;
+        try {
+          rows = table ? (JSON.parse(r.payload.toString('utf8')) as unknown[]) : null;
+        } catch {
+          rows = null;
+        }
+        if (!table || !Array.isArray(rows)) {
+          report(path, offset, 'corrupt');
+          await truncate(path, offset);
+          break;
+        }
+        const record: SpoolRecord = { segment: seg, rows: rows.length, remaining: rows.length, bytes: r.payload.length };
+        seg.records++;
+        found.push({ table, rows, record });
+        offset = r.next;
+      }
+      seg.bytes = offset;
+      this.totalBytes += offset;
+      if (seg.records === 0) {
+        await this.remove(seg);
+        continue;
+      }
+      for (const f of found) yield f;
+    }
+  }
+
+  /** Append one table's rows; resolves once they are on disk (fdatasync). */
+  append(table: TableKey, rows: readonly unknown[]): Promise<SpoolRecord> {
+    if (this.closed) return Promise.reject(new Error('spool is closed'));
+    const payload = Buffer.from(JSON.stringify(rows));
+    const buf = encodeRecord(TABLE_ORDER.indexOf(table), payload);
+    this.totalBytes += buf.length;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ buf, rows: rows.length, payloadBytes: payload.length, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        const seg = await this.segmentForWrite();
+        const data = batch.length === 1 ? batch[0]!.buf : Buffer.concat(batch.map((w) => w.buf));
+        const t0 = performance.now();
+        await this.handle!.write(data);
+        await this.handle!.datasync();
+        this.hooks.fsyncSeconds((performance.now() - t0) / 1000);
+        seg.bytes += data.length;
+        seg.records += batch.length;
+        for (const w of batch) w.resolve({ segment: seg, rows: w.rows, remaining: w.rows, bytes: w.payloadBytes });
+        if (seg.bytes >= this.o.segmentBytes) await this.seal();
+      } catch (err) {
+        for (const w of batch) {
+          this.totalBytes -= w.buf.length;
+          w.reject(err);
+        }
+      }
+    }
+    this.flushing = false;
+  }
+
+  private async segmentForWrite(): Promise<Segment> {
+    if (this.active && this.handle) return this.active;
+    const seq = this.nextSeq++;
+    const seg: Segment = { seq, path: join(this.o.directory, segmentName(seq)), bytes: 0, records: 0, done: 0, sealed: false };
+    this.handle = await open(seg.path, 'a');
+    this.active = seg;
+    this.segments.set(seq, seg);
+    return seg;
+  }
+
+  private async seal(): Promise<void> {
+    const seg = this.active;
+    const h = this.handle;
+    this.active = null;
+    this.handle = null;
+    if (h) await h.close();
+    if (seg) {
+      seg.sealed = true;
+      if (seg.done === seg.records) await this.remove(seg);
+    }
+  }
+
+  /** Rows of a record were acknowledged downstream; frees its segment when it was the last. */
+  ack(record: SpoolRecord, rows: number): void {
+    record.remaining -= rows;
+    if (record.remaining > 0) return;
+    const seg = record.segment;
+    seg.done++;
+    if (seg.sealed && seg.done === seg.records) void this.remove(seg);
+  }
+
+  private async remove(seg: Segment): Promise<void> {
+    if (!this.segments.delete(seg.seq)) return;
+    this.totalBytes -= seg.bytes;
+    await rm(seg.path, { force: true });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await new Promise((r) => setTimeout(r, 5));
+    if (this.handle) await this.handle.close();
+    this.handle = null;
+    // A fully acknowledged active segment is not needed for the next start.
+    const seg = this.active;
+    this.active = null;
+    if (seg) {
+      seg.sealed = true;
+      if (seg.done === seg.records) await this.remove(seg);
+    }
+  }
+}

@@ -10,6 +10,9 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# A DaemonSet runs on every node: keep the heap small so V8 collects long before the pod's memory
+# limit; batch.maxPendingBytes bounds what the pipeline itself holds.
+ENV NODE_OPTIONS=--max-old-space-size=128
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { appendFile, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TableKey } from '../schema/index.js';
 import { decodeRecord, encodeRecord } from './record-format.js';
@@ -9,6 +9,8 @@ export const TABLE_ORDER: readonly TableKey[] = ['flows', 'events', 'deadLetters
 /** A spooled record, tracked until every one of its rows is acknowledged downstream. */
 export interface SpoolRecord {
   segment: Segment;
+  /** Where the record starts in its segment: what the acknowledgement file names. */
+  offset: number;
   rows: number;
   remaining: number;
   bytes: number;
@@ -21,6 +23,8 @@ interface Segment {
   records: number;
   done: number;
   sealed: boolean;
+  /** Offsets of acknowledged records not yet written to the segment's .ack file. */
+  acks: number[];
 }
 
 export interface SpoolOptions {
@@ -49,13 +53,27 @@ interface Waiter {
 
 const SEGMENT_RE = /^segment-(\d{16})\.wal$/;
 const segmentName = (seq: number) => `segment-${String(seq).padStart(16, '0')}.wal`;
+const ackPath = (segPath: string) => segPath.replace(/\.wal$/, '.ack');
+
+async function readAcks(path: string): Promise<Set<number>> {
+  try {
+    const text = await readFile(path, 'utf8');
+    // Only whole lines count: a torn last line is just an acknowledgement not yet recorded.
+    const lines = text.endsWith('\n') ? text.split('\n') : text.split('\n').slice(0, -1);
+    return new Set(lines.filter((l) => l.length > 0).map(Number));
+  } catch {
+    return new Set();
+  }
+}
 
 /**
  * The write-ahead log between receive and sink. A request is acknowledged only once its rows are
  * appended and flushed to disk; appends that arrive while a flush is running are written together
- * by the next one (group commit). A segment is deleted once it is sealed and every row in it has
- * been acknowledged by the sink, never before. On start, `replay` hands back what is still there;
- * a torn or corrupt tail is cut off and reported, never read as rows.
+ * by the next one (group commit). When the sink has acknowledged every row of a record, the
+ * record's offset is appended to the segment's `.ack` file (not synced: losing one only means a
+ * duplicate after a crash), and a segment is deleted once it is sealed and all its records are
+ * acknowledged, never before. On start, `replay` hands back the records not acknowledged; a torn or
+ * corrupt tail is cut off and reported, never read as rows.
  */
 export class Spool {
   private readonly segments = new Map<number, Segment>();
@@ -97,7 +115,8 @@ export class Spool {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const path = join(this.o.directory, name);
       const buf = await readFile(path);
-      const seg: Segment = { seq, path, bytes: 0, records: 0, done: 0, sealed: true };
+      const acked = await readAcks(ackPath(path));
+      const seg: Segment = { seq, path, bytes: 0, records: 0, done: 0, sealed: true, acks: [] };
       this.segments.set(seq, seg);
       const found: ReplayedRecord[] = [];
       let offset = 0;
@@ -122,14 +141,14 @@ export class Spool {
           await truncate(path, offset);
           break;
         }
-        const record: SpoolRecord = { segment: seg, rows: rows.length, remaining: rows.length, bytes: r.payload.length };
         seg.records++;
-        found.push({ table, rows, record });
+        if (acked.has(offset)) seg.done++;
+        else found.push({ table, rows, record: { segment: seg, offset, rows: rows.length, remaining: rows.length, bytes: r.payload.length } });
         offset = r.next;
       }
       seg.bytes = offset;
       this.totalBytes += offset;
-      if (seg.records === 0) {
+      if (seg.done === seg.records) {
         await this.remove(seg);
         continue;
       }
@@ -161,9 +180,13 @@ export class Spool {
         await this.handle!.write(data);
         await this.handle!.datasync();
         this.hooks.fsyncSeconds((performance.now() - t0) / 1000);
+        let offset = seg.bytes;
         seg.bytes += data.length;
         seg.records += batch.length;
-        for (const w of batch) w.resolve({ segment: seg, rows: w.rows, remaining: w.rows, bytes: w.payloadBytes });
+        for (const w of batch) {
+          w.resolve({ segment: seg, offset, rows: w.rows, remaining: w.rows, bytes: w.payloadBytes });
+          offset += w.buf.length;
+        }
         if (seg.bytes >= this.o.segmentBytes) await this.seal();
       } catch (err) {
         for (const w of batch) {
@@ -178,7 +201,7 @@ export class Spool {
   private async segmentForWrite(): Promise<Segment> {
     if (this.active && this.handle) return this.active;
     const seq = this.nextSeq++;
-    const seg: Segment = { seq, path: join(this.o.directory, segmentName(seq)), bytes: 0, records: 0, done: 0, sealed: false };
+    const seg: Segment = { seq, path: join(this.o.directory, segmentName(seq)), bytes: 0, records: 0, done: 0, sealed: false, acks: [] };
     this.handle = await open(seg.path, 'a');
     this.active = seg;
     this.segments.set(seq, seg);
@@ -203,13 +226,27 @@ export class Spool {
     if (record.remaining > 0) return;
     const seg = record.segment;
     seg.done++;
-    if (seg.sealed && seg.done === seg.records) void this.remove(seg);
+    if (seg.sealed && seg.done === seg.records) {
+      void this.remove(seg);
+      return;
+    }
+    seg.acks.push(record.offset);
+    if (seg.acks.length === 1) setImmediate(() => void this.writeAcks(seg));
+  }
+
+  /** Record the acknowledged offsets of a segment (one append for all those of this tick). */
+  private async writeAcks(seg: Segment): Promise<void> {
+    if (seg.acks.length === 0 || !this.segments.has(seg.seq)) return;
+    const text = seg.acks.join('\n') + '\n';
+    seg.acks = [];
+    await appendFile(ackPath(seg.path), text).catch(() => undefined);
   }
 
   private async remove(seg: Segment): Promise<void> {
     if (!this.segments.delete(seg.seq)) return;
     this.totalBytes -= seg.bytes;
     await rm(seg.path, { force: true });
+    await rm(ackPath(seg.path), { force: true });
   }
 
   async close(): Promise<void> {

@@ -45,6 +45,10 @@ export class FakeAdx {
   private readonly types = new Map<string, Map<string, KustoType>>();
   private faults: Fault[] = [];
   streamingEnabled = true;
+  /** While true, every streaming request is answered 503 (an outage). */
+  down = false;
+  /** Added to every streaming request: a slow (rate-limited) ADX. */
+  delayEachMs = 0;
   app: FastifyInstance;
   url = '';
   /** For queued ingestion: where .get ingestion resources points the SDK (Azurite). */
@@ -67,6 +71,11 @@ export class FakeAdx {
       const q = req.query as { streamFormat?: string; mappingName?: string };
       const body = req.body as Buffer;
       const record = (status: number) => this.requests.push({ table, format: q.streamFormat ?? '', mapping: q.mappingName ?? null, bytes: body.length, status });
+      if (this.delayEachMs > 0) await new Promise((r) => setTimeout(r, this.delayEachMs));
+      if (this.down) {
+        record(503);
+        return reply.code(503).send(adxError('ServiceUnavailable', 'outage', false));
+      }
       const fault = this.faults.shift();
       if (fault) {
         if ('destroy' in fault) {

@@ -1,0 +1,239 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
+import type { RowOfTable, TableKey } from '../../src/schema/index.js';
+import type { Sink } from '../../src/sink/index.js';
+import { spawnService, type Child } from '../helpers/child-service.js';
+import { FakeAdx } from '../helpers/fake-adx.js';
+import { startService, type Running } from '../helpers/service.js';
+
+const ndjson = { 'content-type': 'application/x-ndjson' };
+const flowLine = (uuid: string, pad = 0) =>
+  JSON.stringify({ flow: { time: new Date().toISOString(), uuid, verdict: 'FORWARDED', ...(pad ? { Summary: 'x'.repeat(pad) } : {}) }, node_name: 'c1/n1' });
+const body = (uuids: string[], pad = 0) => jsonLinesBody(uuids.map((u) => ({ log: flowLine(u, pad) })));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const tmp = (p: string) => mkdtempSync(join(tmpdir(), `hubble-adx-${p}-`));
+
+/** Post like Fluent Bit: retry on 503 (and on a refused connection) until 200, within a deadline. */
+async function postUntilAccepted(url: string, b: Buffer, deadline: number, seen: number[]): Promise<boolean> {
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { method: 'POST', body: b, headers: ndjson });
+      seen.push(res.status);
+      if (res.status === 200) return true;
+      if (res.status !== 503) throw new Error(`unexpected status ${res.status}`);
+    } catch (err) {
+      if ((err as Error).message.startsWith('unexpected')) throw err;
+      seen.push(0);
+    }
+    await sleep(50);
+  }
+  return false;
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await sleep(50);
+  }
+  return cond();
+}
+
+describe('durability: nothing acknowledged is lost', () => {
+  let adx: FakeAdx;
+  const running: Running[] = [];
+  const children: Child[] = [];
+  beforeAll(async () => {
+    adx = new FakeAdx();
+    await adx.start();
+  });
+  afterAll(() => adx.stop());
+  afterEach(async () => {
+    for (const c of children.splice(0)) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
+    await Promise.all(running.splice(0).map((s) => s.stop()));
+    for (const rows of adx.rows.values()) rows.length = 0;
+    adx.requests.length = 0;
+    adx.down = false;
+    adx.delayEachMs = 0;
+  });
+
+  const kustoEnv = (spool: string, extra: Record<string, string> = {}) => ({
+    HUBBLE_ADX_SINK__TYPE: 'kusto',
+    HUBBLE_ADX_SINK__KUSTO__CLUSTER_URL: adx.url,
+    HUBBLE_ADX_SINK__KUSTO__DATABASE: 'hubble',
+    HUBBLE_ADX_SINK__KUSTO__AUTH: 'none',
+    HUBBLE_ADX_SINK__KUSTO__RETRY_MIN_DELAY_MS: '20',
+    HUBBLE_ADX_SINK__KUSTO__RETRY_MAX_DELAY_MS: '200',
+    HUBBLE_ADX_SINK__KUSTO__RETRY_MAX_ATTEMPTS: '100000',
+    HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_DIRECTORY: join(spool, '..', 'dead'),
+    HUBBLE_ADX_SPOOL__DIRECTORY: spool,
+    HUBBLE_ADX_BATCH__MAX_AGE_MS: '100',
+    HUBBLE_ADX_SERVER__RETRY_AFTER_SECONDS: '1',
+    ...extra,
+  });
+
+  it('ADX down for a while: the client sees 503s, then every acknowledged flow arrives exactly once', async () => {
+    const svc = await startService({
+      sink: { type: 'kusto', kusto: { clusterUrl: adx.url, database: 'hubble', auth: 'none', retryMinDelayMs: 20, retryMaxDelayMs: 100, retryMaxAttempts: 100_000 } },
+      batch: { maxAgeMs: 50, maxRows: 100, maxPendingRows: 300 },
+    } as never);
+    running.push(svc);
+    adx.down = true;
+    setTimeout(() => (adx.down = false), 1500);
+    const statuses: number[] = [];
+    const sent: string[] = [];
+    const deadline = Date.now() + 20_000;
+    for (let i = 0; i < 30; i++) {
+      const uuids = Array.from({ length: 20 }, (_, j) => `down-${i}-${j}`);
+      expect(await postUntilAccepted(svc.url, body(uuids), deadline, statuses)).toBe(true);
+      sent.push(...uuids);
+    }
+    await svc.service.pipeline.flush();
+    const stored = adx.table('HubbleFlows').map((r) => r.Uuid as string);
+    expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
+    expect(new Set(stored).size).toBe(sent.length);
+    expect(stored.length).toBe(sent.length);
+    expect(adx.requests.filter((r) => r.status === 503).length).toBeGreaterThan(0);
+    console.log(`[ADX outage] sent ${sent.length} flows in 30 requests, ${statuses.filter((s) => s === 503).length} answers 503, delivered ${stored.length}, distinct ${new Set(stored).size}`);
+  });
+
+  it('kill -9 under steady load, restart on the same spool: every acknowledged flow is delivered', async () => {
+    const spool = join(tmp('kill'), 'spool');
+    const env = kustoEnv(spool);
+    const first = await spawnService(env);
+    children.push(first);
+    const url = `http://127.0.0.1:${first.port}/`;
+    const acked: string[] = [];
+    const statuses: number[] = [];
+    adx.delayEachMs = 30; // ADX a little slow, so that batches are in flight when the process dies
+    for (let i = 0; i < 40; i++) {
+      const uuids = Array.from({ length: 25 }, (_, j) => `kill-${i}-${j}`);
+      const res = await fetch(url, { method: 'POST', body: body(uuids), headers: ndjson });
+      statuses.push(res.status);
+      if (res.status === 200) acked.push(...uuids);
+      if (i === 25) first.proc.kill('SIGKILL');
+      if (i >= 25) break;
+      await sleep(15);
+    }
+    await first.exited;
+    const storedBefore = adx.table('HubbleFlows').length;
+    const second = await spawnService(env, first.port);
+    children.push(second);
+    const ackedSet = new Set(acked);
+    const all = await waitFor(() => {
+      const have = new Set(adx.table('HubbleFlows').map((r) => r.Uuid as string));
+      return [...ackedSet].every((u) => have.has(u));
+    }, 20_000);
+    const stored = adx.table('HubbleFlows').map((r) => r.Uuid as string);
+    const duplicates = stored.length - new Set(stored).size;
+    const replayed = await second.metric('hubble_adx_spool_replayed_rows_total');
+    console.log(`[kill -9] acknowledged ${acked.length}, stored before the kill ${storedBefore}, replayed from the spool ${replayed}, delivered ${stored.length}, distinct ${new Set(stored).size}, duplicates ${duplicates}`);
+    expect(all).toBe(true);
+    expect(replayed).toBeGreaterThan(0);
+    // Duplicates can only come from batches ADX took but whose acknowledgement the dead process never saw.
+    expect(duplicates).toBeLessThanOrEqual(replayed);
+    second.proc.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('SIGTERM while ADX is down: exit 0 after the grace period, the rest stays in the spool and is sent after restart', async () => {
+    const spool = join(tmp('term'), 'spool');
+    const env = kustoEnv(spool, { HUBBLE_ADX_SHUTDOWN__GRACE_MS: '1000' });
+    const first = await spawnService(env);
+    children.push(first);
+    adx.down = true;
+    const uuids = Array.from({ length: 50 }, (_, j) => `term-${j}`);
+    expect((await fetch(`http://127.0.0.1:${first.port}/`, { method: 'POST', body: body(uuids), headers: ndjson })).status).toBe(200);
+    const t0 = Date.now();
+    first.proc.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(readdirSync(spool).length).toBeGreaterThan(0);
+    expect(first.logs()).toContain('grace period over');
+    adx.down = false;
+    const second = await spawnService(env, first.port);
+    children.push(second);
+    expect(await waitFor(() => adx.table('HubbleFlows').length >= 50, 10_000)).toBe(true);
+    expect(adx.table('HubbleFlows').map((r) => r.Uuid).sort()).toEqual([...uuids].sort());
+    second.proc.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it('spool full: 503 (spool_full), nothing deleted, everything accepted delivered once the sink catches up', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const delivered: string[] = [];
+    const sink: Sink = {
+      name: 'gated',
+      async write<K extends TableKey>(_t: K, rows: RowOfTable[K][]) {
+        await gate;
+        for (const r of rows) delivered.push((r as { Uuid: string }).Uuid);
+      },
+      async close() {},
+    };
+    const svc = await startService({ spool: { maxBytes: 1024 * 1024, segmentBytes: 64 * 1024 }, batch: { maxAgeMs: 50 } }, sink);
+    running.push(svc);
+    const accepted: string[] = [];
+    let refused = 0;
+    for (let i = 0; i < 40 && refused === 0; i++) {
+      const uuids = Array.from({ length: 10 }, (_, j) => `full-${i}-${j}`);
+      const res = await svc.post(body(uuids, 4000), ndjson);
+      if (res.status === 200) accepted.push(...uuids);
+      else {
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ message: expect.stringContaining('spool_full') });
+        refused++;
+      }
+    }
+    expect(refused).toBe(1);
+    expect(await svc.metric('hubble_adx_backpressure_responses_total', { reason: 'spool_full' })).toBe(1);
+    expect(await svc.metric('hubble_adx_spool_bytes')).toBeGreaterThanOrEqual(1024 * 1024);
+    release();
+    await svc.service.pipeline.flush();
+    expect(delivered.sort()).toEqual([...accepted].sort());
+    expect((await svc.post(body(['after']), ndjson)).status).toBe(200);
+  });
+
+  it('sustained overload at 3x the sink rate: 503s push back and RSS stays under the budget', async () => {
+    const spool = join(tmp('rss'), 'spool');
+    const env = kustoEnv(spool, {
+      HUBBLE_ADX_BATCH__MAX_ROWS: '200',
+      HUBBLE_ADX_BATCH__MAX_PENDING_ROWS: '5000',
+      HUBBLE_ADX_BATCH__MAX_PENDING_BYTES: String(8 * 1024 * 1024),
+      // The heap limit the container image sets (Dockerfile): V8 collects before the pod's limit.
+      NODE_OPTIONS: '--max-old-space-size=128',
+    });
+    const child = await spawnService(env);
+    children.push(child);
+    adx.delayEachMs = 100; // one lane, 200 rows per request: ADX takes ~2,000 flows/s
+    const url = `http://127.0.0.1:${child.port}/`;
+    let peak = 0;
+    let accepted = 0;
+    let refused = 0;
+    const end = Date.now() + 8000;
+    let i = 0;
+    while (Date.now() < end) {
+      // ~6,000 flows/s of ~4 KB offered (60 every 10 ms): unbounded, the backlog would pass 100 MB of text
+      const uuids = Array.from({ length: 60 }, (_, j) => `rss-${i}-${j}`);
+      i++;
+      const res = await fetch(url, { method: 'POST', body: body(uuids, 4000), headers: ndjson });
+      if (res.status === 200) accepted += 60;
+      else refused++;
+      if (i % 50 === 0) peak = Math.max(peak, await child.metric('hubble_adx_process_resident_memory_bytes'));
+      await sleep(10);
+    }
+    peak = Math.max(peak, await child.metric('hubble_adx_process_resident_memory_bytes'));
+    const budget = 200 * 1024 * 1024;
+    const backlog = accepted - adx.table('HubbleFlows').length;
+    console.log(`[overload] backlog at the end ${backlog} flows (bounded by batch.maxPendingBytes 8 MB); offered ${i * 60} flows in 8 s, accepted ${accepted}, 503 answers ${refused}, delivered ${adx.table('HubbleFlows').length}, peak RSS ${(peak / 1024 / 1024).toFixed(0)} MB (budget ${budget / 1024 / 1024} MB)`);
+    expect(refused).toBeGreaterThan(0);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(budget);
+    expect(child.proc.exitCode).toBeNull(); // alive: it pushed back instead of running out of heap
+    child.proc.kill('SIGKILL');
+  });
+});

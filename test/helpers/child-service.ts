@@ -1,0 +1,41 @@
+/** hubble-adx as its own process (the built CLI), for crash, signal and memory tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { metricValue } from './service.js';
+
+const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/cli.js');
+
+export interface Child {
+  port: number;
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  logs: () => string;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+export async function spawnService(env: Record<string, string>, port = 20000 + Math.floor(Math.random() * 20000)): Promise<Child> {
+  const proc = spawn(process.execPath, [CLI, 'serve'], {
+    env: { PATH: process.env.PATH, HUBBLE_ADX_SERVER__PORT: String(port), HUBBLE_ADX_LOG__LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  const deadline = Date.now() + 15_000;
+  while (!out.includes('hubble-adx ready')) {
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`hubble-adx did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    proc,
+    exited,
+    logs: () => out,
+    async metric(name, labels = {}) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return metricValue(text, name, labels);
+    },
+  };
+}

@@ -16,6 +16,9 @@ import { FlowGenerator } from './generator.js';
 import { encodeAvro } from '../src/sink/kusto/encode-avro.js';
 import { encodeMultijson } from '../src/sink/kusto/encode-multijson.js';
 import { gzipSync } from 'node:zlib';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FlowRow } from '../src/schema/index.js';
 
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '200000' }, batch: { type: 'string', default: '1000' } } });
@@ -73,7 +76,9 @@ async function main() {
     bodies.push(body);
   }
   const limits = { maxDecompressedBytes: 256 * 1024 * 1024, maxRecordsPerRequest: 1_000_000 };
-  const config = configSchema.parse({ batch: { maxPendingRows: 10_000_000, maxRows: 5000 } });
+  const config = configSchema.parse({ batch: { maxPendingRows: 10_000_000, maxPendingBytes: 8 * 1024 * 1024 * 1024, maxRows: 5000 }, spool: { enabled: false } });
+  const spoolDir = mkdtempSync(join(tmpdir(), 'hubble-adx-bench-spool-'));
+  const spooled = configSchema.parse({ ...config, spool: { enabled: true, directory: spoolDir, maxBytes: 64 * 1024 * 1024 * 1024 } });
   const figures: Figure[] = [];
 
   // Warm up the JIT on a slice of the input so that each stage is measured in steady state.
@@ -81,7 +86,7 @@ async function main() {
     const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), new CountingSink(), console);
     for (const b of bodies.slice(0, 20)) {
       const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
-      if (d.ok) p.ingest(d.decoded, 'msgpack');
+      if (d.ok) await p.ingest(d.decoded, 'msgpack', d.inflatedBytes);
     }
     await p.close();
   }
@@ -98,19 +103,19 @@ async function main() {
   const sink = new CountingSink();
   const pipeline = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink, console);
   figures.push(await measure('extract + normalize + batch', flowCount, async () => {
-    for (const d of decoded) if (d.ok) pipeline.ingest(d.decoded, 'msgpack');
+    for (const d of decoded) if (d.ok) await pipeline.ingest(d.decoded, 'msgpack', d.inflatedBytes);
     await pipeline.flush();
   }));
   await pipeline.close();
   decoded.length = 0;
 
   /** Bodies → decode → pipeline → sink, the way the receiver drives it. */
-  async function endToEnd(stage: string, sink: CountingSink): Promise<void> {
-    const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink, console);
+  async function endToEnd(stage: string, sink: CountingSink, cfg = config): Promise<void> {
+    const p = new Pipeline(cfg, createMetrics({ defaultMetrics: false }), sink, console);
     figures.push(await measure(stage, flowCount, async () => {
       for (const b of bodies) {
         const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
-        if (d.ok) p.ingest(d.decoded, 'msgpack');
+        if (d.ok) await p.ingest(d.decoded, 'msgpack', d.inflatedBytes);
       }
       await p.flush();
     }));
@@ -119,6 +124,8 @@ async function main() {
   }
 
   await endToEnd('end to end in-process (msgpack+gzip → rows)', new CountingSink());
+  await endToEnd('end to end with the disk spool (group commit)', new CountingSink(), spooled);
+  rmSync(spoolDir, { recursive: true, force: true });
   const sink3 = new CountingSink();
   sink3.measureBytes = true;
   sink3.keep = [];
@@ -152,8 +159,10 @@ async function main() {
     console.log(f.stage.padEnd(50) + Math.round(perSecCpu).toLocaleString('en-US').padStart(16) + ((f.cpuMs * 1000) / f.flows).toFixed(2).padStart(10) + Math.round(perSecWall).toLocaleString('en-US').padStart(16));
   }
   const e2eFig = figures[3]!;
+  const spoolFig = figures[4]!;
   console.log('');
   console.log(`end to end vs JSON.parse floor: ${((floor.cpuMs / e2eFig.cpuMs) * 100).toFixed(0)}% of the floor's throughput`);
+  console.log(`disk spool cost: ${(((spoolFig.wallMs - e2eFig.wallMs) / e2eFig.wallMs) * 100).toFixed(0)}% more wall time, ${(((spoolFig.cpuMs - e2eFig.cpuMs) / e2eFig.cpuMs) * 100).toFixed(0)}% more CPU than memory-only (one body at a time, so every body waits for its own fdatasync)`);
   console.log(`local sink output: ${(sink3.jsonBytes / flowCount).toFixed(0)} bytes/flow (uncompressed JSON lines)`);
   console.log('');
   console.log('ADX wire format (batches of 2,000 rows)'.padEnd(42) + 'µs/row encode+gzip'.padStart(20) + 'bytes/row raw'.padStart(15) + 'bytes/row gzip'.padStart(16));

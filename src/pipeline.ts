@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Batcher, type RowSource } from './batch/index.js';
 import type { Config } from './config/index.js';
+import { Enricher, type Outcome } from './enrich/index.js';
 import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type SkipReason } from './extract/index.js';
 import type { Metrics } from './metrics/index.js';
 import { normalizeEvent, normalizeFlow } from './normalize/index.js';
@@ -33,6 +34,8 @@ const TABLES: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
  */
 export class Pipeline implements IngestTarget, ExtractOutput {
   private readonly extractor: Extractor;
+  private readonly enricher: Enricher;
+  private outcomes = new Map<Outcome, number>();
   private readonly batcher: Batcher<Source>;
   private readonly spool: Spool | null;
   private readonly timer: NodeJS.Timeout;
@@ -50,6 +53,14 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     private readonly log: Logger,
   ) {
     this.extractor = new Extractor(config.extract, this);
+    this.enricher = new Enricher({
+      cluster: config.cluster,
+      enrich: config.enrich,
+      filters: config.filters,
+      sampling: config.sampling,
+      // loadConfig has checked that every key is a flows column.
+      aggregation: { ...config.aggregation, key: config.aggregation.key as (keyof FlowRow)[] },
+    });
     this.spool = config.spool.enabled
       ? new Spool(config.spool, { fsyncSeconds: (s) => metrics.spoolFsync.observe(s) })
       : null;
@@ -151,7 +162,10 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   record(r: ExporterRecord): void {
     try {
       if (r.kind === 'flow') {
-        this.staged.flows.push(normalizeFlow(r.payload, r, this.config.cluster));
+        const row = normalizeFlow(r.payload, r, this.config.cluster);
+        const outcome = this.enricher.process(row);
+        this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+        if (outcome === 'kept') this.staged.flows.push(row);
         this.counts.flows++;
         return;
       }
@@ -229,6 +243,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   async drain(graceMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     this.draining = true;
     this.extractor.drain();
+    this.stageAggregated(Date.now(), true);
     await this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool the last dead letters'));
     if (graceMs === Number.POSITIVE_INFINITY) {
       await this.batcher.flush();
@@ -254,16 +269,27 @@ export class Pipeline implements IngestTarget, ExtractOutput {
 
   private tick(now: number): void {
     this.extractor.expire(now);
-    if (this.staged.deadLetters.length > 0) {
-      this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool expired partial lines'));
+    this.stageAggregated(now, false);
+    if (this.staged.deadLetters.length > 0 || this.staged.flows.length > 0) {
+      this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool aggregated rows or expired partial lines'));
     }
     this.publishGauges();
+  }
+
+  private stageAggregated(now: number, force: boolean): void {
+    const rows = this.enricher.takeAggregated(now, force);
+    if (rows.length > 0) {
+      this.staged.flows.push(...rows);
+      this.metrics.enrichRows.inc({ outcome: 'aggregate_rows' }, rows.length);
+    }
   }
 
   private publishCounts(): void {
     if (this.counts.flows > 0) this.metrics.flows.inc(this.counts.flows);
     for (const [reason, n] of this.skips) this.metrics.linesSkipped.inc({ reason }, n);
     this.skips.clear();
+    for (const [outcome, n] of this.outcomes) this.metrics.enrichRows.inc({ outcome }, n);
+    this.outcomes.clear();
   }
 
   private publishGauges(): void {

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { FlowFilters } from '../enrich/flow-filter.js';
+import { TABLES } from '../schema/index.js';
 import { configSchema, type Config } from './schema.js';
 
 export const ENV_PREFIX = 'HUBBLE_ADX_';
@@ -138,6 +140,19 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (cfg.sink.type === 'kusto') {
     const missing = (['clusterUrl', 'database'] as const).filter((k) => !cfg.sink.kusto[k]);
     if (missing.length > 0) throw new ConfigError(missing.map((k) => ({ key: `sink.kusto.${k}`, message: 'required when sink.type is kusto' })), origin);
+  }
+  if (cfg.enrich.pseudonymize.enabled && !cfg.enrich.pseudonymize.key) {
+    throw new ConfigError([{ key: 'enrich.pseudonymize.key', message: 'required when pseudonymization is enabled (set HUBBLE_ADX_ENRICH__PSEUDONYMIZE__KEY from a Secret)' }], origin);
+  }
+  const flowColumns = new Set((TABLES.flows.columns as readonly { name: string }[]).map((c) => c.name));
+  const badKeys = cfg.aggregation.key.filter((k) => !flowColumns.has(k));
+  if (badKeys.length > 0) throw new ConfigError(badKeys.map((k) => ({ key: 'aggregation.key', message: `"${k}" is not a column of the flows table` })), origin);
+  for (const [list, filters] of [['allowList', cfg.filters.allowList], ['denyList', cfg.filters.denyList]] as const) {
+    try {
+      new FlowFilters(list === 'allowList' ? filters : [], list === 'denyList' ? filters : []);
+    } catch (err) {
+      throw new ConfigError([{ key: `filters.${list}`, message: (err as Error).message }], origin);
+    }
   }
   if ((cfg.auth.basicUser === undefined) !== (cfg.auth.basicPassword === undefined)) {
     throw new ConfigError([{ key: 'auth.basicPassword', message: 'basicUser and basicPassword go together' }], origin);

@@ -10,6 +10,44 @@ const MiB = 1024 * 1024;
 // A section may be left out entirely: its keys then take their defaults.
 const section = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).prefault({} as never);
 
+const strings = z.array(z.string().min(1));
+const workloadRef = z.strictObject({ name: z.string().optional(), kind: z.string().optional() });
+
+/** Hubble's FlowFilter, with the field names the Hubble exporter's allowList/denyList use. */
+const flowFilter = z.strictObject({
+  uuid: strings.optional(),
+  source_ip: strings.optional(),
+  source_pod: strings.optional(),
+  source_fqdn: strings.optional(),
+  source_label: strings.optional(),
+  source_service: strings.optional(),
+  source_workload: z.array(workloadRef).optional(),
+  destination_ip: strings.optional(),
+  destination_pod: strings.optional(),
+  destination_fqdn: strings.optional(),
+  destination_label: strings.optional(),
+  destination_service: strings.optional(),
+  destination_workload: z.array(workloadRef).optional(),
+  traffic_direction: z.array(z.enum(['INGRESS', 'EGRESS', 'ingress', 'egress'])).optional(),
+  verdict: strings.optional(),
+  drop_reason_desc: strings.optional(),
+  event_type: z.array(z.strictObject({ type: z.union([z.number().int(), z.string()]), sub_type: z.number().int().optional() })).optional(),
+  protocol: strings.optional(),
+  source_port: z.array(z.union([z.string(), z.number().int()]).transform(String)).optional(),
+  destination_port: z.array(z.union([z.string(), z.number().int()]).transform(String)).optional(),
+  reply: z.array(z.boolean()).optional(),
+  node_name: strings.optional(),
+  ip_version: strings.optional(),
+  http_status: z.array(z.union([z.string(), z.number().int()]).transform(String)).optional(),
+  http_method: strings.optional(),
+  dns_query: strings.optional(),
+});
+
+const AGGREGATION_KEY_DEFAULT = [
+  'Verdict', 'TrafficDirection', 'SourceNamespace', 'SourceWorkload', 'SourceIp', 'DestinationNamespace', 'DestinationWorkload',
+  'DestinationIp', 'DestinationPort', 'Protocol', 'PolicyName',
+];
+
 export const configSchema = z.strictObject({
   cluster: z.string().default('default').describe('Cluster name for rows whose node_name has no `cluster/` prefix.'),
   server: section({
@@ -80,6 +118,36 @@ export const configSchema = z.strictObject({
       events: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleEvents').describe('Table for lost/agent/debug events.'),
       deadLetters: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleDeadLetters').describe('Table for records set aside with a reason.'),
     }),
+  }),
+  enrich: section({
+    decisivePolicy: z.boolean().default(true).describe('PolicyName/Namespace/Kind: the policy that decided each flow (default-deny for unattributed policy drops).'),
+    entities: z.boolean().default(true).describe('SourceEntity/DestinationEntity from reserved identities, DestinationFqdns, Source/DestinationCidrGroups.'),
+    workloads: z.boolean().default(true).describe('Workload from the pod name when Hubble gives none; service accounts; the label values of `labelKeys`.'),
+    labelKeys: z.array(z.string().min(1)).default(['app.kubernetes.io/name', 'app', 'team']).describe('Pod (or namespace) label keys copied into Source/DestinationLabelValues.'),
+    ipScope: z.boolean().default(true).describe('Source/DestinationIpScope: private, public, loopback, link-local, cgnat, multicast.'),
+    networks: z.array(z.strictObject({ name: z.string().min(1), cidrs: z.array(z.string().min(1)).min(1) })).default([]).describe('Named networks (`[{name: corp-vpn, cidrs: [10.8.0.0/16]}]`) for Source/DestinationNetworkName.'),
+    region: z.string().optional().describe('Region column (e.g. from the downward API or the node label through an env var).'),
+    environment: z.string().optional().describe('Environment column (prod, staging, ...).'),
+    pseudonymize: section({
+      enabled: z.boolean().default(false).describe('Replace public IPs and URL query strings with keyed HMAC-SHA256 pseudonyms (joinable, not reversible without the key).'),
+      key: z.string().min(32).optional().describe('The HMAC key (32+ characters): set HUBBLE_ADX_ENRICH__PSEUDONYMIZE__KEY from a Secret.'),
+      publicIps: z.boolean().default(true).describe('Pseudonymize public Source/DestinationIp and SourceIpXlated.'),
+      urlQueries: z.boolean().default(true).describe('Pseudonymize the query string of HttpUrl.'),
+    }),
+  }),
+  filters: section({
+    allowList: z.array(flowFilter).default([]).describe('Keep only flows matching any of these Hubble FlowFilters (empty: keep all).'),
+    denyList: z.array(flowFilter).default([]).describe('Drop flows matching any of these Hubble FlowFilters.'),
+  }),
+  sampling: section({
+    allowedOneIn: z.number().int().min(1).default(1).describe('Keep 1 in N allowed connections (by 5-tuple hash; denied flows are never sampled); rows carry SamplingWeight N.'),
+  }),
+  aggregation: section({
+    enabled: z.boolean().default(false).describe('Collapse flows of `verdicts` over a window into one row per `key` (FlowCount, FirstSeen, LastSeen). Aggregated flows are held in memory until the window ends.'),
+    windowSeconds: z.number().int().min(1).max(3600).default(30).describe('Aggregation window.'),
+    verdicts: z.array(z.string()).default(['FORWARDED']).describe('Verdicts aggregated; denied flows are kept one by one unless listed.'),
+    key: z.array(z.string()).default(AGGREGATION_KEY_DEFAULT).describe('Columns that make one aggregated row.'),
+    keepIps: z.boolean().default(true).describe('Keep Source/DestinationIp in the key and rows; false drops them for fewer rows.'),
   }),
   log: section({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (structured JSON logs via pino).'),

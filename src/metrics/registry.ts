@@ -75,6 +75,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['source', 'node'] as const,
       registers: [registry],
     }),
+    enrichRows: new Counter({
+      name: `${p}enrich_rows_total`,
+      help: 'Flows through the enrich stage by outcome: kept, filtered, sampled_out, aggregated (absorbed), and aggregate_rows (rows emitted by aggregation).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     criPartialsPending: new Gauge({
       name: `${p}cri_partial_lines_pending`,
       help: 'CRI partial lines waiting for their final piece.',

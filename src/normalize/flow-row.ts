@@ -52,7 +52,13 @@ function emptyRow(): FlowRow {
     Interface: null, ProxyPort: null, L7Type: null, L7LatencyNs: null, HttpMethod: null, HttpUrl: null,
     HttpStatus: null, HttpProtocol: null, DnsQuery: null, DnsRcode: null, DnsIps: null, DnsQtypes: null, DnsTtl: null,
     EgressAllowedBy: null, IngressAllowedBy: null, EgressDeniedBy: null, IngressDeniedBy: null, PolicyLog: null,
-    FlowCount: 1, Summary: null, NodeLabels: null, AdditionalFlowData: null, SchemaVersion: SCHEMA_VERSION,
+    FlowCount: 1, SamplingWeight: 1, FirstSeen: null, LastSeen: null,
+    // Filled by the enrich stage when enabled.
+    PolicyName: null, PolicyNamespace: null, PolicyKind: null, SourceEntity: null, DestinationEntity: null,
+    SourceServiceAccount: null, DestinationServiceAccount: null, SourceLabelValues: null, DestinationLabelValues: null,
+    DestinationFqdns: null, SourceCidrGroups: null, DestinationCidrGroups: null, SourceIpScope: null, DestinationIpScope: null,
+    SourceNetworkName: null, DestinationNetworkName: null, Region: null, Environment: null,
+    Summary: null, NodeLabels: null, AdditionalFlowData: null, SchemaVersion: SCHEMA_VERSION,
   };
 }
 

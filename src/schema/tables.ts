@@ -7,7 +7,7 @@
  * that analysts can tell which hubble-adx produced it after a `.create-merge table` migration.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export type KustoType = 'string' | 'int' | 'long' | 'real' | 'bool' | 'datetime' | 'dynamic';
 
@@ -90,7 +90,28 @@ export const FLOW_COLUMNS = [
   { name: 'EgressDeniedBy', ...policyArray('egress_denied_by') },
   { name: 'IngressDeniedBy', ...policyArray('ingress_denied_by') },
   { name: 'PolicyLog', type: 'dynamic', avro: 'strings', doc: 'Policy log values of the policies that matched.', from: ['flow.policy_log'] },
-  { name: 'FlowCount', type: 'long', doc: 'Flows this row stands for: 1, or the sum of an aggregated flow\'s counts.', from: ['flow.aggregate'] },
+  { name: 'FlowCount', type: 'long', doc: 'Flows this row stands for: 1, the sum of Cilium\'s aggregate counts, or the flows hubble-adx aggregated into it.', from: ['flow.aggregate'] },
+  { name: 'SamplingWeight', type: 'long', doc: 'Flows each kept row stands for after 1-in-N sampling (1 when not sampled): estimate counts with sum(FlowCount * SamplingWeight).' },
+  { name: 'FirstSeen', type: 'datetime', doc: 'Aggregated rows: time of the first flow in the row (null for a single flow).' },
+  { name: 'LastSeen', type: 'datetime', doc: 'Aggregated rows: time of the last flow in the row (null for a single flow).' },
+  { name: 'PolicyName', type: 'string', doc: 'The policy that decided the flow: first of the direction\'s *_denied_by for drops, *_allowed_by otherwise; `default-deny` for a policy drop (133) no policy claims.' },
+  { name: 'PolicyNamespace', type: 'string', doc: 'Namespace of that policy (empty for cluster-wide policies).' },
+  { name: 'PolicyKind', type: 'string', doc: 'Kind of that policy (CiliumNetworkPolicy, NetworkPolicy, CiliumClusterwideNetworkPolicy, ...; `DefaultDeny`).' },
+  { name: 'SourceEntity', type: 'string', doc: 'What the source is: pod, host, remote-node, world, kube-apiserver, health, ingress, init, unmanaged, cluster (pod in another cluster).' },
+  { name: 'DestinationEntity', type: 'string', doc: 'What the destination is (as SourceEntity).' },
+  { name: 'SourceServiceAccount', type: 'string', doc: 'Service account of the source pod (from its labels).' },
+  { name: 'DestinationServiceAccount', type: 'string', doc: 'Service account of the destination pod.' },
+  { name: 'SourceLabelValues', type: 'dynamic', avro: 'json', doc: 'The configured label keys of the source (pod or namespace labels) and their values, e.g. {"team": "payments"}.' },
+  { name: 'DestinationLabelValues', type: 'dynamic', avro: 'json', doc: 'The same for the destination.' },
+  { name: 'DestinationFqdns', type: 'dynamic', avro: 'strings', doc: 'DNS names of the destination: destination_names and `fqdn:` labels.' },
+  { name: 'SourceCidrGroups', type: 'dynamic', avro: 'strings', doc: 'CiliumCIDRGroups the source address belongs to (`cidrgroup:` labels).' },
+  { name: 'DestinationCidrGroups', type: 'dynamic', avro: 'strings', doc: 'CiliumCIDRGroups the destination address belongs to.' },
+  { name: 'SourceIpScope', type: 'string', doc: 'private, public, loopback, link-local, cgnat, multicast, unspecified (IPv4 and IPv6).' },
+  { name: 'DestinationIpScope', type: 'string', doc: 'The same for the destination address.' },
+  { name: 'SourceNetworkName', type: 'string', doc: 'Name of the configured network (enrich.networks) holding the source address, e.g. corp-vpn.' },
+  { name: 'DestinationNetworkName', type: 'string', doc: 'The same for the destination address.' },
+  { name: 'Region', type: 'string', doc: 'Configured region of the cluster.' },
+  { name: 'Environment', type: 'string', doc: 'Configured environment (prod, staging, ...).' },
   { name: 'Summary', type: 'string', doc: 'Hubble\'s one-line summary (deprecated upstream, kept for humans).', from: ['flow.Summary'] },
   { name: 'NodeLabels', type: 'dynamic', avro: 'strings', doc: 'Labels of the observing node.', from: ['flow.node_labels'] },
   { name: 'AdditionalFlowData', type: 'dynamic', avro: 'json', doc: 'Every flow field without a column of its own (ethernet, tunnel, file, trace_context, kafka, http headers, ...), under its original path.' },

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FLUENT_BIT_DIR, hubbleFixtureLines } from '../helpers/fixtures.js';
+import { SCHEMA_VERSION } from '../../src/schema/index.js';
 import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
 import { readRows } from '../helpers/service.js';
 
@@ -60,7 +61,7 @@ describe('hubble-adx command line', () => {
     expect(r.code).toBe(0);
     for (const f of ['01-tables.kql', '02-mappings.kql', '03-policies.kql', '04-dedup-view.kql', '05-functions.kql']) expect(r.stdout).toContain(`// ===== ${f}`);
     expect(r.stdout).toContain('.create-merge table NetFlows (');
-    expect(r.stdout).toContain('ingestion json mapping "NetFlows_json_v1"');
+    expect(r.stdout).toContain(`ingestion json mapping "NetFlows_json_v${SCHEMA_VERSION}"`);
     expect(r.stdout).toMatch(/HubbleDeniedFlows\(lookback: timespan = 1h\)\n\{\n    NetFlows\n/);
   });
 

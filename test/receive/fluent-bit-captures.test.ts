@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/index.js';
+import { Enricher } from '../../src/enrich/index.js';
 import { normalizeFlow } from '../../src/normalize/index.js';
 import { FLUENT_BIT_DIR, fluentBitCaptures } from '../helpers/fixtures.js';
 import { startService, type Running } from '../helpers/service.js';
@@ -10,6 +12,8 @@ import { startService, type Running } from '../helpers/service.js';
  * normalized directly: what every Fluent Bit capture of that file must produce over HTTP.
  */
 function expectedFromCriLog() {
+  const c = configSchema.parse({});
+  const enricher = new Enricher({ ...c, aggregation: { ...c.aggregation, key: [] } });
   const lines = readFileSync(join(FLUENT_BIT_DIR, 'input-cilium-agent-cri.log'), 'utf8').split('\n').filter(Boolean);
   const flows: Record<string, unknown>[] = [];
   const kinds: string[] = [];
@@ -28,9 +32,9 @@ function expectedFromCriLog() {
     const kind = Object.keys(rec)[0]!;
     kinds.push(kind);
     if (kind === 'flow') {
-      flows.push(
-        normalizeFlow(rec.flow as Record<string, unknown>, { nodeName: (rec.node_name as string) ?? null, time: (rec.time as string) ?? null, lineTime: time!, lineTimeSec: null }, 'default'),
-      );
+      const row = normalizeFlow(rec.flow as Record<string, unknown>, { nodeName: (rec.node_name as string) ?? null, time: (rec.time as string) ?? null, lineTime: time!, lineTimeSec: null }, 'default');
+      expect(enricher.process(row)).toBe('kept');
+      flows.push(row);
     }
   }
   return { flows, kinds };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fluentBitCaptures } from '../helpers/fixtures.js';
 import { FakeAdx, adxError } from '../helpers/fake-adx.js';
+import { mappingName } from '../../src/schema/index.js';
 import { startService, type Running } from '../helpers/service.js';
 import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
 
@@ -61,7 +62,7 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
       expect(adx.table('HubbleFlows')).toEqual(expectedFlows);
       expect(adx.table('HubbleEvents')).toEqual(asAdx(await local.rows('HubbleEvents')));
       expect(adx.requests.every((r) => r.status === 200 && r.format === format)).toBe(true);
-      expect(adx.requests.map((r) => r.mapping)).toContain(format === 'avro' ? 'HubbleFlows_avro_v1' : 'HubbleFlows_json_v1');
+      expect(adx.requests.map((r) => r.mapping)).toContain(mappingName('HubbleFlows', format === 'avro' ? 'avro' : 'json'));
       expect(await svc.metric('hubble_adx_kusto_rows_sent_total', { table: 'flows' })).toBe(50);
       expect(await svc.metric('hubble_adx_event_lag_seconds_count', { table: 'flows' })).toBe(50);
     });

@@ -1,0 +1,67 @@
+import type { FlowRow } from '../schema/index.js';
+
+export interface AggregationOptions {
+  windowSeconds: number;
+  verdicts: readonly string[];
+  key: readonly (keyof FlowRow)[];
+  keepIps: boolean;
+}
+
+/** Per-flow details that do not describe the aggregate; nulled unless they are part of the key. */
+const PER_FLOW: readonly (keyof FlowRow)[] = [
+  'Uuid', 'SourcePort', 'TcpFlags', 'IsReply', 'Summary', 'AdditionalFlowData', 'L7LatencyNs', 'HttpUrl', 'DnsIps', 'DnsTtl',
+  'IcmpType', 'IcmpCode', 'EventSubType', 'TraceObservationPoint', 'TraceReason',
+];
+const IP_COLUMNS: readonly (keyof FlowRow)[] = ['SourceIp', 'SourceIpXlated', 'DestinationIp'];
+
+/**
+ * Collapses the flows of the configured verdicts over a window into one row per key, with
+ * FlowCount (sampling weight included), FirstSeen and LastSeen. Rows of other verdicts, denied ones
+ * by default, pass through one by one. IPs stay unless `keepIps` is false.
+ */
+export class Aggregator {
+  private groups = new Map<string, FlowRow>();
+  private readonly verdicts: ReadonlySet<string>;
+  private readonly nulled: (keyof FlowRow)[];
+  private readonly key: readonly (keyof FlowRow)[];
+
+  constructor(private readonly o: AggregationOptions) {
+    this.verdicts = new Set(o.verdicts);
+    this.key = o.keepIps ? o.key : o.key.filter((k) => !IP_COLUMNS.includes(k));
+    this.nulled = [...PER_FLOW, ...(o.keepIps ? [] : IP_COLUMNS)].filter((c) => !this.key.includes(c));
+  }
+
+  /** Absorbs the row when its verdict is aggregated (returns true); else the caller keeps it. */
+  absorb(row: FlowRow): boolean {
+    if (row.Verdict === null || !this.verdicts.has(row.Verdict)) return false;
+    let k = '';
+    for (const c of this.key) k += `${String(row[c] ?? '')}\u0000`;
+    const count = (row.FlowCount ?? 1) * (row.SamplingWeight ?? 1);
+    const t = row.TimeGenerated as string;
+    const g = this.groups.get(k);
+    if (!g) {
+      for (const c of this.nulled) (row as Record<string, unknown>)[c] = null;
+      row.FlowCount = count;
+      row.SamplingWeight = 1;
+      row.FirstSeen = t;
+      row.LastSeen = t;
+      this.groups.set(k, row);
+      return true;
+    }
+    g.FlowCount = (g.FlowCount ?? 0) + count;
+    if (t < (g.FirstSeen as string)) g.FirstSeen = t;
+    if (t > (g.LastSeen as string)) g.LastSeen = t;
+    return true;
+  }
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  /** The aggregated rows of the window that ends now. */
+  take(): FlowRow[] {
+    const rows = [...this.groups.values()];
+    this.groups = new Map();
+    return rows;
+  }
+}

@@ -1,0 +1,123 @@
+import type { FlowRow } from '../schema/index.js';
+import { Aggregator, type AggregationOptions } from './aggregator.js';
+import { decisivePolicy } from './decisive-policy.js';
+import { cidrGroups, entityOf, fqdns } from './entities.js';
+import { FlowFilters, type FlowFilterSpec } from './flow-filter.js';
+import { ipScope, NetworkNames } from './ip-scope.js';
+import { Pseudonymizer } from './pseudonymize.js';
+import { Sampler } from './sampler.js';
+import { labelBag, serviceAccount, workloadFromPodName } from './workload.js';
+
+export interface EnrichOptions {
+  cluster: string;
+  enrich: {
+    decisivePolicy: boolean;
+    entities: boolean;
+    workloads: boolean;
+    labelKeys: readonly string[];
+    ipScope: boolean;
+    networks: readonly { name: string; cidrs: readonly string[] }[];
+    region?: string | undefined;
+    environment?: string | undefined;
+    pseudonymize: { enabled: boolean; key?: string | undefined; publicIps: boolean; urlQueries: boolean };
+  };
+  filters: { allowList: readonly FlowFilterSpec[]; denyList: readonly FlowFilterSpec[] };
+  sampling: { allowedOneIn: number };
+  aggregation: AggregationOptions & { enabled: boolean };
+}
+
+export type Outcome = 'kept' | 'filtered' | 'sampled_out' | 'aggregated';
+
+/**
+ * The stage between normalize and the spool: adds the columns that answer audit questions (the
+ * deciding policy, what each endpoint is, who owns it, where an address is), then applies the
+ * configured filters, pseudonymization, sampling and aggregation, in that order (filters see raw
+ * values; aggregation groups what is left).
+ */
+export class Enricher {
+  private readonly filters: FlowFilters;
+  private readonly sampler: Sampler;
+  private readonly aggregator: Aggregator | null;
+  private readonly networks: NetworkNames;
+  private readonly pseudonymizer: Pseudonymizer | null;
+  private readonly labelKeys: ReadonlySet<string>;
+  private windowStart = Date.now();
+
+  constructor(private readonly o: EnrichOptions) {
+    this.filters = new FlowFilters(o.filters.allowList, o.filters.denyList);
+    this.sampler = new Sampler(o.sampling.allowedOneIn);
+    this.aggregator = o.aggregation.enabled ? new Aggregator(o.aggregation) : null;
+    this.networks = new NetworkNames(o.enrich.networks);
+    const p = o.enrich.pseudonymize;
+    this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
+    this.labelKeys = new Set(o.enrich.labelKeys);
+  }
+
+  process(row: FlowRow): Outcome {
+    this.enrich(row);
+    if (this.filters.active && !this.filters.pass(row)) return 'filtered';
+    if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
+    if (!this.sampler.keep(row)) return 'sampled_out';
+    if (this.aggregator?.absorb(row)) return 'aggregated';
+    return 'kept';
+  }
+
+  /** Aggregated rows whose window has ended (all of them when `force`, at shutdown). */
+  takeAggregated(now: number, force = false): FlowRow[] {
+    if (!this.aggregator || this.aggregator.size === 0) return [];
+    if (!force && now - this.windowStart < this.o.aggregation.windowSeconds * 1000) return [];
+    this.windowStart = now;
+    return this.aggregator.take();
+  }
+
+  private enrich(row: FlowRow): void {
+    const e = this.o.enrich;
+    if (e.decisivePolicy) {
+      const p = decisivePolicy(row);
+      if (p) {
+        row.PolicyName = p.name;
+        row.PolicyNamespace = p.namespace;
+        row.PolicyKind = p.kind;
+      }
+    }
+    if (e.entities) {
+      row.SourceEntity = entityOf(row.SourceLabels, row.SourceIdentity, row.SourcePodName, row.SourceClusterName, row.Cluster);
+      row.DestinationEntity = entityOf(row.DestinationLabels, row.DestinationIdentity, row.DestinationPodName, row.DestinationClusterName, row.Cluster);
+      row.DestinationFqdns = fqdns(row.DestinationNames, row.DestinationLabels);
+      row.SourceCidrGroups = cidrGroups(row.SourceLabels);
+      row.DestinationCidrGroups = cidrGroups(row.DestinationLabels);
+    }
+    if (e.workloads) {
+      if (row.SourceWorkload === null && row.SourcePodName !== null) {
+        const w = workloadFromPodName(row.SourcePodName);
+        if (w) [row.SourceWorkload, row.SourceWorkloadKind] = [w.name, w.kind];
+      }
+      if (row.DestinationWorkload === null && row.DestinationPodName !== null) {
+        const w = workloadFromPodName(row.DestinationPodName);
+        if (w) [row.DestinationWorkload, row.DestinationWorkloadKind] = [w.name, w.kind];
+      }
+      row.SourceServiceAccount = serviceAccount(row.SourceLabels);
+      row.DestinationServiceAccount = serviceAccount(row.DestinationLabels);
+      row.SourceLabelValues = labelBag(row.SourceLabels, this.labelKeys);
+      row.DestinationLabelValues = labelBag(row.DestinationLabels, this.labelKeys);
+    }
+    if (e.ipScope) {
+      row.SourceIpScope = ipScope(row.SourceIp);
+      row.DestinationIpScope = ipScope(row.DestinationIp);
+    }
+    row.SourceNetworkName = this.networks.nameOf(row.SourceIp);
+    row.DestinationNetworkName = this.networks.nameOf(row.DestinationIp);
+    row.Region = e.region ?? null;
+    row.Environment = e.environment ?? null;
+  }
+
+  private pseudonymize(row: FlowRow, p: Pseudonymizer): void {
+    const cfg = this.o.enrich.pseudonymize;
+    if (cfg.publicIps) {
+      if (row.SourceIp !== null && ipScope(row.SourceIp) === 'public') row.SourceIp = p.token(row.SourceIp);
+      if (row.DestinationIp !== null && ipScope(row.DestinationIp) === 'public') row.DestinationIp = p.token(row.DestinationIp);
+      if (row.SourceIpXlated !== null && ipScope(row.SourceIpXlated) === 'public') row.SourceIpXlated = p.token(row.SourceIpXlated);
+    }
+    if (cfg.urlQueries && row.HttpUrl !== null) row.HttpUrl = p.url(row.HttpUrl);
+  }
+}

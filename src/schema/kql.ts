@@ -83,11 +83,14 @@ export interface FunctionDefinition {
 export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): FunctionDefinition[] {
   const F = n.flows;
   const fn = (name: string, params: string, doc: string, body: string): FunctionDefinition => ({ name, params, doc, body: body.trim() });
+  // The enrich stage fills PolicyName; rows written with it turned off get the same answer here.
   const decidingPolicy = `
     | extend DenyingPolicies = iff(TrafficDirection == "EGRESS", EgressDeniedBy, IngressDeniedBy)
-    | extend PolicyName = coalesce(tostring(DenyingPolicies[0].Name), tostring(IngressDeniedBy[0].Name), tostring(EgressDeniedBy[0].Name), iff(DropReasonCode == 133, "default-deny", "")),
-             PolicyNamespace = coalesce(tostring(DenyingPolicies[0].Namespace), tostring(IngressDeniedBy[0].Namespace), tostring(EgressDeniedBy[0].Namespace)),
-             PolicyKind = coalesce(tostring(DenyingPolicies[0].Kind), tostring(IngressDeniedBy[0].Kind), tostring(EgressDeniedBy[0].Kind), iff(DropReasonCode == 133, "DefaultDeny", ""))`;
+    | extend PolicyName = coalesce(PolicyName, tostring(DenyingPolicies[0].Name), tostring(IngressDeniedBy[0].Name), tostring(EgressDeniedBy[0].Name), iff(DropReasonCode == 133, "default-deny", "")),
+             PolicyNamespace = coalesce(PolicyNamespace, tostring(DenyingPolicies[0].Namespace), tostring(IngressDeniedBy[0].Namespace), tostring(EgressDeniedBy[0].Namespace)),
+             PolicyKind = coalesce(PolicyKind, tostring(DenyingPolicies[0].Kind), tostring(IngressDeniedBy[0].Kind), tostring(EgressDeniedBy[0].Kind), iff(DropReasonCode == 133, "DefaultDeny", ""))`;
+  // Rows stand for FlowCount flows, times their sampling weight when allowed flows are sampled.
+  const flows = 'FlowCount * coalesce(SamplingWeight, 1)';
   return [
     fn(
       'HubbleDeniedFlows',
@@ -110,7 +113,7 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
     | where TimeGenerated > ago(lookback)
     | where isnotempty(SourceNamespace) and isnotempty(DestinationNamespace) and SourceNamespace != DestinationNamespace
     | where IsReply != true
-    | summarize Flows = sum(FlowCount), Denied = sumif(FlowCount, Verdict == "DROPPED"), Ports = make_set(DestinationPort, 20),
+    | summarize Flows = sum(${flows}), Denied = sumif(${flows}, Verdict == "DROPPED"), Ports = make_set(DestinationPort, 20),
                 FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
         by SourceNamespace, SourceWorkload, DestinationNamespace, DestinationWorkload, Protocol
     | order by Flows desc`,
@@ -122,9 +125,9 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
       `
     ${F}
     | where TimeGenerated > ago(lookback)
-    | where IsReply != true and DestinationLabels has "reserved:world"
-    | extend Destination = coalesce(tostring(DestinationNames[0]), DestinationIp)
-    | summarize Flows = sum(FlowCount), Denied = sumif(FlowCount, Verdict == "DROPPED"), Destinations = make_set(Destination, 50),
+    | where IsReply != true and (DestinationEntity == "world" or DestinationLabels has "reserved:world")
+    | extend Destination = coalesce(tostring(DestinationFqdns[0]), tostring(DestinationNames[0]), DestinationIp)
+    | summarize Flows = sum(${flows}), Denied = sumif(${flows}, Verdict == "DROPPED"), Destinations = make_set(Destination, 50),
                 Ports = make_set(DestinationPort, 20), LastSeen = max(TimeGenerated)
         by Cluster, SourceNamespace, SourceWorkload
     | order by Flows desc`,
@@ -139,7 +142,7 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
     | where IsReply != true
     | extend Source = iff(isnotempty(SourceWorkload), strcat(SourceNamespace, "/", SourceWorkload), SourceIp),
              Destination = iff(isnotempty(DestinationWorkload), strcat(DestinationNamespace, "/", DestinationWorkload), coalesce(tostring(DestinationNames[0]), DestinationIp))
-    | summarize Flows = sum(FlowCount), Denied = sumif(FlowCount, Verdict == "DROPPED") by Source, Destination, DestinationPort, Protocol
+    | summarize Flows = sum(${flows}), Denied = sumif(${flows}, Verdict == "DROPPED") by Source, Destination, DestinationPort, Protocol
     | top top_n by Flows desc`,
     ),
     fn(
@@ -149,7 +152,7 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
       `
     ${F}
     | where TimeGenerated > ago(lookback)
-    | summarize Total = sum(FlowCount), Denied = sumif(FlowCount, Verdict == "DROPPED" and DropReasonCode in (133, 181))
+    | summarize Total = sum(${flows}), Denied = sumif(${flows}, Verdict == "DROPPED" and DropReasonCode in (133, 181))
         by Cluster, bin(TimeGenerated, step)
     | extend DenyRatio = iff(Total == 0, real(0), todouble(Denied) / Total)
     | order by TimeGenerated asc`,

@@ -6,7 +6,7 @@ import { FlowFilters, type FlowFilterSpec } from './flow-filter.js';
 import { ipScope, NetworkNames } from './ip-scope.js';
 import { Pseudonymizer } from './pseudonymize.js';
 import { Sampler } from './sampler.js';
-import { labelBag, serviceAccount, workloadFromPodName } from './workload.js';
+import { LabelBag, serviceAccount, workloadFromPodName } from './workload.js';
 
 export interface EnrichOptions {
   cluster: string;
@@ -40,7 +40,7 @@ export class Enricher {
   private readonly aggregator: Aggregator | null;
   private readonly networks: NetworkNames;
   private readonly pseudonymizer: Pseudonymizer | null;
-  private readonly labelKeys: ReadonlySet<string>;
+  private readonly labelBag: LabelBag;
   private windowStart = Date.now();
 
   constructor(private readonly o: EnrichOptions) {
@@ -50,7 +50,7 @@ export class Enricher {
     this.networks = new NetworkNames(o.enrich.networks);
     const p = o.enrich.pseudonymize;
     this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
-    this.labelKeys = new Set(o.enrich.labelKeys);
+    this.labelBag = new LabelBag(o.enrich.labelKeys);
   }
 
   process(row: FlowRow): Outcome {
@@ -98,8 +98,8 @@ export class Enricher {
       }
       row.SourceServiceAccount = serviceAccount(row.SourceLabels);
       row.DestinationServiceAccount = serviceAccount(row.DestinationLabels);
-      row.SourceLabelValues = labelBag(row.SourceLabels, this.labelKeys);
-      row.DestinationLabelValues = labelBag(row.DestinationLabels, this.labelKeys);
+      row.SourceLabelValues = this.labelBag.of(row.SourceLabels);
+      row.DestinationLabelValues = this.labelBag.of(row.DestinationLabels);
     }
     if (e.ipScope) {
       row.SourceIpScope = ipScope(row.SourceIp);

@@ -47,24 +47,44 @@ export function serviceAccount(labels: unknown): string | null {
 /**
  * The configured label keys and their values: the pod's own label, else the namespace's
  * (`io.cilium.k8s.namespace.labels.<key>`), so a `team` label set on the namespace still counts.
+ * Endpoints carry tens of labels: a label is only compared with the configured keys of the same
+ * length, in place, and nothing is allocated for labels that are not wanted.
  */
-export function labelBag(labels: unknown, keys: ReadonlySet<string>): Record<string, string> | null {
-  if (!Array.isArray(labels) || keys.size === 0) return null;
-  let bag: Record<string, string> | null = null;
-  const fromNs: [string, string][] = [];
-  for (const l of labels) {
-    if (typeof l !== 'string' || !l.startsWith('k8s:')) continue;
-    const eq = l.indexOf('=');
-    if (eq < 0) continue;
-    const key = l.slice(4, eq);
-    const value = l.slice(eq + 1);
-    if (key.startsWith(NS_LABEL.slice(4))) {
-      const nsKey = key.slice(NS_LABEL.length - 4);
-      if (keys.has(nsKey)) fromNs.push([nsKey, value]);
-    } else if (keys.has(key)) {
-      (bag ??= {})[key] = value;
+export class LabelBag {
+  private readonly byLength = new Map<number, string[]>();
+  constructor(keys: readonly string[]) {
+    for (const k of keys) {
+      const list = this.byLength.get(k.length) ?? [];
+      list.push(k);
+      this.byLength.set(k.length, list);
     }
   }
-  for (const [k, v] of fromNs) if (!bag || !(k in bag)) (bag ??= {})[k] = v;
-  return bag;
+
+  private match(l: string, from: number, eq: number): string | undefined {
+    const candidates = this.byLength.get(eq - from);
+    if (candidates) for (const k of candidates) if (l.startsWith(k, from)) return k;
+    return undefined;
+  }
+
+  of(labels: unknown): Record<string, string> | null {
+    if (!Array.isArray(labels) || this.byLength.size === 0) return null;
+    let bag: Record<string, string> | null = null;
+    let fromNs: [string, string][] | null = null;
+    for (const l of labels) {
+      if (typeof l !== 'string' || !l.startsWith('k8s:')) continue;
+      const eq = l.indexOf('=', 4);
+      if (eq < 0) continue;
+      const podKey = this.match(l, 4, eq);
+      if (podKey !== undefined) {
+        (bag ??= {})[podKey] = l.slice(eq + 1);
+        continue;
+      }
+      if (eq > NS_LABEL.length && l.startsWith(NS_LABEL)) {
+        const nsKey = this.match(l, NS_LABEL.length, eq);
+        if (nsKey !== undefined) (fromNs ??= []).push([nsKey, l.slice(eq + 1)]);
+      }
+    }
+    if (fromNs) for (const [k, v] of fromNs) if (!bag || !(k in bag)) (bag ??= {})[k] = v;
+    return bag;
+  }
 }

@@ -64,6 +64,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.spool = config.spool.enabled
       ? new Spool(config.spool, { fsyncSeconds: (s) => metrics.spoolFsync.observe(s) })
       : null;
+    metrics.spoolLimit.set(config.spool.enabled ? config.spool.maxBytes : 0);
     this.batcher = new Batcher<Source>(sink, config.batch, {
       written: (table, rows, sources, now) => this.written(table, rows, sources, now),
       failed: (table, rows, err, retryInMs) => {

@@ -101,6 +101,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'Bytes in the spool (write-ahead log) on disk.',
       registers: [registry],
     }),
+    spoolLimit: new Gauge({
+      name: `${p}spool_limit_bytes`,
+      help: 'The configured spool.maxBytes (0 without a spool): for alerts on spool_bytes / spool_limit_bytes.',
+      registers: [registry],
+    }),
     spoolSegments: new Gauge({
       name: `${p}spool_segments`,
       help: 'Spool segment files on disk.',

@@ -262,6 +262,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   async close(graceMs?: number): Promise<boolean> {
     const delivered = await this.drain(graceMs);
     clearInterval(this.timer);
+    // Stop the batcher before the sink, so that a batch still being retried is left pending
+    // (it is in the spool) instead of being written anywhere else.
     this.batcher.stop();
     await this.sink.close();
     await this.spool?.close();

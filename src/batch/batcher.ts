@@ -50,6 +50,7 @@ export class Batcher<S extends RowSource> {
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
   private retryDelay: number;
+  private stopped = false;
 
   constructor(
     private readonly sink: Sink,
@@ -100,7 +101,9 @@ export class Batcher<S extends RowSource> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Stop writing: batches not yet taken stay pending (in the spool, when there is one). */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -120,11 +123,12 @@ export class Batcher<S extends RowSource> {
 
   private async drain(table: TableKey, lane: Lane<S>): Promise<void> {
     lane.writing = true;
-    while (lane.ready.length > 0) {
+    while (lane.ready.length > 0 && !this.stopped) {
       const { rows: batch, sources } = lane.ready[0]!;
       try {
         await this.sink.write(table, batch as RowOfTable[typeof table][]);
       } catch (err) {
+        if (this.stopped) break;
         const wait = this.retryDelay;
         this.retryDelay = Math.min(this.retryDelay * 2, this.opts.retryMaxMs ?? 30_000);
         this.hooks.failed(table, batch.length, err, wait);

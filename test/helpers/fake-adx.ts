@@ -150,6 +150,16 @@ export class FakeAdx {
     return this.app.close();
   }
 
+  /** Back to a healthy, empty ADX (between tests). */
+  reset(): void {
+    for (const rows of this.rows.values()) rows.length = 0;
+    this.requests.length = 0;
+    this.faults = [];
+    this.streamingEnabled = true;
+    this.down = false;
+    this.delayEachMs = 0;
+  }
+
   /** The next requests to the streaming endpoint meet these faults, in order. */
   inject(...faults: Fault[]): void {
     this.faults.push(...faults);

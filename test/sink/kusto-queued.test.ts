@@ -26,9 +26,7 @@ describe('ADX sink, queued and managed, through Azurite', () => {
   });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((s) => s.stop()));
-    for (const rows of adx.rows.values()) rows.length = 0;
-    adx.requests.length = 0;
-    adx.streamingEnabled = true;
+    adx.reset();
   });
 
   async function service(mode: 'queued' | 'managed', format: 'avro' | 'multijson' = 'avro') {

@@ -31,9 +31,7 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
   afterAll(() => adx.stop());
   afterEach(async () => {
     await Promise.all(running.splice(0).map((s) => s.stop()));
-    for (const rows of adx.rows.values()) rows.length = 0;
-    adx.requests.length = 0;
-    adx.streamingEnabled = true;
+    adx.reset();
   });
 
   async function kustoService(kusto: Record<string, unknown> = {}, batch: Record<string, unknown> = {}) {
@@ -96,6 +94,17 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     const stored = adx.table('HubbleFlows').map((r) => r.Uuid);
     expect(stored).toEqual(['slow-1', 'slow-1']);
     expect(await svc.metric('hubble_adx_kusto_retries_total', { reason: 'timeout' })).toBe(1);
+  });
+
+  it('stopping while a batch is being retried leaves it pending, never dead-lettered', async () => {
+    const { svc, deadLetterDirectory } = await kustoService({ retryMinDelayMs: 100, retryMaxDelayMs: 100 });
+    adx.down = true;
+    await svc.post(jsonLinesBody([{ log: flow('at-stop') }]), ndjson);
+    const delivered = await svc.service.stop(300);
+    expect(delivered).toBe(false);
+    await new Promise((r) => setTimeout(r, 400)); // a retry that was sleeping wakes up after the stop
+    expect(readdirSync(deadLetterDirectory)).toEqual([]);
+    expect(adx.table('HubbleFlows')).toEqual([]);
   });
 
   it('dead-letters a batch ADX refuses for good, with the reason, and counts it', async () => {

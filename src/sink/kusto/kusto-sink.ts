@@ -107,12 +107,15 @@ export class KustoSink implements Sink {
       const verdict = await this.sendOnce(table, payload, route, rows.length);
       if (verdict === null) return;
       const spent = attempt >= this.o.retryMaxAttempts || Date.now() - started >= this.o.retryMaxAgeMs;
-      if (verdict.action === 'retry' && !spent && !this.closed) {
+      // Shutting down is not a reason to give rows up: they stay pending (and in the spool).
+      if (verdict.action === 'retry' && this.closed) throw new Error('sink closed while the batch was being retried; it stays pending');
+      if (verdict.action === 'retry' && !spent) {
         if (verdict.reason === 'throttled') this.metrics.kustoThrottled.inc({ table });
         this.metrics.kustoRetries.inc({ table, reason: verdict.reason });
         this.log.warn({ table, route, attempt, rows: rows.length, reason: verdict.reason, detail: verdict.detail, retryInMs: delay }, 'ingestion failed; retrying');
         await sleep(delay * (0.5 + Math.random() / 2));
         delay = Math.min(delay * 2, this.o.retryMaxDelayMs);
+        if (this.closed) throw new Error('sink closed while the batch was being retried; it stays pending');
         continue;
       }
       if (verdict.action === 'split' && rows.length > 1) return this.split(table, rows);

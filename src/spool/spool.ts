@@ -83,6 +83,8 @@ export class Spool {
   private flushing = false;
   private nextSeq = 0;
   private totalBytes = 0;
+  /** Acknowledgement writes and segment removals under way; close() waits for them. */
+  private readonly housekeeping = new Set<Promise<void>>();
   closed = false;
 
   constructor(
@@ -227,11 +229,16 @@ export class Spool {
     const seg = record.segment;
     seg.done++;
     if (seg.sealed && seg.done === seg.records) {
-      void this.remove(seg);
+      this.track(this.remove(seg));
       return;
     }
     seg.acks.push(record.offset);
-    if (seg.acks.length === 1) setImmediate(() => void this.writeAcks(seg));
+    if (seg.acks.length === 1) setImmediate(() => this.track(this.writeAcks(seg)));
+  }
+
+  private track(p: Promise<void>): void {
+    this.housekeeping.add(p);
+    void p.finally(() => this.housekeeping.delete(p));
   }
 
   /** Record the acknowledged offsets of a segment (one append for all those of this tick). */
@@ -252,6 +259,9 @@ export class Spool {
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await new Promise((r) => setTimeout(r, 5));
+    // Acknowledgements noted this tick, then every write and removal still under way.
+    await new Promise((r) => setImmediate(r));
+    await Promise.all([...this.housekeeping]);
     if (this.handle) await this.handle.close();
     this.handle = null;
     // A fully acknowledged active segment is not needed for the next start.

@@ -51,36 +51,39 @@ export function serviceAccount(labels: unknown): string | null {
  * length, in place, and nothing is allocated for labels that are not wanted.
  */
 export class LabelBag {
-  private readonly byLength = new Map<number, string[]>();
+  /** Configured keys by length: byLength[n] lists the keys of n characters. */
+  private readonly byLength: (string[] | undefined)[] = [];
+  private readonly any: boolean;
   constructor(keys: readonly string[]) {
-    for (const k of keys) {
-      const list = this.byLength.get(k.length) ?? [];
-      list.push(k);
-      this.byLength.set(k.length, list);
-    }
+    for (const k of keys) (this.byLength[k.length] ??= []).push(k);
+    this.any = keys.length > 0;
   }
 
   private match(l: string, from: number, eq: number): string | undefined {
-    const candidates = this.byLength.get(eq - from);
+    const candidates = this.byLength[eq - from];
     if (candidates) for (const k of candidates) if (l.startsWith(k, from)) return k;
     return undefined;
   }
 
   of(labels: unknown): Record<string, string> | null {
-    if (!Array.isArray(labels) || this.byLength.size === 0) return null;
+    if (!Array.isArray(labels) || !this.any) return null;
     let bag: Record<string, string> | null = null;
     let fromNs: [string, string][] | null = null;
+    const nsLen = NS_LABEL.length;
     for (const l of labels) {
-      if (typeof l !== 'string' || !l.startsWith('k8s:')) continue;
+      if (typeof l !== 'string') continue;
       const eq = l.indexOf('=', 4);
       if (eq < 0) continue;
-      const podKey = this.match(l, 4, eq);
-      if (podKey !== undefined) {
-        (bag ??= {})[podKey] = l.slice(eq + 1);
-        continue;
+      // Only a label whose key has the length of a configured key can match: test that first.
+      if (this.byLength[eq - 4] !== undefined && l.startsWith('k8s:')) {
+        const podKey = this.match(l, 4, eq);
+        if (podKey !== undefined) {
+          (bag ??= {})[podKey] = l.slice(eq + 1);
+          continue;
+        }
       }
-      if (eq > NS_LABEL.length && l.startsWith(NS_LABEL)) {
-        const nsKey = this.match(l, NS_LABEL.length, eq);
+      if (eq > nsLen && this.byLength[eq - nsLen] !== undefined && l.startsWith(NS_LABEL)) {
+        const nsKey = this.match(l, nsLen, eq);
         if (nsKey !== undefined) (fromNs ??= []).push([nsKey, l.slice(eq + 1)]);
       }
     }

@@ -113,6 +113,14 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     return this.refusing;
   }
 
+  /** Not ready while refusing, or once the spool is 90% full (so that traffic moves before it fills). */
+  notReadyReason(): string | null {
+    const refused = this.refuseReason();
+    if (refused) return refused;
+    if (this.spool && this.spool.bytes >= this.config.spool.maxBytes * 0.9) return 'spool_near_full';
+    return null;
+  }
+
   private overBounds(fraction: number): boolean {
     return this.overBoundsReason(fraction) !== null;
   }

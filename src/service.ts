@@ -32,6 +32,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
   const app = buildReceiver(
     {
       refuseReason: () => pipeline.refuseReason(),
+      notReadyReason: () => pipeline.notReadyReason(),
       ingest: (d, f, bytes) => pipeline.ingest(d, f, bytes),
       setAside: (parts) => pipeline.setAside(parts),
     },

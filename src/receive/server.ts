@@ -8,6 +8,8 @@ import type { BadPart, BodyFormat, Decoded } from './types.js';
 export interface IngestTarget {
   /** null when a request may be taken now, else why not (answered 503 so Fluent Bit retries). */
   refuseReason(): string | null;
+  /** null when ready for traffic; refusing, or close to it (a spool nearly full), is not ready. */
+  notReadyReason(): string | null;
   /** Resolves once the rows are durable (spooled); rejects when they could not be taken. */
   ingest(decoded: Decoded, format: BodyFormat, inflatedBytes: number): Promise<IngestSummary>;
   /** A body that is not records at all (undecodable) still goes to dead letters. */
@@ -140,7 +142,7 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const refused = target.refuseReason();
+    const refused = target.notReadyReason();
     if (refused) return reply.code(503).send({ status: 'not_ready', reason: refused });
     return { status: 'ready' };
   });

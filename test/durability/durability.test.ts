@@ -178,7 +178,10 @@ describe('durability: nothing acknowledged is lost', () => {
     running.push(svc);
     const accepted: string[] = [];
     let refused = 0;
+    let notReadyBeforeFull = false;
     for (let i = 0; i < 40 && refused === 0; i++) {
+      const ready = await (await fetch(`${svc.url}/readyz`)).json() as { reason?: string };
+      if (ready.reason === 'spool_near_full') notReadyBeforeFull = true;
       const uuids = Array.from({ length: 10 }, (_, j) => `full-${i}-${j}`);
       const res = await svc.post(body(uuids, 4000), ndjson);
       if (res.status === 200) accepted.push(...uuids);
@@ -189,6 +192,7 @@ describe('durability: nothing acknowledged is lost', () => {
       }
     }
     expect(refused).toBe(1);
+    expect(notReadyBeforeFull).toBe(true); // /readyz turned 503 (spool_near_full) while requests were still taken
     expect(await svc.metric('hubble_adx_backpressure_responses_total', { reason: 'spool_full' })).toBe(1);
     expect(await svc.metric('hubble_adx_spool_bytes')).toBeGreaterThanOrEqual(1024 * 1024);
     release();

@@ -76,8 +76,8 @@ export const configSchema = z.strictObject({
   batch: section({
     maxRows: z.number().int().min(1).default(5000).describe('Rows per batch handed to the sink.'),
     maxAgeMs: z.number().int().min(10).default(1000).describe('Longest a row waits in a partial batch before it is flushed.'),
-    maxPendingRows: z.number().int().min(1).default(200_000).describe('Rows accepted but not yet taken by the sink before the receiver answers 503 (high watermark).'),
-    maxPendingBytes: z.number().int().min(1024 * 1024).default(128 * MiB).describe('The same bound in bytes (spooled size, or received size without a spool): what keeps memory bounded.'),
+    maxPendingRows: z.number().int().min(1).default(20_000).describe('Rows accepted but not yet taken by the sink before the receiver answers 503 (high watermark).'),
+    maxPendingBytes: z.number().int().min(1024 * 1024).default(24 * MiB).describe('The same bound in bytes (spooled size, or received size without a spool): what keeps memory bounded. Rows in memory take 2-3 times their JSON size: keep it under a fifth of the heap (128 MB in the image).'),
     resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
   }),
   spool: section({

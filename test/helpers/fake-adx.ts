@@ -49,6 +49,12 @@ export class FakeAdx {
   down = false;
   /** Added to every streaming request: a slow (rate-limited) ADX. */
   delayEachMs = 0;
+  /**
+   * Benchmarks: acknowledge multijson without decoding it, keeping only the row count (a real ADX
+   * does not share the load generator's core). Rows are counted in `counted`, not stored.
+   */
+  countOnly = false;
+  counted = 0;
   app: FastifyInstance;
   url = '';
   /** For queued ingestion: where .get ingestion resources points the SDK (Azurite). */
@@ -94,6 +100,13 @@ export class FakeAdx {
         return reply.code(400).send(adxError('BadRequest_StreamingIngestionPolicyNotEnabled', `Streaming ingestion policy is not enabled for the table '${table}'`, true));
       }
       const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
+      if (this.countOnly && q.streamFormat === 'multijson') {
+        let n = 0;
+        for (let i = raw.indexOf(10); i >= 0; i = raw.indexOf(10, i + 1)) n++;
+        this.counted += n;
+        record(200);
+        return { Tables: [{ TableName: 'Table_0', Columns: [{ ColumnName: 'ConsumedRecordsCount', DataType: 'Int64' }], Rows: [[n]] }] };
+      }
       if (raw.length > 4 * 1024 * 1024) {
         record(413);
         return reply.code(413).send(adxError('Request_EntityTooLarge', 'Request data size exceeds the maximum for streaming ingestion', true));

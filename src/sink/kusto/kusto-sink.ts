@@ -61,6 +61,8 @@ export class KustoSink implements Sink {
   private readonly streaming: StreamingIngestClient | null;
   private queuedClient: IngestClient | null = null;
   private readonly deadLetters: DeadLetterFiles;
+  /** Encoded bytes per row of each table, a moving average: how many rows fit in one request. */
+  private readonly bytesPerRow = new Map<TableKey, number>();
   private closed = false;
 
   constructor(
@@ -82,20 +84,38 @@ export class KustoSink implements Sink {
   }
 
   private async deliver<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
-    const payload = await this.encode(table, rows);
     const route: Route = this.o.mode === 'queued' ? 'queued' : 'streaming';
+    // Cut the batch to the request limit before encoding, from the row size seen so far, so that
+    // a batch is encoded once rather than halved and re-encoded until it fits.
+    const perRow = this.bytesPerRow.get(table);
+    if (route === 'streaming' && perRow !== undefined && rows.length > 1) {
+      const fit = Math.max(1, Math.floor((this.o.maxRequestBytes * 0.9) / perRow));
+      if (rows.length > fit) {
+        for (let i = 0; i < rows.length; i += fit) await this.deliverChunk(table, rows.slice(i, i + fit), route);
+        return;
+      }
+    }
+    return this.deliverChunk(table, rows, route);
+  }
+
+  private async deliverChunk<K extends TableKey>(table: K, rows: RowOfTable[K][], route: Route): Promise<void> {
+    const payload = await this.encode(table, rows);
+    const seen = this.bytesPerRow.get(table);
+    const now = payload.length / rows.length;
+    this.bytesPerRow.set(table, seen === undefined ? now : seen * 0.8 + now * 0.2);
     if (route === 'streaming' && payload.length > this.o.maxRequestBytes) {
-      if (rows.length > 1) return this.split(table, rows);
+      if (rows.length > 1) return this.split(table, rows, payload.length);
       if (this.o.mode === 'managed') return this.attempt(table, rows, payload, 'queued', 'too_large');
       return this.deadLetter(table, rows, { reason: 'too_large', detail: `one row encodes to ${payload.length} bytes, over sink.kusto.maxRequestBytes` });
     }
     return this.attempt(table, rows, payload, route, null);
   }
 
-  private async split<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
-    const mid = rows.length >>> 1;
-    await this.deliver(table, rows.slice(0, mid));
-    await this.deliver(table, rows.slice(mid));
+  /** Split in proportion to how far over the limit the encoding is (halves when ADX said 413). */
+  private async split<K extends TableKey>(table: K, rows: RowOfTable[K][], encodedBytes?: number): Promise<void> {
+    const parts = encodedBytes === undefined ? 2 : Math.max(2, Math.ceil(encodedBytes / (this.o.maxRequestBytes * 0.9)));
+    const size = Math.ceil(rows.length / parts);
+    for (let i = 0; i < rows.length; i += size) await this.deliver(table, rows.slice(i, i + size));
   }
 
   /** Send with retries on one route; then fall back, split or dead-letter as the failure says. */

@@ -103,6 +103,7 @@ export const configSchema = z.strictObject({
       mode: z.enum(['streaming', 'queued', 'managed']).default('streaming').describe('`streaming`: seconds of lag; `queued`: via blob and queue (minutes); `managed`: streaming, falling back to queued for a batch streaming cannot take.'),
       format: z.enum(['multijson', 'avro']).default('multijson').describe('Wire format of batches: JSON lines (the default: half the CPU per row of Avro in `npm run bench`) or Avro object container files (6% fewer bytes on the wire).'),
       maxRequestBytes: z.number().int().min(64 * 1024).max(4 * 1000 * 1000).default(3_500_000).describe('Largest uncompressed batch per streaming request; larger batches are split (ADX limit: 4 MB).'),
+      maxConcurrentRequests: z.number().int().min(1).max(32).default(4).describe('Requests of one batch in flight at once (a batch over maxRequestBytes is sent as several).'),
       requestTimeoutMs: z.number().int().min(1000).default(30_000).describe('Longest wait for one ingestion request before it is retried (an abandoned request may still land: its rows can then arrive twice, which the de-duplication view removes).'),
       retryMaxAttempts: z.number().int().min(1).default(10).describe('Attempts for a transiently failing batch before it falls back (managed) or is dead-lettered.'),
       retryMinDelayMs: z.number().int().min(10).default(500).describe('First retry delay; doubles each attempt, with jitter.'),

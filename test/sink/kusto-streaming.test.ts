@@ -140,7 +140,8 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     const uuids = Array.from({ length: 100 }, (_, i) => `split-${i}`);
     await svc.post(jsonLinesBody(uuids.map((u) => ({ log: flow(u, { Summary: big }) }))), ndjson);
     await svc.service.pipeline.flush();
-    expect(adx.table('HubbleFlows').map((r) => r.Uuid)).toEqual(uuids);
+    // Parts of a batch travel concurrently (maxConcurrentRequests), so only the set is fixed.
+    expect(adx.table('HubbleFlows').map((r) => r.Uuid as string).sort()).toEqual([...uuids].sort());
     const ok = adx.requests.filter((r) => r.status === 200);
     expect(ok.length).toBeGreaterThan(3);
     expect(adx.requests.filter((r) => r.status === 413)).toHaveLength(1);

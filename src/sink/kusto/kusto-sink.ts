@@ -28,6 +28,7 @@ export interface KustoSinkOptions {
   retryMinDelayMs: number;
   retryMaxDelayMs: number;
   retryMaxAgeMs: number;
+  maxConcurrentRequests: number;
   deadLetterDirectory: string;
   tableNames: Record<TableKey, string>;
   credential: TokenCredential | null;
@@ -91,7 +92,9 @@ export class KustoSink implements Sink {
     if (route === 'streaming' && perRow !== undefined && rows.length > 1) {
       const fit = Math.max(1, Math.floor((this.o.maxRequestBytes * 0.9) / perRow));
       if (rows.length > fit) {
-        for (let i = 0; i < rows.length; i += fit) await this.deliverChunk(table, rows.slice(i, i + fit), route);
+        const chunks: RowOfTable[K][][] = [];
+        for (let i = 0; i < rows.length; i += fit) chunks.push(rows.slice(i, i + fit));
+        await this.inParallel(chunks, (c) => this.deliverChunk(table, c, route));
         return;
       }
     }
@@ -109,6 +112,27 @@ export class KustoSink implements Sink {
       return this.deadLetter(table, rows, { reason: 'too_large', detail: `one row encodes to ${payload.length} bytes, over sink.kusto.maxRequestBytes` });
     }
     return this.attempt(table, rows, payload, route, null);
+  }
+
+  /**
+   * Requests of one batch go out `maxConcurrentRequests` at a time: one at a time, the wait for
+   * each acknowledgement, not CPU, bounds throughput. The batch is done when all of them are.
+   */
+  private async inParallel<T>(items: T[], run: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    let failure: unknown = null;
+    const lane = async () => {
+      while (next < items.length && failure === null) {
+        const item = items[next++]!;
+        try {
+          await run(item);
+        } catch (err) {
+          failure = err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.maxConcurrentRequests, items.length) }, lane));
+    if (failure !== null) throw failure;
   }
 
   /** Split in proportion to how far over the limit the encoding is (halves when ADX said 413). */

@@ -134,7 +134,9 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
   });
 
   it('splits a batch ADX answers 413 for, and splits before sending when it encodes past maxRequestBytes', async () => {
-    const { svc } = await kustoService({ maxRequestBytes: 64 * 1024 }, { maxRows: 1000 });
+    // One request at a time, so that the 413 meets a request of several rows (a single row ADX
+    // calls too large can only be dead-lettered).
+    const { svc, deadLetterDirectory } = await kustoService({ maxRequestBytes: 64 * 1024, maxConcurrentRequests: 1 }, { maxRows: 1000 });
     adx.inject({ status: 413, body: adxError('Request_EntityTooLarge', 'too large', true) });
     const big = 'x'.repeat(2000);
     const uuids = Array.from({ length: 100 }, (_, i) => `split-${i}`);
@@ -145,6 +147,7 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     const ok = adx.requests.filter((r) => r.status === 200);
     expect(ok.length).toBeGreaterThan(3);
     expect(adx.requests.filter((r) => r.status === 413)).toHaveLength(1);
+    expect(readdirSync(deadLetterDirectory)).toEqual([]);
   });
 
   it('streaming mode with streaming ingestion disabled on the table: dead letter, permanent error metric', async () => {

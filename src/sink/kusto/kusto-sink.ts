@@ -92,8 +92,10 @@ export class KustoSink implements Sink {
     if (route === 'streaming' && perRow !== undefined && rows.length > 1) {
       const fit = Math.max(1, Math.floor((this.o.maxRequestBytes * 0.9) / perRow));
       if (rows.length > fit) {
+        // Balanced parts (8 + 7 rather than 14 + 1), each under the limit.
+        const size = Math.ceil(rows.length / Math.ceil(rows.length / fit));
         const chunks: RowOfTable[K][][] = [];
-        for (let i = 0; i < rows.length; i += fit) chunks.push(rows.slice(i, i + fit));
+        for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
         await this.inParallel(chunks, (c) => this.deliverChunk(table, c, route));
         return;
       }

@@ -11,17 +11,12 @@ import { FakeAdx } from '../test/helpers/fake-adx.js';
 import { metricValue } from '../test/helpers/service.js';
 import { criRecord, gzip, msgpackBody } from './fluent-bit-bodies.js';
 import { FlowGenerator } from './generator.js';
+import { lagQuantile } from './lag-quantile.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '15' }, rate: { type: 'string', default: '2000' } } });
 const SECONDS = Number(values.seconds);
 const RATE = Number(values.rate);
 const TICK_MS = 100;
-
-function quantile(text: string, q: number): number {
-  const buckets = [...text.matchAll(/^hubble_adx_event_lag_seconds_bucket\{le="([^"]+)",table="flows"\} (\S+)$/gm)].map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])] as const);
-  const total = buckets[buckets.length - 1]![1];
-  return buckets.find(([, c]) => c >= q * total)![0];
-}
 
 async function run(format: 'multijson' | 'avro') {
   const adx = new FakeAdx();
@@ -58,7 +53,7 @@ async function run(format: 'multijson' | 'avro') {
   const bytes = metricValue(text, 'hubble_adx_kusto_bytes_sent_total', { table: 'flows' });
   console.log(
     `${format.padEnd(10)} flows sent ${sent}, stored at ADX ${stored}, ${(stored / elapsed).toFixed(0)} rows/s, ` +
-      `${(bytes / stored).toFixed(0)} bytes/row on the wire, lag p50 ≤ ${quantile(text, 0.5)} s, p90 ≤ ${quantile(text, 0.9)} s, p99 ≤ ${quantile(text, 0.99)} s, ` +
+      `${(bytes / stored).toFixed(0)} bytes/row on the wire, lag p50 ≤ ${lagQuantile(text, 0.5)} s, p90 ≤ ${lagQuantile(text, 0.9)} s, p99 ≤ ${lagQuantile(text, 0.99)} s, ` +
       `requests ${adx.requests.length}`,
   );
   await service.stop();

@@ -15,6 +15,7 @@ import { FakeAdx } from '../test/helpers/fake-adx.js';
 import { metricValue } from '../test/helpers/service.js';
 import { criRecord, msgpackBody } from './fluent-bit-bodies.js';
 import { FlowGenerator } from './generator.js';
+import { lagQuantile } from './lag-quantile.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '4' }, 'flows-per-request': { type: 'string', default: '500' } },
@@ -24,12 +25,6 @@ const CONCURRENCY = Number(values.concurrency);
 const PER_REQUEST = Number(values['flows-per-request']);
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../src/cli.js');
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
-
-function quantile(text: string, q: number): string {
-  const buckets = [...text.matchAll(/^hubble_adx_event_lag_seconds_bucket\{le="([^"]+)",table="flows"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])] as const);
-  const total = buckets[buckets.length - 1]?.[1] ?? 0;
-  return buckets.find(([, c]) => c >= q * total)?.[0] ?? 'n/a';
-}
 
 async function scrape(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -120,7 +115,7 @@ async function main() {
   console.log(`hubble-adx over HTTP: service ${hasTaskset ? 'pinned to CPU 0' : 'not pinned'}, ${CONCURRENCY} client connections, ${PER_REQUEST} lines per msgpack request, ${SECONDS} s, spool on, ADX format multijson`);
   console.log(`accepted ${accepted} flows (${(accepted / elapsed).toFixed(0)} flows/s), ${refused} answers 503, stored at ADX ${stored}`);
   console.log(`service CPU ${cpu.toFixed(1)} s: ${((cpu * 1e6) / Math.max(1, accepted)).toFixed(1)} us per flow, ${(accepted / Math.max(cpu, 1e-9)).toFixed(0)} flows per CPU-second`);
-  console.log(`request to ADX acknowledgement: p50 <= ${quantile(after, 0.5)} s, p99 <= ${quantile(after, 0.99)} s (batch.maxAgeMs 1000); peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
+  console.log(`request to ADX acknowledgement: p50 <= ${lagQuantile(after, 0.5)} s, p99 <= ${lagQuantile(after, 0.99)} s (batch.maxAgeMs 1000); peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   await adx.stop();

@@ -1,6 +1,7 @@
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList } from 'node:net';
 import { EVENT_TYPE } from '../normalize/enums.js';
 import type { FlowRow } from '../schema/index.js';
+import { addCidr, inBlock } from './ip-scope.js';
 
 /**
  * Hubble's FlowFilter (flow.proto), applied to normalized rows, with the same semantics as the
@@ -54,18 +55,10 @@ function podTest(values: string[], ns: (r: FlowRow) => string | null, name: (r: 
 
 function ipTest(values: string[], ip: (r: FlowRow) => string | null): Test {
   const block = new BlockList();
-  for (const v of values) {
-    const [addr, len] = v.split('/') as [string, string | undefined];
-    const family = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : null;
-    if (!family) throw new Error(`"${v}" is not an IP address or CIDR`);
-    if (len === undefined) block.addAddress(addr, family);
-    else block.addSubnet(addr, Number(len), family);
-  }
+  for (const v of values) addCidr(block, v);
   return (r) => {
     const a = ip(r);
-    if (a === null) return false;
-    const family = isIPv4(a) ? 'ipv4' : isIPv6(a) ? 'ipv6' : null;
-    return family !== null && block.check(a, family);
+    return a !== null && inBlock(block, a);
   };
 }
 

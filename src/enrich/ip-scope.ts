@@ -36,6 +36,29 @@ class BoundedCache<V> {
 
 const scopeCache = new BoundedCache<string | null>(16_384);
 
+export type IpFamily = 'ipv4' | 'ipv6';
+
+export function ipFamily(ip: string): IpFamily | null {
+  return isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
+}
+
+/** Add an address or CIDR (`10.0.0.0/8`, `fd00::/8`, `1.2.3.4`) to a BlockList; a bad one throws, naming it. */
+export function addCidr(block: BlockList, cidr: string): void {
+  const [addr, len] = cidr.split('/') as [string, string | undefined];
+  const family = ipFamily(addr);
+  const bits = len === undefined ? null : Number(len);
+  const max = family === 'ipv4' ? 32 : 128;
+  if (!family || (bits !== null && (!Number.isInteger(bits) || bits < 0 || bits > max))) throw new Error(`"${cidr}" is not an IP address or CIDR`);
+  if (bits === null) block.addAddress(addr, family);
+  else block.addSubnet(addr, bits, family);
+}
+
+/** Whether an address (of either family) is in the BlockList; false for anything not an address. */
+export function inBlock(block: BlockList, ip: string): boolean {
+  const family = ipFamily(ip);
+  return family !== null && block.check(ip, family);
+}
+
 export function ipScope(ip: string | null): string | null {
   if (ip === null) return null;
   const hit = scopeCache.get(ip);
@@ -44,7 +67,7 @@ export function ipScope(ip: string | null): string | null {
 }
 
 function computeScope(ip: string): string | null {
-  const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
+  const family = ipFamily(ip);
   if (family === null) return null;
   if (family === 'ipv6' && ip.toLowerCase().startsWith('::ffff:') && isIPv4(ip.slice(7))) return computeScope(ip.slice(7));
   for (const [name, b] of SCOPES) if (b.check(ip, family)) return name;
@@ -58,11 +81,7 @@ export class NetworkNames {
   constructor(networks: readonly { name: string; cidrs: readonly string[] }[]) {
     this.nets = networks.map((n) => {
       const b = new BlockList();
-      for (const c of n.cidrs) {
-        const [addr, len] = c.split('/') as [string, string | undefined];
-        const family = isIPv4(addr) ? 'ipv4' : 'ipv6';
-        b.addSubnet(addr, len === undefined ? (family === 'ipv4' ? 32 : 128) : Number(len), family);
-      }
+      for (const c of n.cidrs) addCidr(b, c);
       return [n.name, b];
     });
   }
@@ -73,9 +92,7 @@ export class NetworkNames {
   }
 
   private lookup(ip: string): string | null {
-    const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
-    if (!family) return null;
-    for (const [name, b] of this.nets) if (b.check(ip, family)) return name;
+    for (const [name, b] of this.nets) if (inBlock(b, ip)) return name;
     return null;
   }
 }

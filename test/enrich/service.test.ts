@@ -54,5 +54,6 @@ describe('enrichment configuration is checked at start', () => {
     expect(problems({ HUBBLE_ADX_AGGREGATION__KEY: '[SourceNamespce]' })).toEqual(['aggregation.key']);
     expect(problems({ HUBBLE_ADX_ENRICH__PSEUDONYMIZE__ENABLED: 'true' })).toEqual(['enrich.pseudonymize.key']);
     expect(problems({ HUBBLE_ADX_FILTERS__ALLOW_LIST: '[{source_ip: ["10.0.0.0/99"]}]' })).toEqual(['filters.allowList']);
+    expect(problems({ HUBBLE_ADX_ENRICH__NETWORKS: '[{name: vpn, cidrs: ["10.8.0.0/x"]}]' })).toEqual(['enrich.networks']);
   });
 });

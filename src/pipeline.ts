@@ -6,7 +6,7 @@ import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, ty
 import type { Metrics } from './metrics/index.js';
 import { normalizeEvent, normalizeFlow } from './normalize/index.js';
 import type { BadPart, BodyFormat, Decoded, IngestSummary, IngestTarget } from './receive/index.js';
-import { SCHEMA_VERSION, type DeadLetterRow, type EventRow, type FlowRow, type RowOfTable, type TableKey } from './schema/index.js';
+import { SCHEMA_VERSION, TABLE_KEYS as TABLES, type DeadLetterRow, type EventRow, type FlowRow, type IdentityRow, type RowOfTable, type TableKey } from './schema/index.js';
 import type { Sink } from './sink/index.js';
 import { Spool, type SpoolRecord } from './spool/index.js';
 
@@ -17,13 +17,13 @@ interface Staged {
   flows: FlowRow[];
   events: EventRow[];
   deadLetters: DeadLetterRow[];
+  identities: IdentityRow[];
 }
 
 /** A request's rows when there is no spool: only their size is tracked. */
 type MemorySource = RowSource & { record?: undefined };
 type Source = SpoolRecord | MemorySource;
 
-const TABLES: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
 
 /**
  * The stages wired in order: decoded records → extract → normalize → spool → batch → sink. It is
@@ -42,8 +42,10 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   private draining = false;
   private replaying = false;
   private refusing: string | null = null;
-  private staged: Staged = { flows: [], events: [], deadLetters: [] };
+  private staged: Staged = { flows: [], events: [], deadLetters: [], identities: [] };
   private counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
+  /** The time of the request being extracted, read by record(). */
+  private now = Date.now();
   private skips = new Map<SkipReason, number>();
 
   constructor(
@@ -141,7 +143,9 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
     this.stageBadParts(decoded.bad);
     const now = Date.now();
+    this.now = now;
     for (const r of decoded.records) this.extractor.push(r.record, r.timeSec, now);
+    this.stageIdentities();
     const summary: IngestSummary = {
       records: decoded.records.length,
       flows: this.counts.flows,
@@ -172,7 +176,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     try {
       if (r.kind === 'flow') {
         const row = normalizeFlow(r.payload, r, this.config.cluster);
-        const outcome = this.enricher.process(row);
+        const outcome = this.enricher.process(row, this.now);
         this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
         if (outcome === 'kept') this.staged.flows.push(row);
         this.counts.flows++;
@@ -219,7 +223,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    */
   private async commit(receivedBytes: number): Promise<void> {
     const staged = this.staged;
-    this.staged = { flows: [], events: [], deadLetters: [] };
+    this.staged = { flows: [], events: [], deadLetters: [], identities: [] };
     const total = staged.flows.length + staged.events.length + staged.deadLetters.length;
     if (total === 0) return;
     if (!this.spool) {
@@ -285,6 +289,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool aggregated rows or expired partial lines'));
     }
     this.publishGauges();
+  }
+
+  private stageIdentities(): void {
+    const rows = this.enricher.takeIdentities();
+    for (const r of rows) this.staged.identities.push(r);
   }
 
   private stageAggregated(now: number, force: boolean): void {

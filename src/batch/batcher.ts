@@ -1,4 +1,4 @@
-import type { RowOfTable, TableKey } from '../schema/index.js';
+import { TABLE_KEYS, type RowOfTable, type TableKey } from '../schema/index.js';
 import type { Sink } from '../sink/index.js';
 
 export interface BatcherOptions {
@@ -35,7 +35,6 @@ interface Lane<S> {
   writing: boolean;
 }
 
-const TABLE_KEYS: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
 
 /**
  * Gathers rows into batches per table (by row count and age) and writes them to the sink one

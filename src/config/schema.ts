@@ -118,6 +118,7 @@ export const configSchema = z.strictObject({
       flows: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleFlows').describe('Table (and file prefix) for flows.'),
       events: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleEvents').describe('Table for lost/agent/debug events.'),
       deadLetters: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleDeadLetters').describe('Table for records set aside with a reason.'),
+      identities: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleIdentities').describe('Table for the labels of each security identity (see enrich.endpointLabels).'),
     }),
   }),
   enrich: section({
@@ -125,6 +126,8 @@ export const configSchema = z.strictObject({
     entities: z.boolean().default(true).describe('SourceEntity/DestinationEntity from reserved identities, DestinationFqdns, Source/DestinationCidrGroups.'),
     workloads: z.boolean().default(true).describe('Workload from the pod name when Hubble gives none; service accounts; the label values of `labelKeys`.'),
     labelKeys: z.array(z.string().min(1)).default(['app.kubernetes.io/name', 'app', 'team']).describe('Pod (or namespace) label keys copied into Source/DestinationLabelValues.'),
+    endpointLabels: z.enum(['identities', 'rows', 'both']).default('identities').describe('Where endpoint labels go: `identities` writes each identity\'s labels to HubbleIdentities once (and every identityRefreshSeconds) and leaves Source/DestinationLabels null, which takes most of the bytes out of every flow row; `rows` keeps them on every flow row only; `both` does both.'),
+    identityRefreshSeconds: z.number().int().min(60).default(3600).describe('How often an identity still in use is written to HubbleIdentities again, so that a join over a recent window finds it.'),
     ipScope: z.boolean().default(true).describe('Source/DestinationIpScope: private, public, loopback, link-local, cgnat, multicast.'),
     networks: z.array(z.strictObject({ name: z.string().min(1), cidrs: z.array(z.string().min(1)).min(1) })).default([]).describe('Named networks (`[{name: corp-vpn, cidrs: [10.8.0.0/16]}]`) for Source/DestinationNetworkName.'),
     region: z.string().optional().describe('Region column (e.g. from the downward API or the node label through an env var).'),

@@ -1,8 +1,9 @@
-import type { FlowRow } from '../schema/index.js';
+import type { FlowRow, IdentityRow } from '../schema/index.js';
 import { Aggregator, type AggregationOptions } from './aggregator.js';
 import { decisivePolicy } from './decisive-policy.js';
 import { cidrGroups, entityOf, fqdns } from './entities.js';
 import { FlowFilters, type FlowFilterSpec } from './flow-filter.js';
+import { IdentityCatalog, type EndpointLabels } from './identity-catalog.js';
 import { ipScope, NetworkNames } from './ip-scope.js';
 import { Pseudonymizer } from './pseudonymize.js';
 import { Sampler } from './sampler.js';
@@ -15,6 +16,8 @@ export interface EnrichOptions {
     entities: boolean;
     workloads: boolean;
     labelKeys: readonly string[];
+    endpointLabels: EndpointLabels;
+    identityRefreshSeconds: number;
     ipScope: boolean;
     networks: readonly { name: string; cidrs: readonly string[] }[];
     region?: string | undefined;
@@ -32,7 +35,8 @@ export type Outcome = 'kept' | 'filtered' | 'sampled_out' | 'aggregated';
  * The stage between normalize and the spool: adds the columns that answer audit questions (the
  * deciding policy, what each endpoint is, who owns it, where an address is), then applies the
  * configured filters, pseudonymization, sampling and aggregation, in that order (filters see raw
- * values; aggregation groups what is left).
+ * values; aggregation groups what is left). Endpoint labels of what is kept go to the identity
+ * catalog after everything that reads them.
  */
 export class Enricher {
   private readonly filters: FlowFilters;
@@ -41,6 +45,7 @@ export class Enricher {
   private readonly networks: NetworkNames;
   private readonly pseudonymizer: Pseudonymizer | null;
   private readonly labelBag: LabelBag;
+  private readonly catalog: IdentityCatalog;
   private windowStart = Date.now();
 
   constructor(private readonly o: EnrichOptions) {
@@ -51,15 +56,22 @@ export class Enricher {
     const p = o.enrich.pseudonymize;
     this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
     this.labelBag = new LabelBag(o.enrich.labelKeys);
+    this.catalog = new IdentityCatalog(o.enrich.endpointLabels, o.enrich.identityRefreshSeconds);
   }
 
-  process(row: FlowRow): Outcome {
+  process(row: FlowRow, now = Date.now()): Outcome {
     this.enrich(row);
     if (this.filters.active && !this.filters.pass(row)) return 'filtered';
     if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
     if (!this.sampler.keep(row)) return 'sampled_out';
+    this.catalog.observe(row, now);
     if (this.aggregator?.absorb(row)) return 'aggregated';
     return 'kept';
+  }
+
+  /** HubbleIdentities rows for the identities that kept flows used, since the last call. */
+  takeIdentities(): IdentityRow[] {
+    return this.catalog.take();
   }
 
   /** Aggregated rows whose window has ended (all of them when `force`, at shutdown). */

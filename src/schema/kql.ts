@@ -1,6 +1,6 @@
 import { avroMapping, jsonMapping } from './avro.js';
 import { createTableCommand } from './kusto.js';
-import { SCHEMA_VERSION, TABLES, type TableKey } from './tables.js';
+import { SCHEMA_VERSION, TABLES, TABLE_KEYS, type TableKey } from './tables.js';
 
 /**
  * The KQL that sets up a database for hubble-adx, generated from the schema definition: tables,
@@ -8,19 +8,11 @@ import { SCHEMA_VERSION, TABLES, type TableKey } from './tables.js';
  * deploy/kusto/ (checked in; a test fails when it is stale) and printed by `hubble-adx kql`.
  */
 
-export interface TableNames {
-  flows: string;
-  events: string;
-  deadLetters: string;
-}
+export type TableNames = Record<TableKey, string>;
 
-export const DEFAULT_TABLE_NAMES: TableNames = {
-  flows: TABLES.flows.defaultName,
-  events: TABLES.events.defaultName,
-  deadLetters: TABLES.deadLetters.defaultName,
-};
+export const DEFAULT_TABLE_NAMES = Object.fromEntries(TABLE_KEYS.map((k) => [k, TABLES[k].defaultName])) as TableNames;
 
-const KEYS: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
+const KEYS = TABLE_KEYS;
 
 export const mappingName = (table: string, format: 'avro' | 'json') => `${table}_${format}_v${SCHEMA_VERSION}`;
 
@@ -36,6 +28,7 @@ const TABLE_DOCS: Record<TableKey, string> = {
   flows: 'Cilium Hubble flows, one row per flow',
   events: 'Hubble lost events, agent and debug events',
   deadLetters: 'Records hubble-adx could not use, with the reason',
+  identities: 'Labels of each Cilium security identity the flows reference, per observing node',
 };
 
 function mappings(n: TableNames): string {
@@ -169,6 +162,23 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
               DestinationNamespace, DestinationPodName, DestinationIp, DestinationPort, DestinationNames, Protocol, TcpFlags,
               L7Type, HttpMethod, HttpUrl, HttpStatus, DnsQuery, NodeName, Uuid
     | order by TimeGenerated asc`,
+    ),
+    fn(
+      'HubbleFlowsWithLabels',
+      'lookback: timespan = 1h',
+      'Flows with the labels of both endpoints, from HubbleIdentities (flows carry the identity, not the labels)',
+      `
+    let Identities = ${n.identities}
+        // Each instance writes an identity when first used and again every enrich.identityRefreshSeconds.
+        | where TimeGenerated > ago(lookback + 1d)
+        | summarize arg_max(TimeGenerated, Labels) by Cluster, NodeName, Identity;
+    ${F}
+    | where TimeGenerated > ago(lookback)
+    | lookup kind=leftouter (Identities | project Cluster, NodeName, SourceIdentity = Identity, SourceIdentityLabels = Labels) on Cluster, NodeName, SourceIdentity
+    | lookup kind=leftouter (Identities | project Cluster, NodeName, DestinationIdentity = Identity, DestinationIdentityLabels = Labels) on Cluster, NodeName, DestinationIdentity
+    | extend SourceLabels = iff(isnull(SourceLabels), SourceIdentityLabels, SourceLabels),
+             DestinationLabels = iff(isnull(DestinationLabels), DestinationIdentityLabels, DestinationLabels)
+    | project-away SourceIdentityLabels, DestinationIdentityLabels`,
     ),
     fn(
       'HubbleLostEvents',

@@ -7,7 +7,7 @@
  * that analysts can tell which hubble-adx produced it after a `.create-merge table` migration.
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export type KustoType = 'string' | 'int' | 'long' | 'real' | 'bool' | 'datetime' | 'dynamic';
 
@@ -34,7 +34,7 @@ function endpointColumns<P extends 'Source' | 'Destination'>(side: P, key: 'sour
     { name: `${side}ClusterName`, type: 'string', doc: `Cluster of the ${key} endpoint (Cluster Mesh).`, from: [`flow.${key}.cluster_name`] },
     { name: `${side}ServiceName`, type: 'string', doc: `Kubernetes service the ${key} address belongs to.`, from: [`flow.${key}_service.name`] },
     { name: `${side}ServiceNamespace`, type: 'string', doc: `Namespace of that service.`, from: [`flow.${key}_service.namespace`] },
-    { name: `${side}Labels`, type: 'dynamic', avro: 'strings', doc: `Endpoint labels as Cilium prints them (\`k8s:app=web\`, \`reserved:world\`).`, from: [`flow.${key}.labels`] },
+    { name: `${side}Labels`, type: 'dynamic', avro: 'strings', doc: `Endpoint labels as Cilium prints them (\`k8s:app=web\`, \`reserved:world\`). Null unless enrich.endpointLabels is \`rows\` or \`both\`: by default they are in HubbleIdentities, once per identity.`, from: [`flow.${key}.labels`] },
     { name: `${side}Names`, type: 'dynamic', avro: 'strings', doc: `DNS names known for the ${key} IP.`, from: [`flow.${key}_names`] },
   ] as const;
 }
@@ -139,13 +139,27 @@ export const DEAD_LETTER_COLUMNS = [
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 
+export const IDENTITY_COLUMNS = [
+  { name: 'TimeGenerated', type: 'datetime', doc: 'When this hubble-adx instance saw the identity with these labels (first time, then every enrich.identityRefreshSeconds while flows use it).' },
+  { name: 'Cluster', type: 'string', doc: 'Cluster the identity belongs to (the endpoint\'s cluster_name, else the flow\'s cluster).' },
+  { name: 'NodeName', type: 'string', doc: 'Node whose flows carried it; node-local identities (CIDR, >= 16777216) are only meaningful with it.' },
+  { name: 'Identity', type: 'long', doc: 'Cilium security identity: joins Source/DestinationIdentity of HubbleFlows.' },
+  { name: 'Namespace', type: 'string', doc: 'Namespace of the endpoints with this identity.' },
+  { name: 'Labels', type: 'dynamic', avro: 'strings', doc: 'The identity\'s labels as Cilium prints them (`k8s:app=web`, `reserved:world`).' },
+  { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
+] as const satisfies readonly ColumnSpec[];
+
 export const TABLES = {
   flows: { defaultName: 'HubbleFlows', columns: FLOW_COLUMNS },
   events: { defaultName: 'HubbleEvents', columns: EVENT_COLUMNS },
   deadLetters: { defaultName: 'HubbleDeadLetters', columns: DEAD_LETTER_COLUMNS },
+  identities: { defaultName: 'HubbleIdentities', columns: IDENTITY_COLUMNS },
 } as const;
 
 export type TableKey = keyof typeof TABLES;
+
+/** Every table, in a fixed order (the spool stores a table as its index here: append only). */
+export const TABLE_KEYS: readonly TableKey[] = ['flows', 'events', 'deadLetters', 'identities'];
 
 interface TsTypeOf {
   string: string;
@@ -165,9 +179,11 @@ type RowOf<C extends readonly ColumnSpec[]> = {
 export type FlowRow = RowOf<typeof FLOW_COLUMNS>;
 export type EventRow = RowOf<typeof EVENT_COLUMNS>;
 export type DeadLetterRow = RowOf<typeof DEAD_LETTER_COLUMNS>;
+export type IdentityRow = RowOf<typeof IDENTITY_COLUMNS>;
 
 export interface RowOfTable {
   flows: FlowRow;
   events: EventRow;
   deadLetters: DeadLetterRow;
+  identities: IdentityRow;
 }

@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { appendFile, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TableKey } from '../schema/index.js';
+import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import { decodeRecord, encodeRecord } from './record-format.js';
 
-export const TABLE_ORDER: readonly TableKey[] = ['flows', 'events', 'deadLetters'];
+// A record names its table by index in TABLE_KEYS, which only ever grows at the end.
+const TABLE_ORDER = TABLE_KEYS;
 
 /** A spooled record, tracked until every one of its rows is acknowledged downstream. */
 export interface SpoolRecord {

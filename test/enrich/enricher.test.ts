@@ -39,10 +39,11 @@ describe('entities, names and ownership', () => {
       const rec = JSON.parse(text) as { flow?: Record<string, unknown>; node_name?: string };
       if (!rec.flow) continue;
       const r = normalizeFlow(rec.flow, { ...env, nodeName: rec.node_name ?? null }, 'c');
+      const labels = (r.SourceLabels as string[] | null) ?? [];
       e.process(r);
       if (r.SourceIdentity !== null && r.SourceIdentity < 256) expect(r.SourceEntity).not.toBeNull();
       // The security identity decides: a host-network pod seen as reserved:world stays world.
-      const reserved = ((r.SourceLabels as string[] | null) ?? []).some((l) => l.startsWith('reserved:'));
+      const reserved = labels.some((l) => l.startsWith('reserved:'));
       if (r.SourcePodName !== null && !reserved) expect(r.SourceEntity).toMatch(/^(pod|cluster)$/);
       if (r.SourceEntity) named++;
     }

@@ -10,7 +10,7 @@ import { BlobClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import avsc from 'avsc';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { TABLES, avroMapping, jsonMapping, mappingName, type ColumnSpec, type KustoType, type TableKey } from '../../src/schema/index.js';
+import { TABLES, TABLE_KEYS, avroMapping, jsonMapping, mappingName, type ColumnSpec, type KustoType, type TableKey } from '../../src/schema/index.js';
 
 export type Fault =
   | { status: number; body?: unknown; headers?: Record<string, string> }
@@ -31,7 +31,7 @@ export interface IngestRequest {
   status: number;
 }
 
-const KEYS: TableKey[] = ['flows', 'events', 'deadLetters'];
+const KEYS = TABLE_KEYS;
 
 export function adxError(code: string, message: string, permanent: boolean) {
   return { error: { code, message, '@type': `Kusto.DataNode.Exceptions.${code}`, '@message': message, '@permanent': permanent } };

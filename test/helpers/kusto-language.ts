@@ -3,7 +3,7 @@
  * from hubble-adx's own schema definition and stored functions.
  */
 import { createRequire } from 'node:module';
-import { TABLES, functionDefinitions, type ColumnSpec, type TableKey } from '../../src/schema/index.js';
+import { TABLES, TABLE_KEYS, functionDefinitions, type ColumnSpec, type TableKey } from '../../src/schema/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -26,7 +26,7 @@ function tableSymbol(key: TableKey) {
 }
 
 const symbols = [
-  ...(['flows', 'events', 'deadLetters'] as const).map(tableSymbol),
+  ...TABLE_KEYS.map(tableSymbol),
   ...functionDefinitions().map((f) => new K.Symbols.FunctionSymbol.$ctor16(f.name, `(${f.params})`, `{ ${f.body} }`, f.doc)),
 ];
 const globals = K.GlobalState.Default.WithDatabase(new K.Symbols.DatabaseSymbol.ctor('hubble', symbols));

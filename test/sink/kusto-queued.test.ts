@@ -7,7 +7,9 @@ import { startAzurite, type Azurite } from '../helpers/azurite.js';
 import { FakeAdx } from '../helpers/fake-adx.js';
 import { startService, type Running } from '../helpers/service.js';
 
-const flow = (uuid: string) => JSON.stringify({ flow: { time: '2026-01-01T00:00:00.5Z', uuid, verdict: 'DROPPED', source: { labels: ['k8s:app=a'] } }, node_name: 'c1/n1' });
+// Without an identity a flow adds no HubbleIdentities row, so that the fallback tests count flows only.
+const flow = (uuid: string, identity?: number) =>
+  JSON.stringify({ flow: { time: '2026-01-01T00:00:00.5Z', uuid, verdict: 'DROPPED', source: { identity, labels: ['k8s:app=a'] } }, node_name: 'c1/n1' });
 const ndjson = { 'content-type': 'application/x-ndjson' };
 
 describe('ADX sink, queued and managed, through Azurite', () => {
@@ -43,14 +45,16 @@ describe('ADX sink, queued and managed, through Azurite', () => {
     it(`queued (${format}): the blob and queue message land in storage, and ingest to the same rows`, async () => {
       const { svc } = await service('queued', format);
       const uuids = ['q1', 'q2', 'q3'];
-      expect((await svc.post(jsonLinesBody(uuids.map((u) => ({ log: flow(u) }))), ndjson)).status).toBe(200);
+      expect((await svc.post(jsonLinesBody(uuids.map((u) => ({ log: flow(u, 1234) }))), ndjson)).status).toBe(200);
       await svc.service.pipeline.flush();
       expect(adx.requests).toEqual([]); // nothing went to the streaming endpoint
       expect(adx.mgmtCommands.some((c) => c.startsWith('.get ingestion resources'))).toBe(true);
-      expect(await adx.drainQueue(storage.queueSas)).toBe(3);
+      expect(await adx.drainQueue(storage.queueSas)).toBe(4); // 3 flows and their one identity
       const rows = adx.table('HubbleFlows');
       expect(rows.map((r) => r.Uuid)).toEqual(uuids);
-      expect(rows[0]).toMatchObject({ Verdict: 'DROPPED', SourceLabels: ['k8s:app=a'], TimeGenerated: '2026-01-01T00:00:00.5000000Z', Cluster: 'c1' });
+      expect(rows[0]).toMatchObject({ Verdict: 'DROPPED', SourceIdentity: 1234, SourceLabels: null, TimeGenerated: '2026-01-01T00:00:00.5000000Z', Cluster: 'c1' });
+      // The labels travel once, in the identity catalog.
+      expect(adx.table('HubbleIdentities')).toMatchObject([{ Cluster: 'c1', NodeName: 'n1', Identity: 1234, Labels: ['k8s:app=a'] }]);
     });
   }
 

@@ -21,6 +21,11 @@ function asAdx(rows: Record<string, unknown>[]): Record<string, unknown>[] {
   });
 }
 
+/** Identity rows carry the time each service saw them: compare everything else, in a stable order. */
+function stripTime(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  return rows.map(({ TimeGenerated: _t, ...rest }) => rest).sort((a, b) => String(a.Identity).localeCompare(String(b.Identity)));
+}
+
 describe('ADX sink, streaming, with the real SDK against a local ADX protocol server', () => {
   let adx: FakeAdx;
   const running: Running[] = [];
@@ -59,6 +64,9 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
       expect(expectedFlows).toHaveLength(50);
       expect(adx.table('HubbleFlows')).toEqual(expectedFlows);
       expect(adx.table('HubbleEvents')).toEqual(asAdx(await local.rows('HubbleEvents')));
+      const identities = asAdx(await local.rows('HubbleIdentities'));
+      expect(identities.length).toBeGreaterThan(0);
+      expect(stripTime(adx.table('HubbleIdentities'))).toEqual(stripTime(identities));
       expect(adx.requests.every((r) => r.status === 200 && r.format === format)).toBe(true);
       expect(adx.requests.map((r) => r.mapping)).toContain(mappingName('HubbleFlows', format === 'avro' ? 'avro' : 'json'));
       expect(await svc.metric('hubble_adx_kusto_rows_sent_total', { table: 'flows' })).toBe(50);

@@ -1,0 +1,81 @@
+import { SCHEMA_VERSION, type FlowRow, type IdentityRow } from '../schema/index.js';
+
+export type EndpointLabels = 'identities' | 'rows' | 'both';
+
+interface Seen {
+  labels: readonly unknown[];
+  at: number;
+}
+
+/** Past this many remembered identities the memory is cleared: the cost is a few rows written again. */
+const MAX_REMEMBERED = 65_536;
+
+/**
+ * Endpoint labels belong to a Cilium security identity, not to a flow: the same 10-40 labels repeat
+ * on every flow of a pod, and were most of each row's bytes. The catalog writes an identity's labels
+ * to HubbleIdentities when a flow first uses it (again when its labels differ, and every refresh
+ * period while in use), and, in `identities` mode, takes them off the flow row.
+ *
+ * Keyed by the observing cluster and node: node-local identities (CIDR, >= 2^24) mean something
+ * only there, and keying every identity that way lets analysts join on one rule.
+ */
+export class IdentityCatalog {
+  private seen = new Map<string, Seen>();
+  private pending: IdentityRow[] = [];
+  private readonly refreshMs: number;
+
+  constructor(
+    private readonly mode: EndpointLabels,
+    refreshSeconds: number,
+  ) {
+    this.refreshMs = refreshSeconds * 1000;
+  }
+
+  /** Note the row's identities (when it will be written), then strip its labels if so configured. */
+  observe(row: FlowRow, now: number): void {
+    if (this.mode === 'rows') return;
+    this.note(row, row.SourceIdentity, row.SourceNamespace, row.SourceLabels, now);
+    this.note(row, row.DestinationIdentity, row.DestinationNamespace, row.DestinationLabels, now);
+    if (this.mode === 'identities') {
+      row.SourceLabels = null;
+      row.DestinationLabels = null;
+    }
+  }
+
+  /** Identity rows noted since the last call. */
+  take(): IdentityRow[] {
+    if (this.pending.length === 0) return [];
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private note(row: FlowRow, identity: number | null, namespace: string | null, labels: unknown, now: number): void {
+    if (identity === null || !Array.isArray(labels)) return;
+    const key = `${row.Cluster ?? ''}/${row.NodeName ?? ''}/${identity}`;
+    const prev = this.seen.get(key);
+    if (prev && now - prev.at < this.refreshMs && sameLabels(prev.labels, labels)) return;
+    if (!prev && this.seen.size >= MAX_REMEMBERED) this.seen.clear();
+    this.seen.set(key, { labels, at: now });
+    this.pending.push({
+      TimeGenerated: new Date(now).toISOString(),
+      Cluster: row.Cluster,
+      NodeName: row.NodeName,
+      Identity: identity,
+      Namespace: namespace,
+      Labels: labels,
+      SchemaVersion: SCHEMA_VERSION,
+    });
+  }
+}
+
+function sameLabels(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -4,8 +4,13 @@ declare module 'avro-js/lib/schemas.js' {
   export interface AvroType {
     toBuffer(value: unknown): Buffer;
     isValid(value: unknown): boolean;
+    _write(tap: unknown, value: unknown): void;
+    _check(value: unknown): boolean;
   }
-  export function createType(schema: unknown, opts?: unknown): AvroType;
+  export function createType(schema: unknown, opts?: { typeHook?: (attrs: unknown, opts: unknown) => AvroType | undefined }): AvroType;
+  export const types: {
+    UnionType: new (attrs: unknown[], opts: unknown) => AvroType & { _types: AvroType[] };
+  };
 }
 declare module 'avro-js/lib/files.js' {
   import type { Duplex } from 'node:stream';

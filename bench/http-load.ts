@@ -15,6 +15,7 @@ import { FakeAdx } from '../test/helpers/fake-adx.js';
 import { metricValue } from '../test/helpers/service.js';
 import { criRecord, msgpackBody } from './fluent-bit-bodies.js';
 import { FlowGenerator } from './generator.js';
+import { containerNodeOptions } from './container-node-options.js';
 import { lagQuantile } from './lag-quantile.js';
 
 const { values } = parseArgs({
@@ -25,6 +26,7 @@ const CONCURRENCY = Number(values.concurrency);
 const PER_REQUEST = Number(values['flows-per-request']);
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../src/cli.js');
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
+const CONTAINER_NODE_OPTIONS = containerNodeOptions();
 
 async function scrape(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -47,7 +49,8 @@ async function main() {
     HUBBLE_ADX_SINK__KUSTO__AUTH: 'none',
     HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_DIRECTORY: join(dir, 'dead'),
     HUBBLE_ADX_SPOOL__DIRECTORY: join(dir, 'spool'),
-    NODE_OPTIONS: '--max-old-space-size=128',
+    // The container's V8 flags (Dockerfile); HUBBLE_ADX_BENCH_NODE_OPTIONS tries others.
+    NODE_OPTIONS: process.env.HUBBLE_ADX_BENCH_NODE_OPTIONS ?? CONTAINER_NODE_OPTIONS,
   };
   // HUBBLE_ADX_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the service.
   const nodeArgs = (process.env.HUBBLE_ADX_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);

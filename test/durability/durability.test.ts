@@ -8,6 +8,7 @@ import type { Sink } from '../../src/sink/index.js';
 import { spawnService, type Child } from '../helpers/child-service.js';
 import { FakeAdx } from '../helpers/fake-adx.js';
 import { startService, type Running } from '../helpers/service.js';
+import { containerNodeOptions } from '../../bench/container-node-options.js';
 
 const ndjson = { 'content-type': 'application/x-ndjson' };
 const flowLine = (uuid: string, pad = 0) =>
@@ -208,7 +209,7 @@ describe('durability: nothing acknowledged is lost', () => {
       HUBBLE_ADX_BATCH__MAX_PENDING_ROWS: '5000',
       HUBBLE_ADX_BATCH__MAX_PENDING_BYTES: String(8 * 1024 * 1024),
       // The heap limit the container image sets (Dockerfile): V8 collects before the pod's limit.
-      NODE_OPTIONS: '--max-old-space-size=128',
+      NODE_OPTIONS: containerNodeOptions(),
     });
     const child = await spawnService(env);
     children.push(child);

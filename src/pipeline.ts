@@ -5,10 +5,10 @@ import { Enricher, type Outcome } from './enrich/index.js';
 import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type SkipReason } from './extract/index.js';
 import type { Metrics } from './metrics/index.js';
 import { normalizeEvent, normalizeFlow } from './normalize/index.js';
-import type { BadPart, BodyFormat, Decoded, IngestSummary, IngestTarget } from './receive/index.js';
+import { decodeBody, type BadPart, type BodyFormat, type Decoded, type IngestSummary, type IngestTarget } from './receive/index.js';
 import { SCHEMA_VERSION, TABLE_KEYS as TABLES, type DeadLetterRow, type EventRow, type FlowRow, type IdentityRow, type RowOfTable, type TableKey } from './schema/index.js';
 import type { Sink } from './sink/index.js';
-import { Spool, type SpoolRecord } from './spool/index.js';
+import { Spool, type SpooledRequest, type SpoolRecord } from './spool/index.js';
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
@@ -42,10 +42,12 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   private draining = false;
   private replaying = false;
   private refusing: string | null = null;
-  private staged: Staged = { flows: [], events: [], deadLetters: [], identities: [] };
+  private staged: Staged = emptyStaged();
   private counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
   /** The time of the request being extracted, read by record(). */
   private now = Date.now();
+  /** Off while replaying spooled requests (see remake). */
+  private aggregate = true;
   private skips = new Map<SkipReason, number>();
 
   constructor(
@@ -84,16 +86,25 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    */
   async recover(): Promise<number> {
     if (!this.spool) return 0;
+    const spool = this.spool;
     this.replaying = true;
     let rows = 0;
     try {
-      for await (const r of this.spool.replay((file, offset, reason) => {
+      for await (const r of spool.replay((file, offset, reason) => {
         this.metrics.spoolTornRecords.inc({ reason });
         this.log.warn({ file, offset, reason }, 'spool segment cut at a torn or corrupt record');
       })) {
         while (this.overBounds(1)) await new Promise((res) => setTimeout(res, 20));
-        this.batcher.add(r.table, r.rows as RowOfTable[typeof r.table][], r.record);
-        rows += r.rows.length;
+        if (r.kind === 'rows') {
+          this.batcher.add(r.table, r.rows as RowOfTable[typeof r.table][], r.record);
+          rows += r.rows.length;
+          continue;
+        }
+        const { staged, inflatedBytes } = await this.remake(r.request);
+        const total = countOf(staged);
+        spool.expect(r.record, total, inflatedBytes);
+        for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], r.record);
+        rows += total;
       }
     } finally {
       this.replaying = false;
@@ -102,6 +113,39 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     if (rows > 0) this.log.info({ rows }, 'spool replayed: undelivered rows from the previous run are being sent');
     this.publishGauges();
     return rows;
+  }
+
+  /**
+   * The rows of a spooled request, made again the way they were made when it arrived (same
+   * receive time). Flows are not aggregated this time: an aggregate written before the stop may
+   * already count some of them, and counting twice is better than losing them.
+   */
+  private async remake(req: SpooledRequest): Promise<{ staged: Staged; inflatedBytes: number }> {
+    this.staged = emptyStaged();
+    let inflatedBytes = req.body.length;
+    const format = req.format as BodyFormat;
+    const d = await decodeBody(req.body, format, req.encoding || undefined, this.config.limits, this.config.server.jsonDateKey);
+    if (!d.ok) {
+      // Only a configuration change (tighter limits) can refuse a body taken before: keep it whole.
+      this.stageBadParts([{ reason: d.error.reason, message: `spooled request refused on replay: ${d.error.message}`, raw: req.body.toString('base64') }]);
+    } else {
+      inflatedBytes = d.inflatedBytes;
+      this.stageBadParts(d.decoded.bad);
+      this.now = req.receivedAt;
+      this.aggregate = false;
+      try {
+        for (const rec of d.decoded.records) this.extractor.push(rec.record, rec.timeSec, req.receivedAt);
+      } finally {
+        this.aggregate = true;
+      }
+      this.stageIdentities();
+    }
+    // Counted when the request first arrived.
+    this.outcomes.clear();
+    this.skips.clear();
+    const staged = this.staged;
+    this.staged = emptyStaged();
+    return { staged, inflatedBytes };
   }
 
   refuseReason(): string | null {
@@ -139,7 +183,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     return this.batcher.pendingRows;
   }
 
-  async ingest(decoded: Decoded, _format: BodyFormat, inflatedBytes = 0): Promise<IngestSummary> {
+  /**
+   * `original` is the body as received: with the spool on, it is what is spooled (the rows are
+   * made again from it on replay), which costs far less than serializing the rows.
+   */
+  async ingest(decoded: Decoded, format: BodyFormat, inflatedBytes = 0, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
     this.counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
     this.stageBadParts(decoded.bad);
     const now = Date.now();
@@ -154,7 +202,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       deadLettered: this.counts.dead,
     };
     this.publishCounts();
-    await this.commit(inflatedBytes);
+    await this.commit(inflatedBytes, original ? { format, encoding: original.encoding ?? '', receivedAt: now, body: original.body } : undefined);
     return summary;
   }
 
@@ -176,7 +224,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     try {
       if (r.kind === 'flow') {
         const row = normalizeFlow(r.payload, r, this.config.cluster);
-        const outcome = this.enricher.process(row, this.now);
+        const outcome = this.enricher.process(row, this.now, this.aggregate);
         this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
         if (outcome === 'kept') this.staged.flows.push(row);
         this.counts.flows++;
@@ -221,10 +269,10 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    * Make the staged rows durable (spool) and hand them to the batcher. Resolves when they are on
    * disk; rejects when the spool cannot take them, and then nothing of them is handed on.
    */
-  private async commit(receivedBytes: number): Promise<void> {
+  private async commit(receivedBytes: number, request?: SpooledRequest): Promise<void> {
     const staged = this.staged;
-    this.staged = { flows: [], events: [], deadLetters: [], identities: [] };
-    const total = staged.flows.length + staged.events.length + staged.deadLetters.length;
+    this.staged = emptyStaged();
+    const total = countOf(staged);
     if (total === 0) return;
     if (!this.spool) {
       for (const t of TABLES) {
@@ -235,6 +283,20 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       return;
     }
     const spool = this.spool;
+    if (request) {
+      // One record for the whole request, shared by its rows in every table.
+      let rec: SpoolRecord;
+      try {
+        rec = await spool.appendRequest(request, total, receivedBytes);
+      } catch (err) {
+        // Not taken: Fluent Bit sends the request again, and its identities must then be written.
+        this.enricher.forgetIdentities(staged.identities);
+        throw err;
+      }
+      for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], rec);
+      this.publishGauges();
+      return;
+    }
     const records = await Promise.all(TABLES.map((t) => (staged[t].length > 0 ? spool.append(t, staged[t]) : null)));
     TABLES.forEach((t, i) => {
       const rec = records[i];
@@ -350,6 +412,14 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     }
     this.publishGauges();
   }
+}
+
+function emptyStaged(): Staged {
+  return { flows: [], events: [], deadLetters: [], identities: [] };
+}
+
+function countOf(s: Staged): number {
+  return s.flows.length + s.events.length + s.deadLetters.length + s.identities.length;
 }
 
 function safeJson(v: unknown): string {

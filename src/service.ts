@@ -33,7 +33,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
     {
       refuseReason: () => pipeline.refuseReason(),
       notReadyReason: () => pipeline.notReadyReason(),
-      ingest: (d, f, bytes) => pipeline.ingest(d, f, bytes),
+      ingest: (d, f, bytes, original) => pipeline.ingest(d, f, bytes, original),
       setAside: (parts) => pipeline.setAside(parts),
     },
     metrics,

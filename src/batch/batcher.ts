@@ -90,7 +90,8 @@ export class Batcher<S extends RowSource> {
       if (lane.open.length >= this.opts.maxRows) this.seal(table, lane);
     }
     this.pending += rows.length;
-    this.pendingByteCount += source.bytes;
+    // One source (a spooled request) may feed several tables: each add brings its rows' share.
+    this.pendingByteCount += source.rows > 0 ? (source.bytes * rows.length) / source.rows : 0;
   }
 
   /** Seal every open batch now and resolve once everything pending has been written. */

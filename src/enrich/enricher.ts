@@ -59,14 +59,20 @@ export class Enricher {
     this.catalog = new IdentityCatalog(o.enrich.endpointLabels, o.enrich.identityRefreshSeconds);
   }
 
-  process(row: FlowRow, now = Date.now()): Outcome {
+  /** `aggregate: false` keeps a flow out of aggregation (replay of spooled requests). */
+  process(row: FlowRow, now = Date.now(), aggregate = true): Outcome {
     this.enrich(row);
     if (this.filters.active && !this.filters.pass(row)) return 'filtered';
     if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
     if (!this.sampler.keep(row)) return 'sampled_out';
     this.catalog.observe(row, now);
-    if (this.aggregator?.absorb(row)) return 'aggregated';
+    if (aggregate && this.aggregator?.absorb(row)) return 'aggregated';
     return 'kept';
+  }
+
+  /** Identity rows that could not be kept: they are noted again when next seen. */
+  forgetIdentities(rows: readonly IdentityRow[]): void {
+    this.catalog.forget(rows);
   }
 
   /** HubbleIdentities rows for the identities that kept flows used, since the last call. */

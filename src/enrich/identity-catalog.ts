@@ -50,6 +50,10 @@ export class IdentityCatalog {
     return out;
   }
 
+  forget(rows: readonly IdentityRow[]): void {
+    for (const r of rows) this.seen.delete(`${r.Cluster ?? ''}/${r.NodeName ?? ''}/${r.Identity}`);
+  }
+
   get size(): number {
     return this.seen.size;
   }

@@ -1,1 +1,2 @@
 export { Spool, type SpoolRecord, type SpoolOptions, type ReplayedRecord } from './spool.js';
+export type { SpooledRequest } from './request-record.js';

@@ -1,16 +1,20 @@
 import { createHash } from 'node:crypto';
 
 /**
- * One spool record: the rows of one table from one request, framed so that a torn or corrupt tail
- * is detected on replay instead of being read as rows.
+ * One spool record: a request as received (request-record.ts), or the rows of one table made
+ * without a request (aggregates, expired partial lines), framed so that a torn or corrupt tail is
+ * detected on replay instead of being read.
  *
  *   0  4  magic "HAS1"
  *   4  4  payload length (uint32 BE)
  *   8  4  first 4 bytes of SHA-256(payload)
- *  12  1  table index (0 flows, 1 events, 2 dead letters)
+ *  12  1  kind: REQUEST_KIND, or the table index of a rows record (0 flows, 1 events, 2 dead
+ *           letters, 3 identities)
  *  13  3  zero
- *  16  …  payload: the rows as a UTF-8 JSON array
+ *  16  …  payload: the request, or the rows as a UTF-8 JSON array
  */
+
+export const REQUEST_KIND = 0xff;
 
 export const HEADER_BYTES = 16;
 const MAGIC = 0x48415331; // "HAS1"

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { appendFile, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
-import { decodeRecord, encodeRecord } from './record-format.js';
+import { REQUEST_KIND, decodeRecord, encodeRecord } from './record-format.js';
+import { decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
 
 // A record names its table by index in TABLE_KEYS, which only ever grows at the end.
 const TABLE_ORDER = TABLE_KEYS;
@@ -38,15 +39,15 @@ export interface SpoolHooks {
   fsyncSeconds(s: number): void;
 }
 
-export interface ReplayedRecord {
-  table: TableKey;
-  rows: unknown[];
-  record: SpoolRecord;
-}
+export type ReplayedRecord =
+  | { kind: 'rows'; table: TableKey; rows: unknown[]; record: SpoolRecord }
+  /** The caller makes the rows again and tells how many with `expect`. */
+  | { kind: 'request'; request: SpooledRequest; record: SpoolRecord };
 
 interface Waiter {
   buf: Buffer;
   rows: number;
+  /** What the record's rows weigh in memory, for the batcher's bounds. */
   payloadBytes: number;
   resolve: (r: SpoolRecord) => void;
   reject: (e: unknown) => void;
@@ -132,21 +133,29 @@ export class Spool {
           }
           break;
         }
-        const table = TABLE_ORDER[r.tableIndex];
-        let rows: unknown[] | null = null;
-        try {
-          rows = table ? (JSON.parse(r.payload.toString('utf8')) as unknown[]) : null;
-        } catch {
-          rows = null;
+        let item: ReplayedRecord | null = null;
+        if (r.tableIndex === REQUEST_KIND) {
+          const request = decodeRequest(r.payload);
+          const record = { segment: seg, offset, rows: 0, remaining: 0, bytes: r.payload.length };
+          if (request) item = { kind: 'request', request, record };
+        } else {
+          const table = TABLE_ORDER[r.tableIndex];
+          let rows: unknown[] | null = null;
+          try {
+            rows = table ? (JSON.parse(r.payload.toString('utf8')) as unknown[]) : null;
+          } catch {
+            rows = null;
+          }
+          if (table && Array.isArray(rows)) item = { kind: 'rows', table, rows, record: { segment: seg, offset, rows: rows.length, remaining: rows.length, bytes: r.payload.length } };
         }
-        if (!table || !Array.isArray(rows)) {
+        if (!item) {
           report(path, offset, 'corrupt');
           await truncate(path, offset);
           break;
         }
         seg.records++;
         if (acked.has(offset)) seg.done++;
-        else found.push({ table, rows, record: { segment: seg, offset, rows: rows.length, remaining: rows.length, bytes: r.payload.length } });
+        else found.push(item);
         offset = r.next;
       }
       seg.bytes = offset;
@@ -159,14 +168,33 @@ export class Spool {
     }
   }
 
-  /** Append one table's rows; resolves once they are on disk (fdatasync). */
+  /** Append one table's rows made without a request; resolves once they are on disk (fdatasync). */
   append(table: TableKey, rows: readonly unknown[]): Promise<SpoolRecord> {
-    if (this.closed) return Promise.reject(new Error('spool is closed'));
     const payload = Buffer.from(JSON.stringify(rows));
-    const buf = encodeRecord(TABLE_ORDER.indexOf(table), payload);
+    return this.enqueue(encodeRecord(TABLE_ORDER.indexOf(table), payload), rows.length, payload.length);
+  }
+
+  /**
+   * Append a request as received, the source of `rows` rows (all tables) weighing `memoryBytes`;
+   * resolves once it is on disk (fdatasync).
+   */
+  appendRequest(request: SpooledRequest, rows: number, memoryBytes: number): Promise<SpoolRecord> {
+    return this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(request)), rows, memoryBytes);
+  }
+
+  /** How many rows a replayed request made this time; with none it is acknowledged at once. */
+  expect(record: SpoolRecord, rows: number, memoryBytes: number): void {
+    record.rows = rows;
+    record.remaining = rows;
+    record.bytes = memoryBytes;
+    if (rows === 0) this.ack(record, 0);
+  }
+
+  private enqueue(buf: Buffer, rows: number, payloadBytes: number): Promise<SpoolRecord> {
+    if (this.closed) return Promise.reject(new Error('spool is closed'));
     this.totalBytes += buf.length;
     return new Promise((resolve, reject) => {
-      this.queue.push({ buf, rows: rows.length, payloadBytes: payload.length, resolve, reject });
+      this.queue.push({ buf, rows, payloadBytes, resolve, reject });
       if (!this.flushing) void this.flush();
     });
   }

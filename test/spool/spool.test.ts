@@ -9,12 +9,19 @@ const noHooks = { fsyncSeconds: () => undefined };
 const tmp = () => mkdtempSync(join(tmpdir(), 'hubble-adx-spool-'));
 const rows = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ Uuid: `${prefix}-${i}`, Pad: 'x'.repeat(100) }));
 
+type RowsRecord = Extract<ReplayedRecord, { kind: 'rows' }>;
+type RequestRecord = Extract<ReplayedRecord, { kind: 'request' }>;
+
 async function replayAll(dir: string, segmentBytes?: number) {
   const spool = new Spool(opts(dir, segmentBytes), noHooks);
-  const out: ReplayedRecord[] = [];
+  const out: RowsRecord[] = [];
+  const requests: RequestRecord[] = [];
   const problems: string[] = [];
-  for await (const r of spool.replay((_f, offset, reason) => problems.push(`${reason}@${offset}`))) out.push(r);
-  return { spool, out, problems };
+  for await (const r of spool.replay((_f, offset, reason) => problems.push(`${reason}@${offset}`))) {
+    if (r.kind === 'rows') out.push(r);
+    else requests.push(r);
+  }
+  return { spool, out, requests, problems };
 }
 
 describe('spool (write-ahead log)', () => {
@@ -27,6 +34,24 @@ describe('spool (write-ahead log)', () => {
     const { out } = await replayAll(dir);
     expect(out.map((r) => [r.table, r.rows.length])).toEqual([['flows', 3], ['events', 1], ['deadLetters', 2]]);
     expect((out[0]!.rows[2] as { Uuid: string }).Uuid).toBe('f-2');
+  });
+
+  it('a request is spooled as received and replayed whole; acknowledged once its rows are', async () => {
+    const dir = tmp();
+    const a = new Spool(opts(dir), noHooks);
+    const body = Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 0xff]);
+    const kept = await a.appendRequest({ format: 'msgpack', encoding: 'gzip', receivedAt: 1_795_161_600_123.5, body }, 3, 4096);
+    await a.appendRequest({ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n') }, 1, 12);
+    expect(kept).toMatchObject({ rows: 3, remaining: 3, bytes: 4096 });
+    a.ack(kept, 3);
+    await new Promise((r) => setTimeout(r, 20));
+    const { spool, out, requests } = await replayAll(dir); // no close: as after kill -9
+    expect(out).toEqual([]);
+    expect(requests.map((r) => r.request)).toEqual([{ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n') }]);
+    // Replay makes the rows again and says how many; with none, the record is done at once.
+    spool.expect(requests[0]!.record, 0, 12);
+    await spool.close();
+    expect((await replayAll(dir)).requests).toEqual([]);
   });
 
   it('records acknowledged before a crash are not replayed (their offsets are in the .ack file)', async () => {

@@ -1,13 +1,14 @@
 import type { FlowRow, IdentityRow } from '../schema/index.js';
 import { Aggregator, type AggregationOptions } from './aggregator.js';
 import { decisivePolicy } from './decisive-policy.js';
-import { cidrGroups, entityOf, fqdns } from './entities.js';
+import { entityOf, fqdns } from './entities.js';
+import { LabelFactsCache } from './label-facts.js';
 import { FlowFilters, type FlowFilterSpec } from './flow-filter.js';
 import { IdentityCatalog, type EndpointLabels } from './identity-catalog.js';
 import { ipScope, NetworkNames } from './ip-scope.js';
 import { Pseudonymizer } from './pseudonymize.js';
 import { Sampler } from './sampler.js';
-import { LabelBag, serviceAccount, workloadFromPodName } from './workload.js';
+import { LabelBag, workloadFromPodName } from './workload.js';
 
 export interface EnrichOptions {
   cluster: string;
@@ -44,7 +45,7 @@ export class Enricher {
   private readonly aggregator: Aggregator | null;
   private readonly networks: NetworkNames;
   private readonly pseudonymizer: Pseudonymizer | null;
-  private readonly labelBag: LabelBag;
+  private readonly labelFacts: LabelFactsCache;
   private readonly catalog: IdentityCatalog;
   private windowStart = Date.now();
 
@@ -55,7 +56,7 @@ export class Enricher {
     this.networks = new NetworkNames(o.enrich.networks);
     const p = o.enrich.pseudonymize;
     this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
-    this.labelBag = new LabelBag(o.enrich.labelKeys);
+    this.labelFacts = new LabelFactsCache(new LabelBag(o.enrich.labelKeys), { entities: o.enrich.entities, workloads: o.enrich.workloads });
     this.catalog = new IdentityCatalog(o.enrich.endpointLabels, o.enrich.identityRefreshSeconds);
   }
 
@@ -98,12 +99,14 @@ export class Enricher {
         row.PolicyKind = p.kind;
       }
     }
+    const src = this.labelFacts.of(row.SourceIdentity, row.SourceLabels);
+    const dst = this.labelFacts.of(row.DestinationIdentity, row.DestinationLabels);
     if (e.entities) {
-      row.SourceEntity = entityOf(row.SourceLabels, row.SourceIdentity, row.SourcePodName, row.SourceClusterName, row.Cluster);
-      row.DestinationEntity = entityOf(row.DestinationLabels, row.DestinationIdentity, row.DestinationPodName, row.DestinationClusterName, row.Cluster);
-      row.DestinationFqdns = fqdns(row.DestinationNames, row.DestinationLabels);
-      row.SourceCidrGroups = cidrGroups(row.SourceLabels);
-      row.DestinationCidrGroups = cidrGroups(row.DestinationLabels);
+      row.SourceEntity = entityOf(src.entity, row.SourceIdentity, row.SourcePodName, row.SourceClusterName, row.Cluster);
+      row.DestinationEntity = entityOf(dst.entity, row.DestinationIdentity, row.DestinationPodName, row.DestinationClusterName, row.Cluster);
+      row.DestinationFqdns = fqdns(row.DestinationNames, dst.fqdnLabels);
+      row.SourceCidrGroups = src.cidrGroups;
+      row.DestinationCidrGroups = dst.cidrGroups;
     }
     if (e.workloads) {
       if (row.SourceWorkload === null && row.SourcePodName !== null) {
@@ -114,10 +117,10 @@ export class Enricher {
         const w = workloadFromPodName(row.DestinationPodName);
         if (w) [row.DestinationWorkload, row.DestinationWorkloadKind] = [w.name, w.kind];
       }
-      row.SourceServiceAccount = serviceAccount(row.SourceLabels);
-      row.DestinationServiceAccount = serviceAccount(row.DestinationLabels);
-      row.SourceLabelValues = this.labelBag.of(row.SourceLabels);
-      row.DestinationLabelValues = this.labelBag.of(row.DestinationLabels);
+      row.SourceServiceAccount = src.serviceAccount;
+      row.DestinationServiceAccount = dst.serviceAccount;
+      row.SourceLabelValues = src.labelValues;
+      row.DestinationLabelValues = dst.labelValues;
     }
     if (e.ipScope) {
       row.SourceIpScope = ipScope(row.SourceIp);

@@ -15,7 +15,8 @@ const RESERVED_IDENTITY: ReadonlyMap<number, string> = new Map([
 // kube-apiserver), the more specific one names it.
 const RESERVED_ORDER = ['kube-apiserver', 'ingress', 'health', 'remote-node', 'host', 'init', 'unmanaged', 'world', 'world-ipv4', 'world-ipv6'];
 
-export function entityOf(labels: unknown, identity: number | null, podName: string | null, clusterName: string | null, ownCluster: string | null): string | null {
+/** The entity an endpoint's reserved labels name, if any. */
+export function reservedEntity(labels: unknown): string | null {
   let best = -1;
   if (Array.isArray(labels)) {
     for (const l of labels) {
@@ -24,10 +25,14 @@ export function entityOf(labels: unknown, identity: number | null, podName: stri
       if (i >= 0 && (best < 0 || i < best)) best = i;
     }
   }
-  if (best >= 0) {
-    const name = RESERVED_ORDER[best]!;
-    return name.startsWith('world') ? 'world' : name;
-  }
+  if (best < 0) return null;
+  const name = RESERVED_ORDER[best]!;
+  return name.startsWith('world') ? 'world' : name;
+}
+
+/** What an endpoint is: its reserved labels' entity, else its reserved identity, else pod or remote cluster. */
+export function entityOf(fromLabels: string | null, identity: number | null, podName: string | null, clusterName: string | null, ownCluster: string | null): string | null {
+  if (fromLabels !== null) return fromLabels;
   if (identity !== null && RESERVED_IDENTITY.has(identity)) return RESERVED_IDENTITY.get(identity)!;
   if (podName !== null) return clusterName !== null && ownCluster !== null && clusterName !== ownCluster ? 'cluster' : 'pod';
   return null;
@@ -52,9 +57,11 @@ export function cidrGroups(labels: unknown): string[] | null {
   return groups.length > 0 ? groups : null;
 }
 
-export function fqdns(names: unknown, labels: unknown): string[] | null {
+/** The destination's DNS names, then the FQDN selectors of its labels (`fqdnLabels`), once each. */
+export function fqdns(names: unknown, fqdnLabels: readonly string[]): string[] | null {
+  if (!Array.isArray(names) && fqdnLabels.length === 0) return null;
   const out = new Set<string>();
   if (Array.isArray(names)) for (const n of names) if (typeof n === 'string') out.add(n);
-  for (const f of labelValues(labels, 'fqdn')) out.add(f);
+  for (const f of fqdnLabels) out.add(f);
   return out.size > 0 ? [...out] : null;
 }

@@ -1,4 +1,5 @@
 import { SCHEMA_VERSION, type FlowRow, type IdentityRow } from '../schema/index.js';
+import { sameLabels } from './label-facts.js';
 
 export type EndpointLabels = 'identities' | 'rows' | 'both';
 
@@ -75,11 +76,4 @@ export class IdentityCatalog {
       SchemaVersion: SCHEMA_VERSION,
     });
   }
-}
-
-function sameLabels(a: readonly unknown[], b: readonly unknown[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -80,6 +80,16 @@ describe('identity catalog (enrich.endpointLabels)', () => {
     expect(e.takeIdentities()).toEqual([]);
   });
 
+  it('what is read from labels follows the labels, even when an identity number comes back with others', () => {
+    const e = enricher();
+    const a = flow();
+    const b = flow({ source: { identity: 1001, labels: ['k8s:app=api', 'k8s:io.cilium.k8s.policy.serviceaccount=api-sa'] } });
+    const c = flow();
+    for (const r of [a, b, c]) e.process(r);
+    expect([a.SourceLabelValues, b.SourceLabelValues, c.SourceLabelValues]).toEqual([{ app: 'web' }, { app: 'api' }, { app: 'web' }]);
+    expect([a.SourceServiceAccount, b.SourceServiceAccount]).toEqual([null, 'api-sa']);
+  });
+
   it('filters still see the labels (they run before the labels leave the row)', () => {
     const e = enricher({ filters: { allowList: [{ source_label: ['k8s:app=web'] }] } });
     expect(e.process(flow())).toBe('kept');

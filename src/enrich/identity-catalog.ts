@@ -21,7 +21,12 @@ const MAX_REMEMBERED = 65_536;
  * only there, and keying every identity that way lets analysts join on one rule.
  */
 export class IdentityCatalog {
-  private seen = new Map<string, Seen>();
+  /** By observing cluster and node, then identity: no key string is built per flow. */
+  private seen = new Map<string, Map<number, Seen>>();
+  private size_ = 0;
+  private lastCluster: string | null = null;
+  private lastNode: string | null = null;
+  private lastMap: Map<number, Seen> | null = null;
   private pending: IdentityRow[] = [];
   private readonly refreshMs: number;
 
@@ -52,20 +57,36 @@ export class IdentityCatalog {
   }
 
   forget(rows: readonly IdentityRow[]): void {
-    for (const r of rows) this.seen.delete(`${r.Cluster ?? ''}/${r.NodeName ?? ''}/${r.Identity}`);
+    for (const r of rows) if (r.Identity !== null && this.seen.get(whereKey(r.Cluster, r.NodeName))?.delete(r.Identity)) this.size_--;
   }
 
   get size(): number {
-    return this.seen.size;
+    return this.size_;
+  }
+
+  private mapFor(cluster: string | null, node: string | null): Map<number, Seen> {
+    // Nearly every flow of an instance has the same cluster and node: compare before building a key.
+    if (this.lastMap && cluster === this.lastCluster && node === this.lastNode) return this.lastMap;
+    const key = whereKey(cluster, node);
+    let m = this.seen.get(key);
+    if (!m) this.seen.set(key, (m = new Map()));
+    this.lastCluster = cluster;
+    this.lastNode = node;
+    this.lastMap = m;
+    return m;
   }
 
   private note(row: FlowRow, identity: number | null, namespace: string | null, labels: unknown, now: number): void {
     if (identity === null || !Array.isArray(labels)) return;
-    const key = `${row.Cluster ?? ''}/${row.NodeName ?? ''}/${identity}`;
-    const prev = this.seen.get(key);
+    const seen = this.mapFor(row.Cluster, row.NodeName);
+    const prev = seen.get(identity);
     if (prev && now - prev.at < this.refreshMs && sameLabels(prev.labels, labels)) return;
-    if (!prev && this.seen.size >= MAX_REMEMBERED) this.seen.clear();
-    this.seen.set(key, { labels, at: now });
+    if (!prev && this.size_ >= MAX_REMEMBERED) {
+      for (const m of this.seen.values()) m.clear();
+      this.size_ = 0;
+    }
+    if (!prev) this.size_++;
+    seen.set(identity, { labels, at: now });
     this.pending.push({
       TimeGenerated: new Date(now).toISOString(),
       Cluster: row.Cluster,
@@ -77,3 +98,5 @@ export class IdentityCatalog {
     });
   }
 }
+
+const whereKey = (cluster: string | null, node: string | null) => `${cluster ?? ''}/${node ?? ''}`;

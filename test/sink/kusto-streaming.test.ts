@@ -74,6 +74,22 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     });
   }
 
+  it('sink.kusto.gzipLevel trades request bytes for CPU; the rows stored are the same', async () => {
+    const sent: number[] = [];
+    for (const gzipLevel of [1, 9]) {
+      adx.reset();
+      const { svc } = await kustoService({ gzipLevel });
+      for (const c of fluentBitCaptures()) {
+        const { host: _h, 'content-length': _l, connection: _c, ...headers } = c.headers;
+        expect((await svc.post(c.body, headers)).status).toBe(200);
+      }
+      await svc.service.pipeline.flush();
+      expect(adx.table('HubbleFlows')).toHaveLength(50);
+      sent.push(adx.requests.filter((r) => r.table === 'HubbleFlows').reduce((n, r) => n + r.bytes, 0));
+    }
+    expect(sent[0]).toBeGreaterThan(sent[1]!);
+  });
+
   it('retries 429, 500, 503, a dropped connection and a slow answer, and stores every row once', async () => {
     const { svc } = await kustoService({}, { maxRows: 10 });
     adx.inject(

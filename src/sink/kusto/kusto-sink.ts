@@ -29,6 +29,7 @@ export interface KustoSinkOptions {
   retryMaxDelayMs: number;
   retryMaxAgeMs: number;
   maxConcurrentRequests: number;
+  gzipLevel?: number;
   deadLetterDirectory: string;
   tableNames: Record<TableKey, string>;
   credential: TokenCredential | null;
@@ -188,7 +189,7 @@ export class KustoSink implements Sink {
       format: this.o.format === 'avro' ? DataFormat.AVRO : DataFormat.MULTIJSON,
       ingestionMappingReference: mappingName(this.o.tableNames[table], this.o.format === 'avro' ? 'avro' : 'json'),
     });
-    const body = await gzip(payload);
+    const body = await gzip(payload, { level: this.o.gzipLevel ?? 6 });
     const stop = this.metrics.kustoRequestDuration.startTimer({ table, route });
     try {
       // The SDK wants a Readable; the payload is gzipped here so its size on the wire is known.

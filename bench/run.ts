@@ -21,9 +21,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const { values } = parseArgs({ options: { lines: { type: 'string', default: '200000' }, batch: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({ options: { lines: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, repeat: { type: 'string', default: '3' } } });
 const LINES = Number(values.lines);
 const BATCH = Number(values.batch);
+// Shared machines are noisy: each figure is the best of REPEAT runs.
+const REPEAT = Math.max(1, Number(values.repeat));
 
 // One core, as on a busy node where hubble-adx must not take more: re-run pinned when taskset exists.
 if (!process.env.HUBBLE_ADX_BENCH_PINNED && spawnSync('taskset', ['-V']).status === 0) {
@@ -50,6 +52,11 @@ class CountingSink implements Sink {
     this.wireRaw += body.length;
     if (this.compress) this.wireGzip += gzipSync(body).length;
   }
+  reset(): void {
+    this.flows = 0;
+    this.wireRaw = 0;
+    this.wireGzip = 0;
+  }
   async close(): Promise<void> {}
 }
 
@@ -61,7 +68,7 @@ interface Figure {
   note?: string;
 }
 
-async function measure(stage: string, flows: number, fn: () => Promise<void> | void): Promise<Figure> {
+async function measureOnce(stage: string, flows: number, fn: () => Promise<void> | void): Promise<Figure> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await fn();
@@ -70,11 +77,21 @@ async function measure(stage: string, flows: number, fn: () => Promise<void> | v
   return { stage, flows, cpuMs: (cpu.user + cpu.system) / 1000, wallMs };
 }
 
+async function measure(stage: string, flows: number, fn: () => Promise<void> | void): Promise<Figure> {
+  let best: Figure | null = null;
+  for (let i = 0; i < REPEAT; i++) {
+    const f = await measureOnce(stage, flows, fn);
+    if (!best || f.cpuMs < best.cpuMs) best = f;
+  }
+  return best!;
+}
+
 const perSec = (f: Figure) => (f.flows / f.cpuMs) * 1000;
 
 async function main() {
   const gen = new FlowGenerator(42);
-  const lines = gen.lines(LINES);
+  let lines: string[] = gen.lines(LINES);
+  const lineBytes = lines.reduce((s, l) => s + l.length + 1, 0) / lines.length;
   const flowCount = lines.filter((l) => l.startsWith('{"flow"')).length;
   const bodies: Buffer[] = [];
   let wireBytes = 0;
@@ -91,18 +108,24 @@ async function main() {
 
   /** Bodies → decode → pipeline → sink, one body at a time, the way the receiver drives it. */
   async function endToEnd(stage: string, sink: CountingSink, cfg = config, input = bodies, flows = flowCount): Promise<Figure> {
-    const p = new Pipeline(cfg, createMetrics({ defaultMetrics: false }), sink, console);
-    const f = await measure(stage, flows, async () => {
-      for (const b of input) {
-        const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
-        if (d.ok) await p.ingest(d.decoded, 'msgpack', d.inflatedBytes);
-      }
-      await p.flush();
-    });
-    await p.close();
-    if (sink.flows !== flows) throw new Error(`${stage}: expected ${flows} flow rows, got ${sink.flows}`);
-    figures.push(f);
-    return f;
+    let best: Figure | null = null;
+    for (let i = 0; i < REPEAT; i++) {
+      sink.reset();
+      const p = new Pipeline(cfg, createMetrics({ defaultMetrics: false }), sink, console);
+      const f = await measureOnce(stage, flows, async () => {
+        for (const b of input) {
+          const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
+          // As the receiver does: the body as received goes along, for the spool.
+          if (d.ok) await p.ingest(d.decoded, 'msgpack', d.inflatedBytes, { body: b, encoding: 'gzip' });
+        }
+        await p.flush();
+      });
+      await p.close();
+      if (sink.flows !== flows) throw new Error(`${stage}: expected ${flows} flow rows, got ${sink.flows}`);
+      if (!best || f.cpuMs < best.cpuMs) best = f;
+    }
+    figures.push(best!);
+    return best!;
   }
 
   // Warm up the JIT on a slice of the input so that each stage is measured in steady state.
@@ -119,6 +142,9 @@ async function main() {
     for (const l of lines) if (l.charCodeAt(0) === 0x7b) JSON.parse(l);
   });
   figures.push(floor);
+  // From here only the bodies are held, as in the service: hundreds of MB of input strings would
+  // make every major collection of the stages below mark them again.
+  lines = [];
 
   figures.push(await measure('receive: gunzip + msgpack decode', flowCount, async () => {
     for (const b of bodies) await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
@@ -140,7 +166,7 @@ async function main() {
 
   const pinned = process.env.HUBBLE_ADX_BENCH_PINNED ? 'pinned to CPU 0 (taskset)' : 'not pinned (no taskset)';
   console.log(`hubble-adx bench: ${LINES} lines (${flowCount} flows), ${bodies.length} Fluent Bit bodies of ${BATCH} records, msgpack+gzip; ${pinned}; node ${process.version} ${process.execArgv.join(' ')}`);
-  console.log(`input: ${(wireBytes / flowCount).toFixed(1)} bytes/flow from Fluent Bit (gzip), ${(lines.reduce((s, l) => s + l.length + 1, 0) / lines.length).toFixed(0)} bytes/line raw`);
+  console.log(`input: ${(wireBytes / flowCount).toFixed(1)} bytes/flow from Fluent Bit (gzip), ${lineBytes.toFixed(0)} bytes/line raw`);
   console.log('');
   console.log('stage (each line includes the ones above it)'.padEnd(62) + 'flows/s (cpu)'.padStart(15) + 'µs/flow'.padStart(10) + 'flows/s (wall)'.padStart(16));
   for (const f of figures) {

@@ -77,7 +77,7 @@ export const configSchema = z.strictObject({
     maxRows: z.number().int().min(1).default(5000).describe('Rows per batch handed to the sink.'),
     maxAgeMs: z.number().int().min(10).default(1000).describe('Longest a row waits in a partial batch before it is flushed.'),
     maxPendingRows: z.number().int().min(1).default(20_000).describe('Rows accepted but not yet taken by the sink before the receiver answers 503 (high watermark).'),
-    maxPendingBytes: z.number().int().min(1024 * 1024).default(24 * MiB).describe('The same bound in bytes (spooled size, or received size without a spool): what keeps memory bounded. Rows in memory take 2-3 times their JSON size: keep it under a fifth of the heap (128 MB in the image).'),
+    maxPendingBytes: z.number().int().min(1024 * 1024).default(24 * MiB).describe('The same bound in bytes (of the requests the pending rows came from, after decompression): what keeps memory bounded. Keep it under a fifth of the heap (128 MB in the image).'),
     resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
   }),
   spool: section({
@@ -101,7 +101,7 @@ export const configSchema = z.strictObject({
       ingestUrl: z.string().url().optional().describe('Data management (`ingest-`) URL for queued ingestion; derived from clusterUrl when unset.'),
       database: z.string().min(1).optional().describe('ADX database. Required for `sink.type: kusto`.'),
       mode: z.enum(['streaming', 'queued', 'managed']).default('streaming').describe('`streaming`: seconds of lag; `queued`: via blob and queue (minutes); `managed`: streaming, falling back to queued for a batch streaming cannot take.'),
-      format: z.enum(['multijson', 'avro']).default('multijson').describe('Wire format of batches: JSON lines (the default: half the CPU per row of Avro in `npm run bench`) or Avro object container files (6% fewer bytes on the wire).'),
+      format: z.enum(['multijson', 'avro']).default('multijson').describe('Wire format of batches: JSON lines (the default) or Avro object container files (in `npm run bench` a quarter less CPU and bytes per flow; see the README on its dynamic columns).'),
       maxRequestBytes: z.number().int().min(64 * 1024).max(4 * 1000 * 1000).default(3_500_000).describe('Largest uncompressed batch per streaming request; larger batches are split (ADX limit: 4 MB).'),
       gzipLevel: z.number().int().min(1).max(9).default(6).describe('gzip level of requests to ADX (done off the event loop). Bench, per flow: level 6 Avro 24.5 us / 95 bytes, level 3 19.8 us / 114 bytes; multijson 33.5 us / 124 bytes vs 27.3 us / 162 bytes.'),
       maxConcurrentRequests: z.number().int().min(1).max(32).default(4).describe('Requests of one batch in flight at once (a batch over maxRequestBytes is sent as several).'),

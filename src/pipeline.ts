@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Batcher, type RowSource } from './batch/index.js';
 import type { Config } from './config/index.js';
 import { Enricher, type Outcome } from './enrich/index.js';
-import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type SkipReason } from './extract/index.js';
+import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type PieceSource, type SkipReason } from './extract/index.js';
 import type { Metrics } from './metrics/index.js';
 import { normalizeEvent, normalizeFlow } from './normalize/index.js';
 import { decodeBody, type BadPart, type BodyFormat, type Decoded, type IngestSummary, type IngestTarget } from './receive/index.js';
@@ -24,6 +24,31 @@ interface Staged {
 type MemorySource = RowSource & { record?: undefined };
 type Source = SpoolRecord | MemorySource;
 
+
+/**
+ * A request being made into rows, as the source of its CRI partial pieces: when a line it started
+ * is finished by a later request, it stays in the spool until that request's rows are delivered, so
+ * that a replay after a crash has every piece of the line.
+ */
+class RequestHold implements PieceSource {
+  pendingLines = 0;
+  private record: SpoolRecord | null = null;
+  private settled = false;
+  private waiters: ((r: SpoolRecord | null) => void)[] | null = null;
+
+  /** Its spool record once appended (null when it was not spooled). */
+  settle(record: SpoolRecord | null): void {
+    this.record = record;
+    this.settled = true;
+    if (this.waiters) for (const w of this.waiters) w(record);
+    this.waiters = null;
+  }
+
+  whenSpooled(fn: (r: SpoolRecord | null) => void): void {
+    if (this.settled) fn(this.record);
+    else (this.waiters ??= []).push(fn);
+  }
+}
 
 /**
  * The stages wired in order: decoded records → extract → normalize → spool → batch → sink. It is
@@ -48,6 +73,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   private now = Date.now();
   /** Off while replaying spooled requests (see remake). */
   private aggregate = true;
+  /** Sources of the pieced lines finished since the last commit (see RequestHold). */
+  private finished: PieceSource[] = [];
   private skips = new Map<SkipReason, number>();
 
   constructor(
@@ -100,10 +127,13 @@ export class Pipeline implements IngestTarget, ExtractOutput {
           rows += r.rows.length;
           continue;
         }
-        const { staged, inflatedBytes } = await this.remake(r.request);
+        const hold = new RequestHold();
+        hold.settle(r.record);
+        const { staged, inflatedBytes } = await this.remake(r.request, hold);
         const total = countOf(staged);
-        spool.expect(r.record, total, inflatedBytes);
+        spool.expect(r.record, total + hold.pendingLines, inflatedBytes);
         for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], r.record);
+        this.letGo(r.record, this.takeFinished(hold));
         rows += total;
       }
     } finally {
@@ -120,7 +150,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    * receive time). Flows are not aggregated this time: an aggregate written before the stop may
    * already count some of them, and counting twice is better than losing them.
    */
-  private async remake(req: SpooledRequest): Promise<{ staged: Staged; inflatedBytes: number }> {
+  private async remake(req: SpooledRequest, hold: RequestHold): Promise<{ staged: Staged; inflatedBytes: number }> {
     this.staged = emptyStaged();
     let inflatedBytes = req.body.length;
     const format = req.format as BodyFormat;
@@ -134,7 +164,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       this.now = req.receivedAt;
       this.aggregate = false;
       try {
-        for (const rec of d.decoded.records) this.extractor.push(rec.record, rec.timeSec, req.receivedAt);
+        for (const rec of d.decoded.records) this.extractor.push(rec.record, rec.timeSec, req.receivedAt, hold);
       } finally {
         this.aggregate = true;
       }
@@ -192,7 +222,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.stageBadParts(decoded.bad);
     const now = Date.now();
     this.now = now;
-    for (const r of decoded.records) this.extractor.push(r.record, r.timeSec, now);
+    const hold = this.spool && original ? new RequestHold() : undefined;
+    for (const r of decoded.records) this.extractor.push(r.record, r.timeSec, now, hold);
     this.stageIdentities();
     const summary: IngestSummary = {
       records: decoded.records.length,
@@ -202,7 +233,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       deadLettered: this.counts.dead,
     };
     this.publishCounts();
-    await this.commit(inflatedBytes, original ? { format, encoding: original.encoding ?? '', receivedAt: now, body: original.body } : undefined);
+    await this.commit(inflatedBytes, original ? { format, encoding: original.encoding ?? '', receivedAt: now, body: original.body } : undefined, hold);
     return summary;
   }
 
@@ -243,6 +274,32 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     }
   }
 
+  piecesDone(sources: readonly PieceSource[]): void {
+    for (const s of sources) this.finished.push(s);
+  }
+
+  /** The finished lines' sources, but for `own`: a line a request both started and finished holds nothing. */
+  private takeFinished(own?: PieceSource): RequestHold[] {
+    if (this.finished.length === 0) return [];
+    const out: RequestHold[] = [];
+    for (const s of this.finished) if (s !== own && s instanceof RequestHold) out.push(s);
+    this.finished = [];
+    return out;
+  }
+
+  /** The requests whose pieces went into rows of `after` are kept until it is delivered (now if none). */
+  private letGo(after: SpoolRecord | null, done: readonly RequestHold[]): void {
+    const spool = this.spool;
+    if (!spool) return;
+    for (const h of done) {
+      h.whenSpooled((held) => {
+        if (!held) return;
+        if (after) spool.keepUntil(after, held);
+        else spool.ack(held, 1);
+      });
+    }
+  }
+
   skip(reason: SkipReason): void {
     this.counts.skipped++;
     this.skips.set(reason, (this.skips.get(reason) ?? 0) + 1);
@@ -269,11 +326,17 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    * Make the staged rows durable (spool) and hand them to the batcher. Resolves when they are on
    * disk; rejects when the spool cannot take them, and then nothing of them is handed on.
    */
-  private async commit(receivedBytes: number, request?: SpooledRequest): Promise<void> {
+  private async commit(receivedBytes: number, request?: SpooledRequest, hold?: RequestHold): Promise<void> {
     const staged = this.staged;
     this.staged = emptyStaged();
+    const done = this.takeFinished(hold);
     const total = countOf(staged);
-    if (total === 0) return;
+    const holds = hold?.pendingLines ?? 0;
+    if (total === 0 && holds === 0) {
+      hold?.settle(null);
+      this.letGo(null, done);
+      return;
+    }
     if (!this.spool) {
       for (const t of TABLES) {
         const rows = staged[t];
@@ -287,12 +350,17 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       // One record for the whole request, shared by its rows in every table.
       let rec: SpoolRecord;
       try {
-        rec = await spool.appendRequest(request, total, receivedBytes);
+        // Each line still waiting for pieces from later requests counts as one more row to deliver.
+        rec = await spool.appendRequest(request, total + holds, receivedBytes);
       } catch (err) {
         // Not taken: Fluent Bit sends the request again, and its identities must then be written.
+        // The requests whose pieces it finished stay in the spool: on a restart they are replayed.
         this.enricher.forgetIdentities(staged.identities);
+        hold?.settle(null);
         throw err;
       }
+      hold?.settle(rec);
+      this.letGo(rec, done);
       for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], rec);
       this.publishGauges();
       return;
@@ -302,6 +370,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       const rec = records[i];
       if (rec) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], rec);
     });
+    // Pieced lines finished here were expired or drained into dead letters.
+    this.letGo(records[TABLES.indexOf('deadLetters')] ?? records.find((r) => r !== null) ?? null, done);
     this.publishGauges();
   }
 
@@ -345,7 +415,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   }
 
   private tick(now: number): void {
-    this.extractor.expire(now);
+    // While replaying, pieces carry their request's original time: they would all look expired.
+    if (!this.replaying) this.extractor.expire(now);
     this.stageAggregated(now, false);
     if (this.staged.deadLetters.length > 0 || this.staged.flows.length > 0) {
       this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool aggregated rows or expired partial lines'));

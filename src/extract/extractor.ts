@@ -1,6 +1,6 @@
 import { CriPartialJoiner, type PartialFailure } from './cri-partial.js';
 import { exporterKindOf, parseHubbleLine } from './hubble-line.js';
-import type { ExporterKind, ExtractOutput } from './types.js';
+import type { ExporterKind, ExtractOutput, PieceSource } from './types.js';
 import { isMap, nonEmpty as str } from '../json-values.js';
 
 export interface ExtractorOptions {
@@ -31,7 +31,8 @@ export class Extractor {
     return this.joiner.size;
   }
 
-  push(rec: Record<string, unknown>, timeSec: number | null, now: number): void {
+  /** `source`: who brought this record, remembered by the lines its partial pieces are part of. */
+  push(rec: Record<string, unknown>, timeSec: number | null, now: number, source?: PieceSource): void {
     const merged = this.opts.mergeLogKey ? rec[this.opts.mergeLogKey] : rec;
     if (isMap(merged)) {
       const kind = exporterKindOf(merged);
@@ -56,18 +57,17 @@ export class Extractor {
     // already joined. Only the regex parser's `logtag` marks a piece still to be joined.
     const tag = rec.logtag;
     if (tag === 'P') {
-      const failure = this.joiner.addPartial(this.streamKey(rec), line, now);
+      const failure = this.joiner.addPartial(this.streamKey(rec), line, now, source);
       if (failure) this.fail(failure, rec);
       else this.out.skip('partial_piece');
       return;
     }
     if (tag === 'F' && this.joiner.size > 0) {
       const whole = this.joiner.complete(this.streamKey(rec), line);
-      if (whole === null) {
-        this.out.skip('partial_piece');
-        return;
-      }
-      line = whole;
+      if (whole.text === null) this.out.skip('partial_piece');
+      else this.line(whole.text, rec, timeSec);
+      if (whole.sources.length > 0) this.out.piecesDone(whole.sources);
+      return;
     }
     this.line(line, rec, timeSec);
   }
@@ -109,6 +109,7 @@ export class Extractor {
         ? `CRI partial line exceeded extract.partialMaxBytes (${this.opts.partialMaxBytes}) after ${f.pieces} pieces`
         : `CRI partial line got no final piece within extract.partialMaxAgeMs (${this.opts.partialMaxAgeMs}) after ${f.pieces} pieces`;
     this.out.dead({ stage: 'extract', reason: f.reason, message: `${why} (stream ${f.key})`, raw: f.text, nodeName: rec ? nodeOfRecord(rec) : null });
+    if (f.sources.length > 0) this.out.piecesDone(f.sources);
   }
 
   private streamKey(rec: Record<string, unknown>): string {

@@ -25,11 +25,21 @@ export interface DeadLetter {
   nodeName: string | null;
 }
 
+/**
+ * Whoever brought CRI partial pieces (a request): the extractor keeps count of the unfinished lines
+ * holding its pieces, so that it can be kept (spooled) until those lines are finished.
+ */
+export interface PieceSource {
+  pendingLines: number;
+}
+
 /** Where the extractor sends each outcome; one object for the whole pipeline, no per-record closures. */
 export interface ExtractOutput {
   record(r: ExporterRecord): void;
   skip(reason: SkipReason): void;
   dead(d: DeadLetter): void;
+  /** A line made of pieces was handed on (as a record, a skip or a dead letter): whose pieces it used. */
+  piecesDone(sources: readonly PieceSource[]): void;
 }
 
 export type ParsedLine =

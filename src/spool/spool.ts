@@ -16,6 +16,10 @@ export interface SpoolRecord {
   rows: number;
   remaining: number;
   bytes: number;
+  /** Set once every row is acknowledged. */
+  finished?: boolean;
+  /** Records kept until this one is finished (see `keepUntil`). */
+  dependents?: SpoolRecord[];
 }
 
 interface Segment {
@@ -251,10 +255,26 @@ export class Spool {
     }
   }
 
+  /**
+   * Keep `held` (one of its counted rows stands for this) until `record` is finished: a request
+   * whose partial pieces were joined into a line of a later request must be replayed with it.
+   */
+  keepUntil(record: SpoolRecord, held: SpoolRecord): void {
+    if (record.finished) this.ack(held, 1);
+    else (record.dependents ??= []).push(held);
+  }
+
   /** Rows of a record were acknowledged downstream; frees its segment when it was the last. */
   ack(record: SpoolRecord, rows: number): void {
     record.remaining -= rows;
-    if (record.remaining > 0) return;
+    if (record.remaining > 0 || record.finished) return;
+    record.finished = true;
+    this.noteDone(record);
+    // After the record itself: the requests it kept are let go only once it is done.
+    if (record.dependents) for (const d of record.dependents) this.ack(d, 1);
+  }
+
+  private noteDone(record: SpoolRecord): void {
     const seg = record.segment;
     seg.done++;
     if (seg.sealed && seg.done === seg.records) {

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { Extractor, type DeadLetter, type ExporterRecord, type SkipReason } from '../../src/extract/index.js';
+import { Extractor, type DeadLetter, type ExporterRecord, type PieceSource, type SkipReason } from '../../src/extract/index.js';
 
 const FLOW = { time: '2025-04-16T18:49:59.450463857Z', verdict: 'FORWARDED', IP: { source: '10.0.1.13', destination: '10.0.1.178' } };
 const LINE = JSON.stringify({ flow: FLOW, node_name: 'c1/n1', time: '2025-04-16T18:49:59.450463857Z' });
 
 function harness(opts: Partial<ConstructorParameters<typeof Extractor>[0]> = {}) {
-  const out = { records: [] as ExporterRecord[], skips: [] as SkipReason[], dead: [] as DeadLetter[] };
+  const out = { records: [] as ExporterRecord[], skips: [] as SkipReason[], dead: [] as DeadLetter[], done: [] as PieceSource[] };
   const ex = new Extractor(
     { logKeys: ['log', 'message'], partialMaxBytes: 64 * 1024, partialMaxAgeMs: 1000, ...opts },
-    { record: (r) => out.records.push(r), skip: (s) => out.skips.push(s), dead: (d) => out.dead.push(d) },
+    { record: (r) => out.records.push(r), skip: (s) => out.skips.push(s), dead: (d) => out.dead.push(d), piecesDone: (s) => out.done.push(...s) },
   );
   return { ex, out };
 }
@@ -82,6 +82,25 @@ describe('extracting exporter records from cilium-agent log records', () => {
     expect(out.records[1]!.payload).toEqual(FLOW);
     expect(out.skips).toEqual(['partial_piece', 'partial_piece', 'partial_piece']);
     expect(ex.pendingPartials).toBe(0);
+  });
+
+  it('counts, per source of pieces (a request), the unfinished lines holding them, and hands them back when finished', () => {
+    const { ex, out } = harness({ partialMaxAgeMs: 1000 });
+    const k8s = (pod: string) => ({ namespace_name: 'kube-system', pod_name: pod, container_name: 'cilium-agent' });
+    const reqA: PieceSource = { pendingLines: 0 };
+    const reqB: PieceSource = { pendingLines: 0 };
+    ex.push({ log: LINE.slice(0, 30), logtag: 'P', kubernetes: k8s('a') }, null, 0, reqA);
+    ex.push({ log: LINE.slice(30, 40), logtag: 'P', kubernetes: k8s('a') }, null, 0, reqA);
+    ex.push({ log: LINE.slice(0, 20), logtag: 'P', kubernetes: k8s('b') }, null, 0, reqA);
+    expect(reqA.pendingLines).toBe(2); // two lines, however many pieces
+    ex.push({ log: LINE.slice(40), logtag: 'F', kubernetes: k8s('a') }, null, 0, reqB);
+    expect(out.records).toHaveLength(1);
+    expect(out.done).toEqual([reqA]);
+    expect(reqA.pendingLines).toBe(1);
+    ex.expire(5_000); // the other line never finishes: a dead letter, and its source is let go too
+    expect(out.dead.map((d) => d.reason)).toEqual(['partial_incomplete']);
+    expect(out.done).toEqual([reqA, reqA]);
+    expect([reqA.pendingLines, reqB.pendingLines]).toEqual([0, 0]);
   });
 
   it('does not re-join a line the cri multiline parser already joined (it leaves `_p: P` on it)', () => {

@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,11 +20,19 @@ import { containerNodeOptions } from './container-node-options.js';
 import { lagQuantile } from './lag-quantile.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '4' }, 'flows-per-request': { type: 'string', default: '500' } },
+  options: {
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '4' },
+    'flows-per-request': { type: 'string', default: '500' },
+    // Fluent Bit's http output sends msgpack; `compress gzip` is what a node-to-service hop uses.
+    encoding: { type: 'string', default: 'gzip' },
+    format: { type: 'string', default: 'multijson' },
+  },
 });
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const PER_REQUEST = Number(values['flows-per-request']);
+const GZIP = values.encoding === 'gzip';
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../src/cli.js');
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
 const CONTAINER_NODE_OPTIONS = containerNodeOptions();
@@ -47,6 +56,7 @@ async function main() {
     HUBBLE_ADX_SINK__KUSTO__CLUSTER_URL: adx.url,
     HUBBLE_ADX_SINK__KUSTO__DATABASE: 'bench',
     HUBBLE_ADX_SINK__KUSTO__AUTH: 'none',
+    HUBBLE_ADX_SINK__KUSTO__FORMAT: values.format,
     HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_DIRECTORY: join(dir, 'dead'),
     HUBBLE_ADX_SPOOL__DIRECTORY: join(dir, 'spool'),
     // The container's V8 flags (Dockerfile); HUBBLE_ADX_BENCH_NODE_OPTIONS tries others.
@@ -81,20 +91,23 @@ async function main() {
     const now = new Date().toISOString().replace('Z', '000000Z');
     const buf = Buffer.from(t.buf);
     for (const o of t.offsets) buf.write(now, o, 'latin1');
-    return { buf, flows: t.flows };
+    return { buf: GZIP ? gzipSync(buf, { level: 1 }) : buf, flows: t.flows };
   };
   const before = await scrape(port);
   const cpu0 = metricValue(before, 'hubble_adx_process_cpu_seconds_total');
   let accepted = 0;
   let refused = 0;
   let peakRss = 0;
+  let peakHeap = 0;
+  let peakExternal = 0;
   const started = Date.now();
   const end = started + SECONDS * 1000;
   const worker = async () => {
     while (Date.now() < end) {
       const b = body();
-      // Format msgpack without compress: Fluent Bit's default output.
-      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: b.buf, headers: { 'content-type': 'application/msgpack' } });
+      const headers: Record<string, string> = { 'content-type': 'application/msgpack' };
+      if (GZIP) headers['content-encoding'] = 'gzip';
+      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: b.buf, headers });
       await res.arrayBuffer();
       if (res.status === 200) accepted += b.flows;
       else {
@@ -104,7 +117,10 @@ async function main() {
     }
   };
   const sampler = setInterval(async () => {
-    peakRss = Math.max(peakRss, metricValue(await scrape(port), 'hubble_adx_process_resident_memory_bytes'));
+    const m = await scrape(port);
+    peakRss = Math.max(peakRss, metricValue(m, 'hubble_adx_process_resident_memory_bytes'));
+    peakHeap = Math.max(peakHeap, metricValue(m, 'hubble_adx_nodejs_heap_size_total_bytes'));
+    peakExternal = Math.max(peakExternal, metricValue(m, 'hubble_adx_nodejs_external_memory_bytes'));
   }, 1000);
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const elapsed = (Date.now() - started) / 1000;
@@ -115,10 +131,12 @@ async function main() {
   const cpu = metricValue(after, 'hubble_adx_process_cpu_seconds_total') - cpu0;
   peakRss = Math.max(peakRss, metricValue(after, 'hubble_adx_process_resident_memory_bytes'));
   const stored = adx.counted;
-  console.log(`hubble-adx over HTTP: service ${hasTaskset ? 'pinned to CPU 0' : 'not pinned'}, ${CONCURRENCY} client connections, ${PER_REQUEST} lines per msgpack request, ${SECONDS} s, spool on, ADX format multijson`);
+  console.log(`hubble-adx over HTTP: service ${hasTaskset ? 'pinned to CPU 0' : 'not pinned'}, ${CONCURRENCY} client connections, ${PER_REQUEST} lines per msgpack${GZIP ? '+gzip' : ''} request, ${SECONDS} s, spool on, ADX format ${values.format}, NODE_OPTIONS ${env.NODE_OPTIONS}`);
   console.log(`accepted ${accepted} flows (${(accepted / elapsed).toFixed(0)} flows/s), ${refused} answers 503, stored at ADX ${stored}`);
   console.log(`service CPU ${cpu.toFixed(1)} s: ${((cpu * 1e6) / Math.max(1, accepted)).toFixed(1)} us per flow, ${(accepted / Math.max(cpu, 1e-9)).toFixed(0)} flows per CPU-second`);
-  console.log(`request to ADX acknowledgement: p50 <= ${lagQuantile(after, 0.5)} s, p99 <= ${lagQuantile(after, 0.99)} s (batch.maxAgeMs 1000); peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
+  console.log(`request to ADX acknowledgement: p50 <= ${lagQuantile(after, 0.5)} s, p99 <= ${lagQuantile(after, 0.99)} s (batch.maxAgeMs 1000)`);
+  const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
+  console.log(`peak RSS ${mb(peakRss)} MB (V8 heap ${mb(peakHeap)} MB, buffers outside it ${mb(peakExternal)} MB)`);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   await adx.stop();

@@ -100,9 +100,10 @@ export class FakeAdx {
         return reply.code(400).send(adxError('BadRequest_StreamingIngestionPolicyNotEnabled', `Streaming ingestion policy is not enabled for the table '${table}'`, true));
       }
       const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
-      if (this.countOnly && q.streamFormat === 'multijson') {
+      if (this.countOnly && (q.streamFormat === 'multijson' || q.streamFormat === 'avro')) {
         let n = 0;
-        for (let i = raw.indexOf(10); i >= 0; i = raw.indexOf(10, i + 1)) n++;
+        if (q.streamFormat === 'avro') n = await countAvroRecords(raw);
+        else for (let i = raw.indexOf(10); i >= 0; i = raw.indexOf(10, i + 1)) n++;
         this.counted += n;
         record(200);
         return { Tables: [{ TableName: 'Table_0', Columns: [{ ColumnName: 'ConsumedRecordsCount', DataType: 'Int64' }], Rows: [[n]] }] };
@@ -236,6 +237,18 @@ export class FakeAdx {
       }
     }
   }
+}
+
+/** Records of an Avro container file, counted without decoding them (avsc hands back raw bytes). */
+function countAvroRecords(raw: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const decoder = new avsc.streams.BlockDecoder({ noDecode: true });
+    decoder.on('data', () => n++);
+    decoder.on('error', reject);
+    decoder.on('end', () => resolve(n));
+    decoder.end(raw);
+  });
 }
 
 async function decodeAvro(raw: Buffer): Promise<Record<string, unknown>[]> {

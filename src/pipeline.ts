@@ -71,8 +71,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   private counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
   /** The time of the request being extracted, read by record(). */
   private now = Date.now();
-  /** Off while replaying spooled requests (see remake). */
-  private aggregate = true;
+  /**
+   * Set while replaying spooled requests (see remake): no aggregation, and nothing counted again in
+   * the metrics (it was counted when the request first arrived).
+   */
+  private remaking = false;
   /** Sources of the pieced lines finished since the last commit (see RequestHold). */
   private finished: PieceSource[] = [];
   private skips = new Map<SkipReason, number>();
@@ -160,13 +163,13 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       this.stageBadParts([{ reason: d.error.reason, message: `spooled request refused on replay: ${d.error.message}`, raw: req.body.toString('base64') }]);
     } else {
       inflatedBytes = d.inflatedBytes;
-      this.stageBadParts(d.decoded.bad);
       this.now = req.receivedAt;
-      this.aggregate = false;
+      this.remaking = true;
       try {
+        this.stageBadParts(d.decoded.bad);
         for (const rec of d.decoded.records) this.extractor.push(rec.record, rec.timeSec, req.receivedAt, hold);
       } finally {
-        this.aggregate = true;
+        this.remaking = false;
       }
       this.stageIdentities();
     }
@@ -245,7 +248,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
 
   private stageBadParts(parts: BadPart[]): void {
     for (const p of parts) {
-      this.metrics.parseErrors.inc({ stage: 'receive', reason: p.reason });
+      if (!this.remaking) this.metrics.parseErrors.inc({ stage: 'receive', reason: p.reason });
       this.dead({ stage: 'receive', reason: p.reason, message: p.message, raw: p.raw, nodeName: null });
     }
   }
@@ -255,17 +258,19 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     try {
       if (r.kind === 'flow') {
         const row = normalizeFlow(r.payload, r, this.config.cluster);
-        const outcome = this.enricher.process(row, this.now, this.aggregate);
+        const outcome = this.enricher.process(row, this.now, !this.remaking);
         this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
         if (outcome === 'kept') this.staged.flows.push(row);
         this.counts.flows++;
         return;
       }
       const row = normalizeEvent(r.kind, r.payload, r, this.config.cluster);
-      if (r.kind === 'lost_events' && row.NumEventsLost) {
-        this.metrics.hubbleLostEvents.inc({ source: row.Type ?? 'unknown', node: row.NodeName ?? 'unknown' }, row.NumEventsLost);
+      if (!this.remaking) {
+        if (r.kind === 'lost_events' && row.NumEventsLost) {
+          this.metrics.hubbleLostEvents.inc({ source: row.Type ?? 'unknown', node: row.NodeName ?? 'unknown' }, row.NumEventsLost);
+        }
+        this.metrics.events.inc({ kind: r.kind });
       }
-      this.metrics.events.inc({ kind: r.kind });
       this.staged.events.push(row);
       this.counts.events++;
     } catch (err) {
@@ -317,8 +322,10 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       RawData: cut ? d.raw.slice(0, max) : d.raw,
       SchemaVersion: SCHEMA_VERSION,
     });
-    if (d.stage !== 'receive') this.metrics.parseErrors.inc({ stage: d.stage, reason: d.reason });
-    this.metrics.deadLetters.inc({ stage: d.stage, reason: d.reason });
+    if (!this.remaking) {
+      if (d.stage !== 'receive') this.metrics.parseErrors.inc({ stage: d.stage, reason: d.reason });
+      this.metrics.deadLetters.inc({ stage: d.stage, reason: d.reason });
+    }
     this.counts.dead++;
   }
 

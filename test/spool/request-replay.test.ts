@@ -10,6 +10,7 @@ import { Pipeline } from '../../src/pipeline.js';
 import { decodeBody } from '../../src/receive/index.js';
 import type { RowOfTable, TableKey } from '../../src/schema/index.js';
 import type { Sink } from '../../src/sink/index.js';
+import { metricValue } from '../helpers/service.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -46,9 +47,15 @@ describe('spooled requests', () => {
 
     // Second run on the same spool: replayed from the request itself.
     const after = new MemorySink();
-    const second = new Pipeline(config, createMetrics({ defaultMetrics: false }), after, quiet);
+    const metrics = createMetrics({ defaultMetrics: false });
+    const second = new Pipeline(config, metrics, after, quiet);
     const replayed = await second.recover();
     await second.close();
+    // Counted when the request arrived, not again when its rows are made again.
+    const text = await metrics.registry.metrics();
+    expect(metricValue(text, 'hubble_adx_hubble_lost_events_total', { source: 'HUBBLE_RING_BUFFER', node: 'n' })).toBe(0);
+    expect(metricValue(text, 'hubble_adx_dead_letters_total', { stage: 'extract', reason: 'invalid_json' })).toBe(0);
+    expect(metricValue(text, 'hubble_adx_spool_replayed_rows_total')).toBe(replayed);
     const uuids = (s: MemorySink) => (s.tables.get('flows') ?? []).map((r) => r.Uuid);
     expect(uuids(after)).toEqual(uuids(before));
     expect(uuids(after)).toHaveLength(summary.flows);

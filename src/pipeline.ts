@@ -8,7 +8,7 @@ import { normalizeEvent, normalizeFlow } from './normalize/index.js';
 import { decodeBody, type BadPart, type BodyFormat, type Decoded, type IngestSummary, type IngestTarget } from './receive/index.js';
 import { SCHEMA_VERSION, TABLE_KEYS as TABLES, type DeadLetterRow, type EventRow, type FlowRow, type IdentityRow, type RowOfTable, type TableKey } from './schema/index.js';
 import type { Sink } from './sink/index.js';
-import { Spool, type SpooledRequest, type SpoolRecord } from './spool/index.js';
+import { RequestHold, Spool, type SpooledRequest, type SpoolRecord } from './spool/index.js';
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
@@ -24,36 +24,11 @@ interface Staged {
 type MemorySource = RowSource & { record?: undefined };
 type Source = SpoolRecord | MemorySource;
 
-
-/**
- * A request being made into rows, as the source of its CRI partial pieces: when a line it started
- * is finished by a later request, it stays in the spool until that request's rows are delivered, so
- * that a replay after a crash has every piece of the line.
- */
-class RequestHold implements PieceSource {
-  pendingLines = 0;
-  private record: SpoolRecord | null = null;
-  private settled = false;
-  private waiters: ((r: SpoolRecord | null) => void)[] | null = null;
-
-  /** Its spool record once appended (null when it was not spooled). */
-  settle(record: SpoolRecord | null): void {
-    this.record = record;
-    this.settled = true;
-    if (this.waiters) for (const w of this.waiters) w(record);
-    this.waiters = null;
-  }
-
-  whenSpooled(fn: (r: SpoolRecord | null) => void): void {
-    if (this.settled) fn(this.record);
-    else (this.waiters ??= []).push(fn);
-  }
-}
-
 /**
  * The stages wired in order: decoded records → extract → normalize → spool → batch → sink. It is
- * the receiver's IngestTarget and the extractor's output. A request is answered only once its rows
- * are in the spool (when enabled); rows leave the spool only once the sink acknowledged them.
+ * the receiver's IngestTarget and the extractor's output. A request is answered only once it is in
+ * the spool (when enabled: the request as received, from which its rows are made again on replay);
+ * it leaves the spool only once the sink acknowledged all its rows.
  * Backpressure has hysteresis: above a bound the receiver answers 503 until everything is back
  * under `batch.resumeBelow` of its bound.
  */

@@ -1,2 +1,3 @@
 export { Spool, type SpoolRecord, type SpoolOptions, type ReplayedRecord } from './spool.js';
 export type { SpooledRequest } from './request-record.js';
+export { RequestHold } from './request-hold.js';

@@ -59,6 +59,8 @@ async function main() {
     HUBBLE_ADX_SINK__KUSTO__FORMAT: values.format,
     HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_DIRECTORY: join(dir, 'dead'),
     HUBBLE_ADX_SPOOL__DIRECTORY: join(dir, 'spool'),
+    // Any HUBBLE_ADX_* setting of the caller's environment, to try other configurations.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HUBBLE_ADX_') && !k.startsWith('HUBBLE_ADX_BENCH_'))),
     // The container's V8 flags (Dockerfile); HUBBLE_ADX_BENCH_NODE_OPTIONS tries others.
     NODE_OPTIONS: process.env.HUBBLE_ADX_BENCH_NODE_OPTIONS ?? CONTAINER_NODE_OPTIONS,
   };

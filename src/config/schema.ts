@@ -81,10 +81,10 @@ export const configSchema = z.strictObject({
     resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
   }),
   spool: section({
-    enabled: z.boolean().default(true).describe('Write-ahead log on disk: a request is acknowledged only once its rows are flushed there, and what was not yet delivered is sent again after a restart or crash. Off: memory only, at-most-once on a crash.'),
+    enabled: z.boolean().default(true).describe('Write-ahead log on disk: a request is acknowledged only once it is flushed there (as received), and what was not yet delivered is made into rows and sent again after a restart or crash. Off: memory only, at-most-once on a crash.'),
     directory: z.string().default('./spool').describe('Spool directory (an emptyDir or hostPath volume in Kubernetes).'),
     maxBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * MiB).describe('Largest spool; when full the receiver answers 503 (nothing is ever deleted to make room).'),
-    segmentBytes: z.number().int().min(64 * 1024).default(16 * MiB).describe('Size at which a spool segment is closed; a closed segment is deleted once all its rows are delivered.'),
+    segmentBytes: z.number().int().min(64 * 1024).default(16 * MiB).describe('Size at which a spool segment is closed; a closed segment is deleted once the rows of all its requests are delivered.'),
   }),
   shutdown: section({
     graceMs: z.number().int().min(0).default(25_000).describe('On SIGTERM: time to deliver what is pending before exiting 0 (keep under terminationGracePeriodSeconds); the rest stays in the spool.'),

@@ -93,7 +93,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     pendingBytes: new Gauge({
       name: `${p}pipeline_pending_bytes`,
-      help: 'Bytes of the rows buffered or in flight to the sink (spooled size, or received size without a spool).',
+      help: 'Bytes of the rows buffered or in flight to the sink, as the decompressed size of the requests they came from.',
       registers: [registry],
     }),
     spoolBytes: new Gauge({

@@ -23,7 +23,7 @@ const MAX_REMEMBERED = 65_536;
 export class IdentityCatalog {
   /** By observing cluster and node, then identity: no key string is built per flow. */
   private seen = new Map<string, Map<number, Seen>>();
-  private size_ = 0;
+  private remembered = 0;
   private lastCluster: string | null = null;
   private lastNode: string | null = null;
   private lastMap: Map<number, Seen> | null = null;
@@ -57,11 +57,7 @@ export class IdentityCatalog {
   }
 
   forget(rows: readonly IdentityRow[]): void {
-    for (const r of rows) if (r.Identity !== null && this.seen.get(whereKey(r.Cluster, r.NodeName))?.delete(r.Identity)) this.size_--;
-  }
-
-  get size(): number {
-    return this.size_;
+    for (const r of rows) if (r.Identity !== null && this.seen.get(whereKey(r.Cluster, r.NodeName))?.delete(r.Identity)) this.remembered--;
   }
 
   private mapFor(cluster: string | null, node: string | null): Map<number, Seen> {
@@ -81,11 +77,11 @@ export class IdentityCatalog {
     const seen = this.mapFor(row.Cluster, row.NodeName);
     const prev = seen.get(identity);
     if (prev && now - prev.at < this.refreshMs && sameLabels(prev.labels, labels)) return;
-    if (!prev && this.size_ >= MAX_REMEMBERED) {
+    if (!prev && this.remembered >= MAX_REMEMBERED) {
       for (const m of this.seen.values()) m.clear();
-      this.size_ = 0;
+      this.remembered = 0;
     }
-    if (!prev) this.size_++;
+    if (!prev) this.remembered++;
     seen.set(identity, { labels, at: now });
     this.pending.push({
       TimeGenerated: new Date(now).toISOString(),

@@ -5,8 +5,7 @@ import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import { REQUEST_KIND, decodeRecord, encodeRecord } from './record-format.js';
 import { decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
 
-// A record names its table by index in TABLE_KEYS, which only ever grows at the end.
-const TABLE_ORDER = TABLE_KEYS;
+// A rows record names its table by its index in TABLE_KEYS, which only ever grows at the end.
 
 /** A spooled record, tracked until every one of its rows is acknowledged downstream. */
 export interface SpoolRecord {
@@ -143,7 +142,7 @@ export class Spool {
           const record = { segment: seg, offset, rows: 0, remaining: 0, bytes: r.payload.length };
           if (request) item = { kind: 'request', request, record };
         } else {
-          const table = TABLE_ORDER[r.tableIndex];
+          const table = TABLE_KEYS[r.tableIndex];
           let rows: unknown[] | null = null;
           try {
             rows = table ? (JSON.parse(r.payload.toString('utf8')) as unknown[]) : null;
@@ -175,7 +174,7 @@ export class Spool {
   /** Append one table's rows made without a request; resolves once they are on disk (fdatasync). */
   append(table: TableKey, rows: readonly unknown[]): Promise<SpoolRecord> {
     const payload = Buffer.from(JSON.stringify(rows));
-    return this.enqueue(encodeRecord(TABLE_ORDER.indexOf(table), payload), rows.length, payload.length);
+    return this.enqueue(encodeRecord(TABLE_KEYS.indexOf(table), payload), rows.length, payload.length);
   }
 
   /**

@@ -10,8 +10,10 @@ RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 # A DaemonSet runs on every node: keep the heap small so V8 collects long before the pod's memory
-# limit; batch.maxPendingBytes bounds what the pipeline itself holds.
-ENV NODE_OPTIONS=--max-old-space-size=128
+# limit; batch.maxPendingBytes bounds what the pipeline itself holds. An 8 MB young generation
+# (V8's default is 16) took ~20 MB off peak RSS in bench:http (200 -> 174-182 MB) at no CPU cost
+# beyond the run-to-run noise; 4 MB cost a quarter more CPU per flow.
+ENV NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=8"
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

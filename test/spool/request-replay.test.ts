@@ -26,29 +26,40 @@ class MemorySink implements Sink {
   async close(): Promise<void> {}
 }
 
+/** A configuration with its own fresh spool directory. */
+function spooled() {
+  return configSchema.parse({ spool: { directory: mkdtempSync(join(tmpdir(), 'hubble-adx-replay-')) }, batch: { maxAgeMs: 20 } });
+}
+
+const pipeline = (config: ReturnType<typeof spooled>, sink: Sink, metrics = createMetrics({ defaultMetrics: false })) => new Pipeline(config, metrics, sink, quiet);
+
+/** As the receiver does: decode a msgpack+gzip body and hand it on with the body as received. */
+async function send(p: Pipeline, body: Buffer, config: ReturnType<typeof spooled>) {
+  const d = await decodeBody(body, 'msgpack', 'gzip', config.limits, config.server.jsonDateKey);
+  if (!d.ok) throw new Error(d.error.message);
+  return p.ingest(d.decoded, 'msgpack', d.inflatedBytes, { body, encoding: 'gzip' });
+}
+
 describe('spooled requests', () => {
   it('are made into the same rows again after a restart: flows, events, dead letters and identities', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-replay-'));
-    const config = configSchema.parse({ spool: { directory: dir }, batch: { maxAgeMs: 20 } });
+    const config = spooled();
     const lines = [...new FlowGenerator(7).lines(300), '{"flow":{"uuid":"broken"', '{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"3"},"node_name":"c/n","time":"2026-01-01T00:00:00Z"}'];
     const body = gzip(msgpackBody(lines.map((l) => criRecord(l))));
-    const decoded = await decodeBody(body, 'msgpack', 'gzip', config.limits, config.server.jsonDateKey);
-    if (!decoded.ok) throw new Error(decoded.error.message);
 
     // First run: the request is acknowledged (spooled), ADX is down, the process stops.
-    const before = new MemorySink();
-    const first = new Pipeline(config, createMetrics({ defaultMetrics: false }), new MemorySink(true), quiet);
-    // The rows as they would have been written: the same input through a memory-only pipeline.
-    const reference = new Pipeline(configSchema.parse({ spool: { enabled: false } }), createMetrics({ defaultMetrics: false }), before, quiet);
-    const summary = await first.ingest(decoded.decoded, 'msgpack', decoded.inflatedBytes, { body, encoding: 'gzip' });
-    await reference.ingest(decoded.decoded, 'msgpack', decoded.inflatedBytes);
-    await reference.close();
+    const first = pipeline(config, new MemorySink(true));
+    const summary = await send(first, body, config);
     expect(await first.close(50)).toBe(false);
+    // The rows as they would have been written: the same input through a memory-only pipeline.
+    const before = new MemorySink();
+    const reference = pipeline(configSchema.parse({ spool: { enabled: false } }), before);
+    await send(reference, body, config);
+    await reference.close();
 
     // Second run on the same spool: replayed from the request itself.
     const after = new MemorySink();
     const metrics = createMetrics({ defaultMetrics: false });
-    const second = new Pipeline(config, metrics, after, quiet);
+    const second = pipeline(config, after, metrics);
     const replayed = await second.recover();
     await second.close();
     // Counted when the request arrived, not again when its rows are made again.
@@ -67,57 +78,49 @@ describe('spooled requests', () => {
     expect(replayed).toBe([...after.tables.values()].reduce((n, rows) => n + rows.length, 0));
 
     // Third run: everything was delivered, nothing is left.
-    const third = new Pipeline(config, createMetrics({ defaultMetrics: false }), new MemorySink(), quiet);
+    const third = pipeline(config, new MemorySink());
     expect(await third.recover()).toBe(0);
     await third.close();
   });
 
   it('a line whose CRI pieces came in two requests is joined again on replay: the first request is kept until the line is delivered', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-replay-'));
-    const config = configSchema.parse({ spool: { directory: dir }, batch: { maxAgeMs: 20 } });
+    const config = spooled();
     const line = JSON.stringify({ flow: { uuid: 'split-across-requests', verdict: 'DROPPED', time: '2026-01-01T00:00:00Z' }, node_name: 'c/n' });
     const stream = { kubernetes: { namespace_name: 'kube-system', pod_name: 'cilium-x', container_name: 'cilium-agent' }, stream: 'stdout' };
     const requestA = gzip(msgpackBody([{ log: line.slice(0, 25), logtag: 'P', ...stream }]));
     const requestB = gzip(msgpackBody([{ log: line.slice(25), logtag: 'F', ...stream }]));
-    const send = async (p: Pipeline, body: Buffer) => {
-      const d = await decodeBody(body, 'msgpack', 'gzip', config.limits, config.server.jsonDateKey);
-      if (!d.ok) throw new Error(d.error.message);
-      return p.ingest(d.decoded, 'msgpack', d.inflatedBytes, { body, encoding: 'gzip' });
-    };
 
     // First run: A brings the first piece (no row yet), B the last; ADX is down; the process stops.
-    const first = new Pipeline(config, createMetrics({ defaultMetrics: false }), new MemorySink(true), quiet);
-    expect((await send(first, requestA)).flows).toBe(0);
-    expect((await send(first, requestB)).flows).toBe(1);
+    const first = pipeline(config, new MemorySink(true));
+    expect((await send(first, requestA, config)).flows).toBe(0);
+    expect((await send(first, requestB, config)).flows).toBe(1);
     await first.close(50);
 
     // Second run: both requests are replayed, in order, and the line is whole again.
     const delivered = new MemorySink();
-    const second = new Pipeline(config, createMetrics({ defaultMetrics: false }), delivered, quiet);
+    const second = pipeline(config, delivered);
     await second.recover();
     await second.close();
     expect(delivered.tables.get('flows')?.map((r) => r.Uuid)).toEqual(['split-across-requests']);
     expect(delivered.tables.get('deadLetters')).toBeUndefined();
 
     // The line was delivered: both requests are let go, nothing is replayed a third time.
-    const third = new Pipeline(config, createMetrics({ defaultMetrics: false }), new MemorySink(), quiet);
+    const third = pipeline(config, new MemorySink());
     expect(await third.recover()).toBe(0);
     await third.close();
   });
 
   it('a request whose pieces wait for a later line is not let go before that line is delivered', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-replay-'));
-    const config = configSchema.parse({ spool: { directory: dir }, batch: { maxAgeMs: 20 } });
+    const config = spooled();
+    const dir = config.spool.directory;
     const line = JSON.stringify({ flow: { uuid: 'late-final-piece', verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z' } });
     const stream = { kubernetes: { namespace_name: 'kube-system', pod_name: 'cilium-y', container_name: 'cilium-agent' } };
     const other = JSON.stringify({ flow: { uuid: 'whole', verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z' } });
     const body = gzip(msgpackBody([{ log: other, ...stream, kubernetes: { ...stream.kubernetes, pod_name: 'cilium-z' } }, { log: line.slice(0, 20), logtag: 'P', ...stream }]));
-    const d = await decodeBody(body, 'msgpack', 'gzip', config.limits, config.server.jsonDateKey);
-    if (!d.ok) throw new Error(d.error.message);
     // ADX takes the request's one row, yet the request stays: its piece is part of an unfinished line.
     const sink = new MemorySink();
-    const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), sink, quiet);
-    await p.ingest(d.decoded, 'msgpack', d.inflatedBytes, { body, encoding: 'gzip' });
+    const p = pipeline(config, sink);
+    await send(p, body, config);
     await p.flush();
     await new Promise((r) => setTimeout(r, 20));
     expect(sink.tables.get('flows')?.map((r) => r.Uuid)).toEqual(['whole']);

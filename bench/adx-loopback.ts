@@ -1,17 +1,17 @@
 /**
  * `npm run bench:adx`: hubble-adx under a steady Fluent Bit load on loopback, streaming into the
- * local ADX protocol server (test/helpers/fake-adx.ts) with the real SDK. Prints rows/s and the
+ * local ADX protocol server (test/support/fake-adx.ts) with the real SDK. Prints rows/s and the
  * event-time lag histogram (flow time → ADX acknowledgement) for each wire format.
  *   node dist/bench/adx-loopback.js [--seconds N] [--rate FLOWS_PER_S]
  */
 import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/index.js';
 import { createService } from '../src/service.js';
-import { FakeAdx } from '../test/helpers/fake-adx.js';
-import { metricValue } from '../test/helpers/service.js';
-import { criRecord, gzip, msgpackBody } from './fluent-bit-bodies.js';
-import { FlowGenerator } from './generator.js';
-import { lagQuantile } from './lag-quantile.js';
+import { FakeAdx } from '../test/support/fake-adx.js';
+import { metricValue } from '../test/support/metric-value.js';
+import { criRecord, gzip, msgpackBody } from '../test/support/fluent-bit-bodies.js';
+import { FlowGenerator } from '../test/support/generator.js';
+import { lagQuantile } from '../test/support/lag-quantile.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '15' }, rate: { type: 'string', default: '2000' } } });
 const SECONDS = Number(values.seconds);

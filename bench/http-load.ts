@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FakeAdx } from '../test/helpers/fake-adx.js';
-import { metricValue } from '../test/helpers/service.js';
-import { criRecord, msgpackBody } from './fluent-bit-bodies.js';
-import { FlowGenerator } from './generator.js';
-import { containerNodeOptions } from './container-node-options.js';
-import { lagQuantile } from './lag-quantile.js';
+import { FakeAdx } from '../test/support/fake-adx.js';
+import { metricValue } from '../test/support/metric-value.js';
+import { criRecord, msgpackBody } from '../test/support/fluent-bit-bodies.js';
+import { FlowGenerator } from '../test/support/generator.js';
+import { containerNodeOptions } from '../test/support/container-node-options.js';
+import { lagQuantile } from '../test/support/lag-quantile.js';
 
 const { values } = parseArgs({
   options: {

@@ -11,15 +11,15 @@ import { Pipeline } from '../src/pipeline.js';
 import { decodeBody } from '../src/receive/index.js';
 import type { RowOfTable, TableKey } from '../src/schema/index.js';
 import type { Sink } from '../src/sink/index.js';
-import { criRecord, gzip, msgpackBody } from './fluent-bit-bodies.js';
-import { FlowGenerator } from './generator.js';
+import { criRecord, gzip, msgpackBody } from '../test/support/fluent-bit-bodies.js';
+import { FlowGenerator } from '../test/support/generator.js';
+import { HUBBLE_DIR } from '../test/support/fixtures.js';
 import { encodeAvro } from '../src/sink/kusto/encode-avro.js';
 import { encodeMultijson } from '../src/sink/kusto/encode-multijson.js';
 import { gzipSync } from 'node:zlib';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, repeat: { type: 'string', default: '3' } } });
 const LINES = Number(values.lines);
@@ -184,10 +184,9 @@ async function main() {
   console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (includes the generated input held in memory; see bench:http for the service's own)`);
 }
 
-/** The shared Hubble fixtures as Fluent Bit bodies, when the fixtures are there. */
+/** The project's Hubble fixtures as Fluent Bit bodies. */
 function fixtureBodies(batch: number): { bodies: Buffer[]; flows: number; lineBytes: number } | null {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures/hubble');
-  if (!existsSync(dir)) return null;
+  const dir = HUBBLE_DIR;
   const lines: string[] = [];
   for (const f of readdirSync(dir)) {
     if (!f.endsWith('.jsonl')) continue;

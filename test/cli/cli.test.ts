@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FLUENT_BIT_DIR, hubbleFixtureLines } from '../helpers/fixtures.js';
+import { FLUENT_BIT_DIR, hubbleFixtureLines } from '../support/fixtures.js';
 import { SCHEMA_VERSION } from '../../src/schema/index.js';
-import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
+import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import { readRows } from '../helpers/service.js';
 
 // The CLI as users run it: the compiled entry point (`npm test` builds first).

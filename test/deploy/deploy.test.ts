@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
-import { FLUENT_BIT_DIR } from '../helpers/fixtures.js';
+import { FLUENT_BIT_DIR } from '../support/fixtures.js';
 import { kqlErrors } from '../helpers/kusto-language.js';
 import { startService, type Running } from '../helpers/service.js';
 

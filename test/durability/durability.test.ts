@@ -2,13 +2,13 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
+import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import type { RowOfTable, TableKey } from '../../src/schema/index.js';
 import type { Sink } from '../../src/sink/index.js';
 import { spawnService, type Child } from '../helpers/child-service.js';
-import { FakeAdx } from '../helpers/fake-adx.js';
+import { FakeAdx } from '../support/fake-adx.js';
 import { startService, type Running } from '../helpers/service.js';
-import { containerNodeOptions } from '../../bench/container-node-options.js';
+import { containerNodeOptions } from '../support/container-node-options.js';
 
 const ndjson = { 'content-type': 'application/x-ndjson' };
 const flowLine = (uuid: string, pad = 0) =>

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { FlowGenerator } from '../../bench/generator.js';
+import { FlowGenerator } from '../support/generator.js';
 import { configSchema } from '../../src/config/index.js';
 import { Enricher, ipScope, workloadFromPodName } from '../../src/enrich/index.js';
 import { normalizeFlow } from '../../src/normalize/index.js';
 import type { FlowRow } from '../../src/schema/index.js';
-import { hubbleFixtureLines } from '../helpers/fixtures.js';
+import { hubbleFixtureLines } from '../support/fixtures.js';
 
 const env = { nodeName: 'aks-1/node-a', time: null, lineTime: null, lineTimeSec: null };
 function enricher(overrides: Record<string, unknown> = {}) {

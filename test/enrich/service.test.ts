@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
+import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { startService, type Running } from '../helpers/service.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
+import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import { metricValue, startService, type Running } from '../helpers/service.js';
 
 describe('/metrics, /healthz, /readyz', () => {

@@ -5,7 +5,7 @@ import {
   TRACE_REASON, TRAFFIC_DIRECTION, VERDICT,
 } from '../../src/normalize/enums.js';
 import { FLOW_COLUMNS, type ColumnSpec, type FlowRow } from '../../src/schema/index.js';
-import { hubbleFixtureLines } from '../helpers/fixtures.js';
+import { hubbleFixtureLines } from '../support/fixtures.js';
 
 type Leaf = { path: string[]; value: unknown };
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/index.js';
 import { Enricher } from '../../src/enrich/index.js';
 import { normalizeFlow } from '../../src/normalize/index.js';
-import { FLUENT_BIT_DIR, fluentBitCaptures } from '../helpers/fixtures.js';
+import { FLUENT_BIT_DIR, fluentBitCaptures } from '../support/fixtures.js';
 import { startService, type Running } from '../helpers/service.js';
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTENT_TYPE, FbTime, criRecord, eventV1, eventV2, gzip, jsonBody, jsonLinesBody, jsonStreamBody, msgpackBody, snappyRaw, zstd } from '../../bench/fluent-bit-bodies.js';
+import { CONTENT_TYPE, FbTime, criRecord, eventV1, eventV2, gzip, jsonBody, jsonLinesBody, jsonStreamBody, msgpackBody, snappyRaw, zstd } from '../support/fluent-bit-bodies.js';
 import { startService, type Running } from '../helpers/service.js';
 
 const flowLine = (uuid: string, time?: string) =>

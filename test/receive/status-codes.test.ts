@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RowOfTable, TableKey } from '../../src/schema/index.js';
 import type { Sink } from '../../src/sink/index.js';
-import { CONTENT_TYPE, criRecord, eventV2, FbTime, gzip, jsonLinesBody, msgpackBody, snappyRaw, zstd } from '../../bench/fluent-bit-bodies.js';
+import { CONTENT_TYPE, criRecord, eventV2, FbTime, gzip, jsonLinesBody, msgpackBody, snappyRaw, zstd } from '../support/fluent-bit-bodies.js';
 import { startService, type Running } from '../helpers/service.js';
 
 const flowLine = (uuid: string) => JSON.stringify({ flow: { time: '2026-01-01T00:00:00Z', uuid, verdict: 'DROPPED' }, node_name: 'n1' });

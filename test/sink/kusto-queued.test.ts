@@ -2,9 +2,9 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
+import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import { startAzurite, type Azurite } from '../helpers/azurite.js';
-import { FakeAdx } from '../helpers/fake-adx.js';
+import { FakeAdx } from '../support/fake-adx.js';
 import { startService, type Running } from '../helpers/service.js';
 
 // Without an identity a flow adds no HubbleIdentities row, so that the fallback tests count flows only.

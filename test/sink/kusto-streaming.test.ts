@@ -2,11 +2,11 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fluentBitCaptures } from '../helpers/fixtures.js';
-import { FakeAdx, adxError } from '../helpers/fake-adx.js';
+import { fluentBitCaptures } from '../support/fixtures.js';
+import { FakeAdx, adxError } from '../support/fake-adx.js';
 import { mappingName } from '../../src/schema/index.js';
 import { startService, type Running } from '../helpers/service.js';
-import { jsonLinesBody } from '../../bench/fluent-bit-bodies.js';
+import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 
 const flow = (uuid: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ flow: { time: '2026-01-01T00:00:00.123456789Z', uuid, verdict: 'FORWARDED', IP: { source: '10.0.0.1', destination: '10.0.0.2' }, ...extra }, node_name: 'c1/n1' });

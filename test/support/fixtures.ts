@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { projectRoot } from './project-root.js';
 
-/** The shared fixtures beside the repository (../shared/fixtures). */
-export const SHARED = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../shared/fixtures');
-export const HUBBLE_DIR = join(SHARED, 'hubble');
-export const FLUENT_BIT_DIR = join(SHARED, 'fluent-bit');
+/** The project's own fixtures (provenance in hubble/SOURCES.md and fluent-bit/README.md). */
+export const FIXTURES = join(projectRoot(), 'test', 'fixtures');
+export const HUBBLE_DIR = join(FIXTURES, 'hubble');
+export const FLUENT_BIT_DIR = join(FIXTURES, 'fluent-bit');
 
 /** Every line of every Hubble fixture file, with where it came from. */
 export function hubbleFixtureLines(): { file: string; line: number; text: string }[] {

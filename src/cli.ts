@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { describeSystemError, StartupError } from './startup-error.js';
 import { ConfigError, configReference, loadConfig } from './config/index.js';
 import { TABLES, createTableCommand, kqlFiles, schemaMarkdown, type TableKey } from './schema/index.js';
 import { createService } from './service.js';
@@ -98,7 +100,18 @@ async function serve(configFile: string | undefined): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  await app.listen({ host: config.server.host, port: config.server.port });
+  if (config.sink.type === 'local') {
+    try {
+      mkdirSync(config.sink.local.directory, { recursive: true });
+    } catch (err) {
+      throw new StartupError('sink.local.directory', `cannot create ${config.sink.local.directory} (${describeSystemError(err)})`);
+    }
+  }
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    throw new StartupError('server.port', `cannot listen on ${config.server.host}:${config.server.port} (${describeSystemError(err)})`);
+  }
   // Listening first lets /healthz answer; requests get 503 (replaying) until the spool is handed on.
   await service.recover();
   app.log.info({ sink: config.sink.type, directory: config.sink.type === 'local' ? config.sink.local.directory : undefined }, 'hubble-adx ready');
@@ -106,10 +119,25 @@ async function serve(configFile: string | undefined): Promise<number> {
 }
 
 async function runReplay(file: string, configFile: string | undefined): Promise<number> {
+  if (file !== '-') {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      process.stderr.write(`hubble-adx: replay: cannot read ${file} (${describeSystemError(err)})\n`);
+      return 1;
+    }
+  }
   const config = loadConfig({ file: configFile });
   const service = createService(config, { logger: { level: config.log.level } });
   await service.recover();
-  const summary = await replay(file === '-' ? process.stdin : file, service.pipeline);
+  let summary;
+  try {
+    summary = await replay(file === '-' ? process.stdin : file, service.pipeline);
+  } catch (err) {
+    await service.stop();
+    process.stderr.write(`hubble-adx: replay: cannot read ${file} (${describeSystemError(err)})\n`);
+    return 1;
+  }
   await service.stop();
   process.stdout.write(JSON.stringify({ ...summary, sink: config.sink.type, directory: config.sink.local.directory }) + '\n');
   return 0;
@@ -124,6 +152,10 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`hubble-adx: ${err.message}\n`);
       process.exitCode = 2;
       return;
+    }
+    if (err instanceof StartupError) {
+      process.stderr.write(`hubble-adx: ${err.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`hubble-adx: ${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = 1;

@@ -19,3 +19,15 @@ export function toNumber(v: unknown): number | null {
   }
   return null;
 }
+
+/**
+ * JSON text of a value that came from a request, for a dead letter: a value nested deeper than
+ * JSON.stringify's recursion can go (it throws RangeError) is described instead of crashing.
+ */
+export function boundedJson(v: unknown, replacer?: (this: unknown, key: string, value: unknown) => unknown): string {
+  try {
+    return JSON.stringify(v, replacer) ?? '';
+  } catch (err) {
+    return `[value not serializable: ${(err as Error).message}]`;
+  }
+}

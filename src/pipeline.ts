@@ -3,8 +3,9 @@ import { Batcher, type RowSource } from './batch/index.js';
 import type { Config } from './config/index.js';
 import { Enricher, type Outcome } from './enrich/index.js';
 import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type PieceSource, type SkipReason } from './extract/index.js';
-import type { Metrics } from './metrics/index.js';
-import { normalizeEvent, normalizeFlow } from './normalize/index.js';
+import { LabelCap, type Metrics } from './metrics/index.js';
+import { DeadLetterRows, normalizeEvent, normalizeFlow, tooDeepColumn } from './normalize/index.js';
+import { boundedJson } from './json-values.js';
 import { decodeBody, type BadPart, type BodyFormat, type Decoded, type IngestSummary, type IngestTarget } from './receive/index.js';
 import { SCHEMA_VERSION, TABLE_KEYS as TABLES, type DeadLetterRow, type EventRow, type FlowRow, type IdentityRow, type RowOfTable, type TableKey } from './schema/index.js';
 import type { Sink } from './sink/index.js';
@@ -54,6 +55,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   /** Sources of the pieced lines finished since the last commit (see RequestHold). */
   private finished: PieceSource[] = [];
   private skips = new Map<SkipReason, number>();
+  private readonly deadRows: DeadLetterRows;
+  private readonly lostNodeLabel: LabelCap;
+  private readonly lostSourceLabel: LabelCap;
+  /** State evictions already published, to publish the growth of each counter. */
+  private evictionsSeen = { cri_partial_lines: 0, identities: 0, aggregate_keys: 0 };
 
   constructor(
     private readonly config: Config,
@@ -61,7 +67,15 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     private readonly sink: Sink,
     private readonly log: Logger,
   ) {
-    this.extractor = new Extractor(config.extract, this);
+    this.extractor = new Extractor({ ...config.extract, maxLineBytes: config.limits.maxLineBytes }, this);
+    this.deadRows = new DeadLetterRows({
+      perRequest: config.limits.maxDeadLetterRowsPerRequest,
+      perMinute: config.limits.maxDeadLetterRowsPerMinute,
+      maxRawBytes: config.extract.maxDeadLetterRawBytes,
+    });
+    const capped = () => metrics.labelValuesCapped.inc({ metric: 'hubble_adx_hubble_lost_events_total' });
+    this.lostNodeLabel = new LabelCap(config.limits.maxMetricLabelValues, capped);
+    this.lostSourceLabel = new LabelCap(config.limits.maxMetricLabelValues, capped);
     this.enricher = new Enricher({
       cluster: config.cluster,
       enrich: config.enrich,
@@ -148,6 +162,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       }
       this.stageIdentities();
     }
+    this.closeDeadLetters();
     // Counted when the request first arrived.
     this.outcomes.clear();
     this.skips.clear();
@@ -233,6 +248,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     try {
       if (r.kind === 'flow') {
         const row = normalizeFlow(r.payload, r, this.config.cluster);
+        if (this.tooDeep('flows', row, r)) return;
         const outcome = this.enricher.process(row, this.now, !this.remaking);
         this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
         if (outcome === 'kept') this.staged.flows.push(row);
@@ -240,9 +256,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
         return;
       }
       const row = normalizeEvent(r.kind, r.payload, r, this.config.cluster);
+      if (this.tooDeep('events', row, r)) return;
       if (!this.remaking) {
         if (r.kind === 'lost_events' && row.NumEventsLost) {
-          this.metrics.hubbleLostEvents.inc({ source: row.Type ?? 'unknown', node: row.NodeName ?? 'unknown' }, row.NumEventsLost);
+          const labels = { source: this.lostSourceLabel.value(row.Type ?? 'unknown'), node: this.lostNodeLabel.value(row.NodeName ?? 'unknown') };
+          this.metrics.hubbleLostEvents.inc(labels, row.NumEventsLost);
         }
         this.metrics.events.inc({ kind: r.kind });
       }
@@ -250,8 +268,18 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       this.counts.events++;
     } catch (err) {
       // A shape no normalizer rule expected: keep the record, say why, go on with the rest.
-      this.dead({ stage: 'normalize', reason: 'normalize_failed', message: (err as Error).message, raw: safeJson(r.payload), nodeName: r.nodeName });
+      this.dead({ stage: 'normalize', reason: 'normalize_failed', message: (err as Error).message, raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName });
     }
+  }
+
+  /** A row nested deeper than limits.maxJsonDepth is dead-lettered instead: it could not be encoded. */
+  private tooDeep(table: 'flows' | 'events', row: object, r: ExporterRecord): boolean {
+    const max = this.config.limits.maxJsonDepth;
+    const column = tooDeepColumn(table, row, max);
+    if (column === null) return false;
+    const message = `${r.kind} record nests deeper than limits.maxJsonDepth (${max}) in what goes to ${column}`;
+    this.dead({ stage: 'normalize', reason: 'too_deep', message, raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName });
+    return true;
   }
 
   piecesDone(sources: readonly PieceSource[]): void {
@@ -286,17 +314,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   }
 
   dead(d: DeadLetter): void {
-    const max = this.config.extract.maxDeadLetterRawBytes;
-    const cut = d.raw.length > max;
-    this.staged.deadLetters.push({
-      TimeGenerated: new Date().toISOString(),
-      Stage: d.stage,
-      Reason: d.reason,
-      Message: cut ? `${d.message} [raw cut from ${d.raw.length} to ${max} characters]` : d.message,
-      NodeName: d.nodeName,
-      RawData: cut ? d.raw.slice(0, max) : d.raw,
-      SchemaVersion: SCHEMA_VERSION,
-    });
+    const row = this.deadRows.add(d, Date.now());
+    if (row) this.staged.deadLetters.push(row);
     if (!this.remaking) {
       if (d.stage !== 'receive') this.metrics.parseErrors.inc({ stage: d.stage, reason: d.reason });
       this.metrics.deadLetters.inc({ stage: d.stage, reason: d.reason });
@@ -304,11 +323,20 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.counts.dead++;
   }
 
+  /** The summary row of the dead letters past their bounds in the rows being staged. */
+  private closeDeadLetters(): void {
+    const summary = this.deadRows.close(Date.now());
+    if (!summary) return;
+    this.staged.deadLetters.push(summary.row);
+    if (!this.remaking) this.metrics.deadLettersSummarized.inc(summary.summarized);
+  }
+
   /**
    * Make the staged rows durable (spool) and hand them to the batcher. Resolves when they are on
    * disk; rejects when the spool cannot take them, and then nothing of them is handed on.
    */
   private async commit(receivedBytes: number, request?: SpooledRequest, hold?: RequestHold): Promise<void> {
+    this.closeDeadLetters();
     const staged = this.staged;
     this.staged = emptyStaged();
     const done = this.takeFinished(hold);
@@ -432,12 +460,22 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     m.pendingRows.set(this.batcher.pendingRows);
     m.pendingBytes.set(this.batcher.pendingBytes);
     m.criPartialsPending.set(this.extractor.pendingPartials);
+    m.criPartialBytes.set(this.extractor.pendingPartialBytes);
+    this.publishEvictions('cri_partial_lines', this.extractor.evictedPartials);
+    this.publishEvictions('identities', this.enricher.identityEvictions);
+    this.publishEvictions('aggregate_keys', this.enricher.aggregateOverflows);
     const oldest = this.batcher.oldestPendingSince();
     m.oldestPendingAge.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
     if (this.spool) {
       m.spoolBytes.set(this.spool.bytes);
       m.spoolSegments.set(this.spool.segmentCount);
     }
+  }
+
+  private publishEvictions(state: keyof Pipeline['evictionsSeen'], total: number): void {
+    const grown = total - this.evictionsSeen[state];
+    if (grown > 0) this.metrics.stateEvictions.inc({ state }, grown);
+    this.evictionsSeen[state] = total;
   }
 
   private written<K extends TableKey>(table: K, rows: RowOfTable[K][], sources: Source[], now: number): void {
@@ -475,10 +513,3 @@ function countOf(s: Staged): number {
   return s.flows.length + s.events.length + s.deadLetters.length + s.identities.length;
 }
 
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? '';
-  } catch {
-    return String(v);
-  }
-}

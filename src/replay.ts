@@ -60,7 +60,10 @@ export async function replay(input: Readable | string, pipeline: Pipeline, chunk
     total.deadLettered += s.deadLettered;
     chunk = [];
   };
-  for await (const line of stream.pipe(split2()) as AsyncIterable<string>) {
+  const lines = stream.pipe(split2());
+  // pipe() does not carry a read error (a directory, an unreadable file) on to the lines.
+  stream.on('error', (err: Error) => lines.destroy(err));
+  for await (const line of lines as AsyncIterable<string>) {
     total.lines++;
     chunk.push(lineToRecord(line));
     if (chunk.length >= chunkLines) await send();

@@ -5,6 +5,8 @@ export interface AggregationOptions {
   verdicts: readonly string[];
   key: readonly (keyof FlowRow)[];
   keepIps: boolean;
+  /** Aggregate rows held for the window; a flow that would open one more stays a row of its own. */
+  maxKeys: number;
 }
 
 /** Per-flow details that do not describe the aggregate; nulled unless they are part of the key. */
@@ -24,6 +26,8 @@ export class Aggregator {
   private readonly verdicts: ReadonlySet<string>;
   private readonly nulled: (keyof FlowRow)[];
   private readonly key: readonly (keyof FlowRow)[];
+  /** Flows left unaggregated because the window held maxKeys rows already, since the start. */
+  overflowed = 0;
 
   constructor(private readonly o: AggregationOptions) {
     this.verdicts = new Set(o.verdicts);
@@ -40,6 +44,10 @@ export class Aggregator {
     const t = row.TimeGenerated as string;
     const g = this.groups.get(k);
     if (!g) {
+      if (this.groups.size >= this.o.maxKeys) {
+        this.overflowed++;
+        return false;
+      }
       for (const c of this.nulled) (row as Record<string, unknown>)[c] = null;
       row.FlowCount = count;
       row.SamplingWeight = 1;

@@ -19,6 +19,8 @@ export interface EnrichOptions {
     labelKeys: readonly string[];
     endpointLabels: EndpointLabels;
     identityRefreshSeconds: number;
+    identityCacheMaxEntries: number;
+    identityCacheMaxBytes: number;
     ipScope: boolean;
     networks: readonly { name: string; cidrs: readonly string[] }[];
     region?: string | undefined;
@@ -56,8 +58,19 @@ export class Enricher {
     this.networks = new NetworkNames(o.enrich.networks);
     const p = o.enrich.pseudonymize;
     this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
-    this.labelFacts = new LabelFactsCache(new LabelBag(o.enrich.labelKeys), { entities: o.enrich.entities, workloads: o.enrich.workloads });
-    this.catalog = new IdentityCatalog(o.enrich.endpointLabels, o.enrich.identityRefreshSeconds);
+    const limits = { maxEntries: o.enrich.identityCacheMaxEntries, maxBytes: o.enrich.identityCacheMaxBytes };
+    this.labelFacts = new LabelFactsCache(new LabelBag(o.enrich.labelKeys), { entities: o.enrich.entities, workloads: o.enrich.workloads }, limits);
+    this.catalog = new IdentityCatalog(o.enrich.endpointLabels, o.enrich.identityRefreshSeconds, limits);
+  }
+
+  /** Identities forgotten to stay within enrich.identityCache* since the start. */
+  get identityEvictions(): number {
+    return this.catalog.evicted;
+  }
+
+  /** Flows kept on their own row because aggregation.maxKeys was reached, since the start. */
+  get aggregateOverflows(): number {
+    return this.aggregator?.overflowed ?? 0;
   }
 
   /** `aggregate: false` keeps a flow out of aggregation (replay of spooled requests). */

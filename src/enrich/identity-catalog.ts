@@ -1,15 +1,20 @@
 import { SCHEMA_VERSION, type FlowRow, type IdentityRow } from '../schema/index.js';
+import { BoundedMap, labelsBytes } from './bounded-map.js';
 import { sameLabels } from './label-facts.js';
 
 export type EndpointLabels = 'identities' | 'rows' | 'both';
 
 interface Seen {
+  cluster: string | null;
+  node: string | null;
   labels: readonly unknown[];
   at: number;
 }
 
-/** Past this many remembered identities the memory is cleared: the cost is a few rows written again. */
-const MAX_REMEMBERED = 65_536;
+export interface IdentityCatalogLimits {
+  maxEntries: number;
+  maxBytes: number;
+}
 
 /**
  * Endpoint labels belong to a Cilium security identity, not to a flow: the same 10-40 labels repeat
@@ -17,24 +22,29 @@ const MAX_REMEMBERED = 65_536;
  * to HubbleIdentities when a flow first uses it (again when its labels differ, and every refresh
  * period while in use), and, in `identities` mode, takes them off the flow row.
  *
- * Keyed by the observing cluster and node: node-local identities (CIDR, >= 2^24) mean something
- * only there, and keying every identity that way lets analysts join on one rule.
+ * Rows are keyed by the observing cluster and node: node-local identities (CIDR, >= 2^24) mean
+ * something only there, and keying every identity that way lets analysts join on one rule. An
+ * instance sees one node's flows, so memory is by identity number, and an identity seen from
+ * another node than the one remembered counts as new. Bounded in entries and label bytes: a sender
+ * inventing identities costs rows written again, never unbounded memory.
  */
 export class IdentityCatalog {
-  /** By observing cluster and node, then identity: no key string is built per flow. */
-  private seen = new Map<string, Map<number, Seen>>();
-  private remembered = 0;
-  private lastCluster: string | null = null;
-  private lastNode: string | null = null;
-  private lastMap: Map<number, Seen> | null = null;
+  private readonly seen: BoundedMap<number, Seen>;
   private pending: IdentityRow[] = [];
   private readonly refreshMs: number;
 
   constructor(
     private readonly mode: EndpointLabels,
     refreshSeconds: number,
+    limits: IdentityCatalogLimits,
   ) {
     this.refreshMs = refreshSeconds * 1000;
+    this.seen = new BoundedMap(limits.maxEntries, limits.maxBytes, (s) => labelsBytes(s.labels) + 64);
+  }
+
+  /** Identities forgotten to stay within the bounds since the start. */
+  get evicted(): number {
+    return this.seen.evicted;
   }
 
   /** Note the row's identities (when it will be written), then strip its labels if so configured. */
@@ -57,32 +67,17 @@ export class IdentityCatalog {
   }
 
   forget(rows: readonly IdentityRow[]): void {
-    for (const r of rows) if (r.Identity !== null && this.seen.get(whereKey(r.Cluster, r.NodeName))?.delete(r.Identity)) this.remembered--;
-  }
-
-  private mapFor(cluster: string | null, node: string | null): Map<number, Seen> {
-    // Nearly every flow of an instance has the same cluster and node: compare before building a key.
-    if (this.lastMap && cluster === this.lastCluster && node === this.lastNode) return this.lastMap;
-    const key = whereKey(cluster, node);
-    let m = this.seen.get(key);
-    if (!m) this.seen.set(key, (m = new Map()));
-    this.lastCluster = cluster;
-    this.lastNode = node;
-    this.lastMap = m;
-    return m;
+    for (const r of rows) {
+      const s = r.Identity === null ? undefined : this.seen.get(r.Identity);
+      if (s && s.cluster === r.Cluster && s.node === r.NodeName) this.seen.delete(r.Identity!);
+    }
   }
 
   private note(row: FlowRow, identity: number | null, namespace: string | null, labels: unknown, now: number): void {
     if (identity === null || !Array.isArray(labels)) return;
-    const seen = this.mapFor(row.Cluster, row.NodeName);
-    const prev = seen.get(identity);
-    if (prev && now - prev.at < this.refreshMs && sameLabels(prev.labels, labels)) return;
-    if (!prev && this.remembered >= MAX_REMEMBERED) {
-      for (const m of this.seen.values()) m.clear();
-      this.remembered = 0;
-    }
-    if (!prev) this.remembered++;
-    seen.set(identity, { labels, at: now });
+    const prev = this.seen.get(identity);
+    if (prev && now - prev.at < this.refreshMs && prev.node === row.NodeName && prev.cluster === row.Cluster && sameLabels(prev.labels, labels)) return;
+    this.seen.set(identity, { cluster: row.Cluster, node: row.NodeName, labels, at: now });
     this.pending.push({
       TimeGenerated: new Date(now).toISOString(),
       Cluster: row.Cluster,
@@ -94,5 +89,3 @@ export class IdentityCatalog {
     });
   }
 }
-
-const whereKey = (cluster: string | null, node: string | null) => `${cluster ?? ''}/${node ?? ''}`;

@@ -28,6 +28,8 @@ class BoundedCache<V> {
     return this.map.get(k);
   }
   set(k: string, v: V): V {
+    // An address is at most 45 characters (IPv6 with an IPv4 tail): longer input is not remembered.
+    if (k.length > 45) return v;
     if (this.map.size >= this.max) this.map = new Map();
     this.map.set(k, v);
     return v;

@@ -12,8 +12,8 @@ export interface LabelFacts {
 
 const NONE: LabelFacts = { entity: null, cidrGroups: null, fqdnLabels: [], serviceAccount: null, labelValues: null };
 
-/** Past this many identities the memory is cleared: the cost is reading some labels again. */
-const MAX_REMEMBERED = 65_536;
+
+import { BoundedMap, labelsBytes } from './bounded-map.js';
 
 /**
  * Labels belong to a security identity, so what is read from them is the same for every flow of
@@ -22,19 +22,23 @@ const MAX_REMEMBERED = 65_536;
  * or another cluster's identity gets its own reading. Facts are shared between rows: read-only.
  */
 export class LabelFactsCache {
-  private readonly byIdentity = new Map<number, { labels: readonly unknown[]; facts: LabelFacts }>();
+  private readonly byIdentity: BoundedMap<number, { labels: readonly unknown[]; facts: LabelFacts }>;
 
+  /** `limits` bound what is remembered: past them the oldest readings are dropped (and done again). */
   constructor(
     private readonly bag: LabelBag,
     private readonly want: { entities: boolean; workloads: boolean },
-  ) {}
+    limits: { maxEntries: number; maxBytes: number },
+  ) {
+    // The facts are read from the labels: about as large again.
+    this.byIdentity = new BoundedMap(limits.maxEntries, limits.maxBytes, (e) => 2 * labelsBytes(e.labels));
+  }
 
   of(identity: number | null, labels: unknown): LabelFacts {
     if (!Array.isArray(labels)) return NONE;
     if (identity === null) return this.read(labels);
     const hit = this.byIdentity.get(identity);
     if (hit && sameLabels(hit.labels, labels)) return hit.facts;
-    if (!hit && this.byIdentity.size >= MAX_REMEMBERED) this.byIdentity.clear();
     const facts = this.read(labels);
     this.byIdentity.set(identity, { labels, facts });
     return facts;

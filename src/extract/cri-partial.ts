@@ -10,7 +10,7 @@ import type { PieceSource } from './types.js';
 
 export interface PartialFailure {
   key: string;
-  reason: 'partial_too_large' | 'partial_incomplete';
+  reason: 'partial_too_large' | 'partial_incomplete' | 'partial_evicted';
   text: string;
   pieces: number;
   sources: PieceSource[];
@@ -34,42 +34,80 @@ function release(p: Pending): PieceSource[] {
   return s;
 }
 
-export class CriPartialJoiner {
-  private readonly pending = new Map<string, Pending>();
+export interface JoinerLimits {
+  /** Longest line. */
+  maxBytes: number;
+  maxAgeMs: number;
+  /** Unfinished lines held at once, over all streams. */
+  maxLines: number;
+  /** Bytes held at once over all streams (pieces and stream keys). */
+  maxTotalBytes: number;
+}
 
-  constructor(
-    private readonly maxBytes: number,
-    private readonly maxAgeMs: number,
-  ) {}
+export class CriPartialJoiner {
+  /** In insertion order, so the first entry is the oldest line. */
+  private readonly pending = new Map<string, Pending>();
+  private totalBytes = 0;
+  /** Lines given up to make room for newer ones since the start. */
+  evicted = 0;
+
+  constructor(private readonly limits: JoinerLimits) {}
 
   get size(): number {
     return this.pending.size;
   }
 
-  /** Add a `P` piece. Returns a failure when the line just went over the size bound. */
-  addPartial(key: string, piece: string, now: number, source?: PieceSource): PartialFailure | null {
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /**
+   * Add a `P` piece. Returns the lines given up: this one when it just went over the size bound,
+   * the oldest others when holding it would go over the bounds over all streams.
+   */
+  addPartial(key: string, piece: string, now: number, source?: PieceSource): PartialFailure[] {
     let p = this.pending.get(key);
+    const failures: PartialFailure[] = [];
     if (!p) {
+      while (this.pending.size > 0 && (this.pending.size >= this.limits.maxLines || this.totalBytes + key.length + piece.length > this.limits.maxTotalBytes)) {
+        const oldest = this.pending.keys().next().value as string;
+        const f = this.remove(oldest, 'partial_evicted');
+        this.evicted++;
+        if (f) failures.push(f);
+      }
       p = { parts: [], bytes: 0, firstAt: now, overflowed: false, sources: [] };
       this.pending.set(key, p);
+      this.totalBytes += key.length;
     }
     // Pieces of a line already reported too large are dropped: nothing to keep them for.
-    if (p.overflowed) return null;
+    if (p.overflowed) return failures;
     if (source && !p.sources.includes(source)) {
       p.sources.push(source);
       source.pendingLines++;
     }
     p.parts.push(piece);
     p.bytes += piece.length;
-    if (p.bytes > this.maxBytes) {
+    this.totalBytes += piece.length;
+    if (p.bytes > this.limits.maxBytes) {
       // Keep the key so that later pieces of the same line are discarded until its `F` arrives.
       p.overflowed = true;
       const text = p.parts.join('');
       const pieces = p.parts.length;
       p.parts = [];
-      return { key, reason: 'partial_too_large', text, pieces, sources: release(p) };
+      this.totalBytes -= p.bytes;
+      p.bytes = 0;
+      failures.push({ key, reason: 'partial_too_large', text, pieces, sources: release(p) });
     }
-    return null;
+    return failures;
+  }
+
+  /** Forget a line; what it held is handed back unless it was already reported. */
+  private remove(key: string, reason: PartialFailure['reason']): PartialFailure | null {
+    const p = this.pending.get(key)!;
+    this.pending.delete(key);
+    this.totalBytes -= p.bytes + key.length;
+    const sources = release(p);
+    return p.overflowed ? null : { key, reason, text: p.parts.join(''), pieces: p.parts.length, sources };
   }
 
   /**
@@ -80,6 +118,7 @@ export class CriPartialJoiner {
     const p = this.pending.get(key);
     if (!p) return { text: last, sources: NO_SOURCES };
     this.pending.delete(key);
+    this.totalBytes -= p.bytes + key.length;
     const sources = release(p);
     if (p.overflowed) return { text: null, sources };
     p.parts.push(last);
@@ -90,10 +129,9 @@ export class CriPartialJoiner {
   expire(now: number): PartialFailure[] {
     const out: PartialFailure[] = [];
     for (const [key, p] of this.pending) {
-      if (now - p.firstAt < this.maxAgeMs) continue;
-      this.pending.delete(key);
-      const sources = release(p);
-      if (!p.overflowed) out.push({ key, reason: 'partial_incomplete', text: p.parts.join(''), pieces: p.parts.length, sources });
+      if (now - p.firstAt < this.limits.maxAgeMs) continue;
+      const f = this.remove(key, 'partial_incomplete');
+      if (f) out.push(f);
     }
     return out;
   }

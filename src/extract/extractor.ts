@@ -1,5 +1,5 @@
 import { CriPartialJoiner, type PartialFailure } from './cri-partial.js';
-import { exporterKindOf, parseHubbleLine } from './hubble-line.js';
+import { exporterKindOf, mayCarryRecord, parseHubbleLine } from './hubble-line.js';
 import type { ExporterKind, ExtractOutput, PieceSource } from './types.js';
 import { isMap, nonEmpty as str } from '../json-values.js';
 
@@ -8,6 +8,10 @@ export interface ExtractorOptions {
   mergeLogKey?: string | undefined;
   partialMaxBytes: number;
   partialMaxAgeMs: number;
+  partialMaxLines: number;
+  partialMaxTotalBytes: number;
+  /** Longest line parsed; a longer one is dead-lettered without being parsed. */
+  maxLineBytes: number;
 }
 
 
@@ -24,11 +28,25 @@ export class Extractor {
     private readonly opts: ExtractorOptions,
     private readonly out: ExtractOutput,
   ) {
-    this.joiner = new CriPartialJoiner(opts.partialMaxBytes, opts.partialMaxAgeMs);
+    this.joiner = new CriPartialJoiner({
+      maxBytes: opts.partialMaxBytes,
+      maxAgeMs: opts.partialMaxAgeMs,
+      maxLines: opts.partialMaxLines,
+      maxTotalBytes: opts.partialMaxTotalBytes,
+    });
   }
 
   get pendingPartials(): number {
     return this.joiner.size;
+  }
+
+  get pendingPartialBytes(): number {
+    return this.joiner.bytes;
+  }
+
+  /** Unfinished lines given up to make room for newer ones since the start. */
+  get evictedPartials(): number {
+    return this.joiner.evicted;
   }
 
   /** `source`: who brought this record, remembered by the lines its partial pieces are part of. */
@@ -37,7 +55,7 @@ export class Extractor {
     if (isMap(merged)) {
       const kind = exporterKindOf(merged);
       if (kind) {
-        this.emit(kind, merged, rec, timeSec);
+        this.emit(kind, merged, rec, timeSec, null);
         return;
       }
     }
@@ -57,9 +75,14 @@ export class Extractor {
     // already joined. Only the regex parser's `logtag` marks a piece still to be joined.
     const tag = rec.logtag;
     if (tag === 'P') {
-      const failure = this.joiner.addPartial(this.streamKey(rec), line, now, source);
-      if (failure) this.fail(failure, rec);
-      else this.out.skip('partial_piece');
+      const failures = this.joiner.addPartial(this.streamKey(rec), line, now, source);
+      let tooLarge = false;
+      for (const f of failures) {
+        tooLarge ||= f.reason === 'partial_too_large';
+        this.fail(f, f.reason === 'partial_too_large' ? rec : null);
+      }
+      // This piece is in a dead letter when its line just went over the bound, else it waits.
+      if (!tooLarge) this.out.skip('partial_piece');
       return;
     }
     if (tag === 'F' && this.joiner.size > 0) {
@@ -82,9 +105,17 @@ export class Extractor {
   }
 
   private line(line: string, rec: Record<string, unknown>, timeSec: number | null): void {
+    if (line.length > this.opts.maxLineBytes) {
+      if (mayCarryRecord(line)) {
+        this.out.dead({ stage: 'extract', reason: 'line_too_long', message: `a ${line.length}-character line exceeds limits.maxLineBytes (${this.opts.maxLineBytes}); not parsed`, raw: line, nodeName: nodeOfRecord(rec) });
+      } else {
+        this.out.skip('agent_log');
+      }
+      return;
+    }
     const parsed = parseHubbleLine(line);
     if (parsed.ok) {
-      this.emit(parsed.kind, parsed.obj, rec, timeSec);
+      this.emit(parsed.kind, parsed.obj, rec, timeSec, line);
     } else if ('skip' in parsed) {
       this.out.skip(parsed.skip);
     } else {
@@ -92,8 +123,9 @@ export class Extractor {
     }
   }
 
-  private emit(kind: ExporterKind, obj: Record<string, unknown>, rec: Record<string, unknown>, timeSec: number | null): void {
+  private emit(kind: ExporterKind, obj: Record<string, unknown>, rec: Record<string, unknown>, timeSec: number | null, line: string | null): void {
     this.out.record({
+      line,
       kind,
       payload: obj[kind] as Record<string, unknown>,
       nodeName: str(obj.node_name),
@@ -107,7 +139,9 @@ export class Extractor {
     const why =
       f.reason === 'partial_too_large'
         ? `CRI partial line exceeded extract.partialMaxBytes (${this.opts.partialMaxBytes}) after ${f.pieces} pieces`
-        : `CRI partial line got no final piece within extract.partialMaxAgeMs (${this.opts.partialMaxAgeMs}) after ${f.pieces} pieces`;
+        : f.reason === 'partial_evicted'
+          ? `CRI partial line given up after ${f.pieces} pieces to stay within extract.partialMaxLines (${this.opts.partialMaxLines}) and extract.partialMaxTotalBytes (${this.opts.partialMaxTotalBytes}) over all streams`
+          : `CRI partial line got no final piece within extract.partialMaxAgeMs (${this.opts.partialMaxAgeMs}) after ${f.pieces} pieces`;
     this.out.dead({ stage: 'extract', reason: f.reason, message: `${why} (stream ${f.key})`, raw: f.text, nodeName: rec ? nodeOfRecord(rec) : null });
     if (f.sources.length > 0) this.out.piecesDone(f.sources);
   }

@@ -15,7 +15,7 @@ export function exporterKindOf(obj: Record<string, unknown>): ExporterKind | nul
  */
 const MARKERS = ['flow":', 'flow\\":', 'lost_events', 'agent_event', 'debug_event', 'node_status'];
 
-function mayCarryRecord(line: string): boolean {
+export function mayCarryRecord(line: string): boolean {
   for (const m of MARKERS) if (line.includes(m)) return true;
   return false;
 }

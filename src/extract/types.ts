@@ -13,6 +13,8 @@ export interface ExporterRecord {
   /** Time of the log line (CRI time, else Fluent Bit's event time), for records without one. */
   lineTime: string | null;
   lineTimeSec: number | null;
+  /** The log line it was read from (null for a map merged by Fluent Bit): kept if the record is refused. */
+  line: string | null;
 }
 
 export type SkipReason = 'agent_log' | 'other_json' | 'no_log_field' | 'empty_line' | 'partial_piece';

@@ -1,1 +1,2 @@
 export { createMetrics, type Metrics } from './registry.js';
+export { LabelCap, OTHER } from './label-cap.js';

@@ -75,6 +75,28 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['source', 'node'] as const,
       registers: [registry],
     }),
+    deadLettersSummarized: new Counter({
+      name: `${p}dead_letters_summarized_total`,
+      help: 'Dead letters beyond limits.maxDeadLetterRowsPerRequest or the per-minute rate: counted in dead_letters_total, written only as part of one summary row per request.',
+      registers: [registry],
+    }),
+    stateEvictions: new Counter({
+      name: `${p}state_evictions_total`,
+      help: 'Entries given up to keep state that spans requests within its cap, by state (cri_partial_lines, identities, aggregate_keys).',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
+    labelValuesCapped: new Counter({
+      name: `${p}metric_label_values_capped_total`,
+      help: 'Samples counted under the label value `_other` because a label taken from input reached limits.maxMetricLabelValues, by metric.',
+      labelNames: ['metric'] as const,
+      registers: [registry],
+    }),
+    criPartialBytes: new Gauge({
+      name: `${p}cri_partial_bytes_pending`,
+      help: 'Bytes of CRI partial lines waiting for their final piece (bounded by extract.partialMaxTotalBytes).',
+      registers: [registry],
+    }),
     enrichRows: new Counter({
       name: `${p}enrich_rows_total`,
       help: 'Flows through the enrich stage by outcome: kept, filtered, sampled_out, aggregated (absorbed), and aggregate_rows (rows emitted by aggregation).',

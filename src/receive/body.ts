@@ -30,7 +30,7 @@ export function formatOf(contentType: string | undefined): BodyFormat | null {
 
 export type BodyResult = { ok: true; decoded: Decoded; inflatedBytes: number } | { ok: false; error: BodyError };
 
-/** Decompress and decode one request body; limits are enforced before work is spent on it. */
+/** Decompress and decode one request body; limits are enforced while the work is done, not after. */
 export async function decodeBody(
   body: Buffer,
   format: BodyFormat,
@@ -41,16 +41,12 @@ export async function decodeBody(
   const inflated = await decompress(body, contentEncoding, limits.maxDecompressedBytes);
   if (!inflated.ok) return inflated;
   const raw = inflated.body;
-  const decoded =
-    format === 'msgpack' ? decodeMsgpack(raw) : decodeJson(raw.toString('utf8'), jsonDateKey, format === 'json_lines');
-  if (decoded.records.length > limits.maxRecordsPerRequest) {
+  const max = limits.maxRecordsPerRequest;
+  const decoded = format === 'msgpack' ? decodeMsgpack(raw, max) : decodeJson(raw.toString('utf8'), jsonDateKey, format === 'json_lines', max);
+  if ('tooMany' in decoded) {
     return {
       ok: false,
-      error: {
-        status: 413,
-        reason: 'too_many_records',
-        message: `${decoded.records.length} records exceed limits.maxRecordsPerRequest (${limits.maxRecordsPerRequest})`,
-      },
+      error: { status: 413, reason: 'too_many_records', message: `the body holds more than limits.maxRecordsPerRequest (${max}) records` },
     };
   }
   return { ok: true, decoded, inflatedBytes: raw.length };

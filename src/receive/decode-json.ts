@@ -1,6 +1,6 @@
 import { frameJsonObjects } from './json-framing.js';
-import type { Decoded } from './types.js';
-import { isMap } from '../json-values.js';
+import type { Decoded, TooMany } from './types.js';
+import { boundedJson, isMap } from '../json-values.js';
 
 
 /**
@@ -18,12 +18,17 @@ export function dateKeyToSeconds(v: unknown): number | null {
   return null;
 }
 
+/** Every record is at least `{}` and a separator: a body of n bytes holds at most n / 3 of them. */
+const MIN_RECORD_BYTES = 3;
+
 /**
  * Decode `Format json` (an array of records), `json_stream` (objects back to back) and
  * `json_lines` (one per line) alike. A record that fails to parse is set aside on its own.
+ * Stops at the `maxItems`-th item (records and bad parts together): the caller refuses the body.
  */
-export function decodeJson(text: string, dateKey: string, lineDelimited: boolean): Decoded {
+export function decodeJson(text: string, dateKey: string, lineDelimited: boolean, maxItems: number): Decoded | TooMany {
   const out: Decoded = { records: [], bad: [] };
+  let items = 0;
   if (lineDelimited) {
     // json_lines: a broken line must not swallow the lines after it, so each line stands alone.
     let start = 0;
@@ -33,12 +38,14 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
       const line = text.slice(start, end).trim();
       start = end + 1;
       if (line.length === 0) continue;
+      if (++items > maxItems) return { tooMany: items };
       parseOne(out, line, dateKey);
     }
     return out;
   }
-  // Fast path: a well-formed array is parsed natively in one go.
-  if (text.charCodeAt(0) === 0x5b /* [ */) {
+  // Fast path: a well-formed array is parsed natively in one go, when it cannot hold more records
+  // than the limit (else the framing below counts them and stops at the limit).
+  if (text.charCodeAt(0) === 0x5b /* [ */ && text.length <= maxItems * MIN_RECORD_BYTES) {
     let arr: unknown;
     try {
       arr = JSON.parse(text);
@@ -46,16 +53,25 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
       arr = undefined;
     }
     if (Array.isArray(arr)) {
-      for (const rec of arr) pushRecord(out, rec, dateKey);
+      if (arr.length > maxItems) return { tooMany: arr.length };
+      for (const rec of arr) pushRecord(out, rec, null, dateKey);
       return out;
     }
   }
   frameJsonObjects(
     text,
-    (json) => parseOne(out, json, dateKey),
-    (garbage) => out.bad.push({ reason: 'invalid_json', message: 'text between records is not JSON', raw: garbage }),
+    (json) => {
+      if (++items > maxItems) return false;
+      parseOne(out, json, dateKey);
+      return true;
+    },
+    (garbage) => {
+      if (++items > maxItems) return false;
+      out.bad.push({ reason: 'invalid_json', message: 'text between records is not JSON', raw: garbage });
+      return true;
+    },
   );
-  return out;
+  return items > maxItems ? { tooMany: items } : out;
 }
 
 function parseOne(out: Decoded, json: string, dateKey: string): void {
@@ -66,12 +82,13 @@ function parseOne(out: Decoded, json: string, dateKey: string): void {
     out.bad.push({ reason: 'invalid_json', message: `record is not valid JSON: ${(err as Error).message}`, raw: json });
     return;
   }
-  pushRecord(out, rec, dateKey);
+  pushRecord(out, rec, json, dateKey);
 }
 
-function pushRecord(out: Decoded, rec: unknown, dateKey: string): void {
+/** `json`: the record's own text when there is one, kept as it came if the record is refused. */
+function pushRecord(out: Decoded, rec: unknown, json: string | null, dateKey: string): void {
   if (!isMap(rec)) {
-    out.bad.push({ reason: 'invalid_record', message: 'a record must be a JSON object', raw: JSON.stringify(rec) ?? '' });
+    out.bad.push({ reason: 'invalid_record', message: 'a record must be a JSON object', raw: json ?? boundedJson(rec) });
     return;
   }
   out.records.push({ record: rec, timeSec: dateKeyToSeconds(rec[dateKey]) });

@@ -1,6 +1,7 @@
 import { Unpackr } from 'msgpackr';
 import { EventTime } from './event-time.js';
-import type { Decoded, LogRecord } from './types.js';
+import type { Decoded, LogRecord, TooMany } from './types.js';
+import { boundedJson } from '../json-values.js';
 
 // Plain objects for maps (records are read by key), no msgpackr record extension, and 64-bit
 // integers as numbers: Fluent Bit never sends integers past 2^53 in log records.
@@ -30,20 +31,25 @@ export function eventToRecord(ev: unknown): LogRecord | string {
   return { record, timeSec: timeOf(head) };
 }
 
-/** Decode a Fluent Bit `Format msgpack` body: concatenated events, each checked on its own. */
-export function decodeMsgpack(body: Buffer): Decoded {
+/**
+ * Decode a Fluent Bit `Format msgpack` body: concatenated events, each checked on its own. Stops
+ * at the `maxItems`-th item (records and bad events together): the caller refuses the body then.
+ */
+export function decodeMsgpack(body: Buffer, maxItems: number): Decoded | TooMany {
   const out: Decoded = { records: [], bad: [] };
   let offset = 0;
+  let items = 0;
   try {
-    unpackr.unpackMultiple(body, (ev: unknown, start?: number, end?: number) => {
+    unpackr.unpackMultiple(body, (ev: unknown, _start?: number, end?: number) => {
+      if (++items > maxItems) return false;
       const r = eventToRecord(ev);
       if (typeof r === 'string') {
-        out.bad.push({ reason: 'invalid_event', message: r, raw: JSON.stringify(ev, safeReplacer) ?? '' });
+        out.bad.push({ reason: 'invalid_event', message: r, raw: boundedJson(ev, safeReplacer) });
       } else {
         out.records.push(r);
       }
       offset = end ?? offset;
-      void start;
+      return true;
     });
   } catch (err) {
     // msgpack has no framing: after a corrupt byte nothing further can be trusted, so the tail is
@@ -54,7 +60,7 @@ export function decodeMsgpack(body: Buffer): Decoded {
       raw: body.subarray(offset).toString('base64'),
     });
   }
-  return out;
+  return items > maxItems ? { tooMany: items } : out;
 }
 
 function safeReplacer(_k: string, v: unknown): unknown {

@@ -2,15 +2,26 @@ import { gunzip, constants as zc } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import snappy from 'snappyjs';
 import type { BodyError } from './types.js';
+import { zstdDeclared } from './zstd-frames.js';
 
 export type Decompressed = { ok: true; body: Buffer } | { ok: false; error: BodyError };
 
 class OutputTooLarge extends Error {}
 
-const tooLarge = (encoding: string, max: number): Decompressed => ({
+const tooLarge = (encoding: string, max: number, why?: string): Decompressed => ({
   ok: false,
-  error: { status: 413, reason: 'decompressed_too_large', message: `${encoding} body inflates past limits.maxDecompressedBytes (${max})` },
+  error: {
+    status: 413,
+    reason: 'decompressed_too_large',
+    message: `${encoding} body inflates past limits.maxDecompressedBytes (${max})${why ? `: ${why}` : ''}`,
+  },
 });
+
+/**
+ * The most a snappy block can inflate per input byte: a 3-byte copy element yields at most 64 bytes.
+ * A header declaring more than that for its input is a lie, refused before anything is allocated.
+ */
+const SNAPPY_MAX_RATIO = 22;
 
 const corrupt = (encoding: string, err: unknown): Decompressed => ({
   ok: false,
@@ -45,6 +56,10 @@ function gunzipBounded(body: Buffer, max: number): Promise<Decompressed> {
 }
 
 function unzstdBounded(body: Buffer, max: number): Decompressed {
+  const declared = zstdDeclared(body);
+  if (typeof declared === 'string') return corrupt('zstd', new Error(declared));
+  if (declared.contentBytes > max) return tooLarge('zstd', max, `its frames declare ${declared.contentBytes} bytes`);
+  if (declared.largestWindow > max) return tooLarge('zstd', max, `a frame asks for a ${declared.largestWindow}-byte window`);
   const chunks: Uint8Array[] = [];
   let total = 0;
   let ended = false;
@@ -65,15 +80,31 @@ function unzstdBounded(body: Buffer, max: number): Decompressed {
 }
 
 function unsnappyBounded(body: Buffer, max: number): Decompressed {
+  const declared = snappyDeclaredLength(body);
+  if (declared < 0) return corrupt('snappy', new Error('bad length header'));
+  if (declared > max) return tooLarge('snappy', max, `its header declares ${declared} bytes`);
+  if (declared > body.length * SNAPPY_MAX_RATIO + 64) {
+    return corrupt('snappy', new Error(`its header declares ${declared} bytes, more than ${body.length} compressed bytes can hold`));
+  }
   try {
-    // Fluent Bit sends the raw snappy block format, whose header states the inflated length:
-    // snappyjs checks it against `max` before allocating anything.
+    // Fluent Bit sends the raw snappy block format, whose header states the inflated length.
     const out = snappy.uncompress(body, max) as Buffer;
     return { ok: true, body: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
   } catch (err) {
     if (/too big/.test((err as Error).message)) return tooLarge('snappy', max);
     return corrupt('snappy', err);
   }
+}
+
+/** The snappy block header: the inflated length as a little-endian varint of at most 5 bytes. */
+function snappyDeclaredLength(body: Buffer): number {
+  let result = 0;
+  for (let i = 0; i < 5 && i < body.length; i++) {
+    const c = body[i]!;
+    result += (c & 0x7f) * 2 ** (7 * i);
+    if (c < 0x80) return result;
+  }
+  return -1;
 }
 
 /** Undo Fluent Bit's `compress` (Content-Encoding gzip, zstd or snappy), never past `max` bytes. */

@@ -3,12 +3,12 @@
  * back to back (`json_stream`) or one per line (`json_lines`). It only finds where each object
  * starts and ends, tracking strings and nesting; JSON.parse does the parsing. Text between objects
  * that is not whitespace, `[`, `]` or `,` is reported as garbage so that it can be set aside while
- * the objects around it go on.
+ * the objects around it go on. A callback that returns false stops the framing there.
  */
 export function frameJsonObjects(
   text: string,
-  onObject: (json: string) => void,
-  onGarbage: (text: string) => void,
+  onObject: (json: string) => boolean,
+  onGarbage: (text: string) => boolean,
 ): void {
   const n = text.length;
   let i = 0;
@@ -17,7 +17,7 @@ export function frameJsonObjects(
     const c = text.charCodeAt(i);
     if (c === 0x7b /* { */) {
       if (garbageStart >= 0) {
-        onGarbage(text.slice(garbageStart, i));
+        if (!onGarbage(text.slice(garbageStart, i))) return;
         garbageStart = -1;
       }
       const end = objectEnd(text, i);
@@ -25,7 +25,7 @@ export function frameJsonObjects(
         onGarbage(text.slice(i));
         return;
       }
-      onObject(text.slice(i, end));
+      if (!onObject(text.slice(i, end))) return;
       i = end;
       continue;
     }

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Metrics } from '../metrics/index.js';
 import { makeAuthCheck, type AuthSettings } from './auth.js';
-import { decodeBody, formatOf, type BodyLimits } from './body.js';
+import { decodeBody, formatOf, type BodyLimits, type BodyResult } from './body.js';
 import type { BadPart, BodyFormat, Decoded } from './types.js';
 
 /** What the receiver hands decoded bodies to; the pipeline implements it. */
@@ -26,7 +26,7 @@ export interface IngestSummary {
 
 export interface ReceiverOptions {
   auth: AuthSettings;
-  limits: BodyLimits & { maxBodyBytes: number };
+  limits: BodyLimits & { maxBodyBytes: number; requestTimeoutMs: number };
   retryAfterSeconds: number;
   jsonDateKey: string;
   logger: FastifyServerOptions['logger'];
@@ -43,6 +43,12 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
   const app = Fastify({
     logger: opts.logger,
     bodyLimit: opts.limits.maxBodyBytes,
+    // A body sent slowly is cut off (408) once the whole request took longer than this, checked
+    // every second rather than Node's default 30 s.
+    requestTimeout: opts.limits.requestTimeoutMs,
+    http: { connectionsCheckingInterval: Math.min(1000, opts.limits.requestTimeoutMs) },
+    // On shutdown every connection is closed, also one still sending its body.
+    forceCloseConnections: true,
     // One log line per Fluent Bit request would cost more than the request on a busy node;
     // outcomes are in the metrics, problems are logged where they are decided.
     logController: new LogController({ disableRequestLogging: true }),
@@ -62,24 +68,35 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
       count(format, 413);
       return reply.code(413).send({ error: 'body_too_large', message: `body exceeds limits.maxBodyBytes (${opts.limits.maxBodyBytes})` });
     }
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      // What the client sent was wrong (a malformed header, say): its problem, not an operator's,
+      // so it is not logged as an error that anyone could flood the log with.
+      metrics.bodiesRejected.inc({ reason: 'bad_request' });
+      req.log.debug({ code: err.code, detail: err.message }, 'request refused');
+      count(format, err.statusCode);
+      return reply.code(err.statusCode).send({ error: 'bad_request', message: err.message });
+    }
     req.log.error({ err }, 'request failed');
-    count(format, status);
-    return reply.code(status).send({ error: 'request_failed', message: err.message });
+    count(format, 500);
+    return reply.code(500).send({ error: 'request_failed', message: 'internal error; see the service log' });
   });
+
+  // Credentials are checked before the body is read: an unauthenticated sender costs no body.
+  if (authCheck) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.method !== 'POST') return;
+      const why = authCheck(req.headers.authorization);
+      if (!why) return;
+      metrics.bodiesRejected.inc({ reason: 'unauthorized' });
+      count(formatOf(req.headers['content-type']) ?? 'unknown', 401);
+      req.log.warn({ reason: why }, 'rejected request: authentication failed');
+      return reply.code(401).header('WWW-Authenticate', 'Bearer, Basic').header('Connection', 'close').send({ error: 'unauthorized', message: why });
+    });
+  }
 
   const ingestHandler = async (req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
     const format = formatOf(req.headers['content-type']);
     const label: FormatLabel = format ?? 'unknown';
-    if (authCheck) {
-      const why = authCheck(req.headers.authorization);
-      if (why) {
-        metrics.bodiesRejected.inc({ reason: 'unauthorized' });
-        count(label, 401);
-        req.log.warn({ reason: why }, 'rejected request: authentication failed');
-        return reply.code(401).header('WWW-Authenticate', 'Bearer, Basic').send({ error: 'unauthorized', message: why });
-      }
-    }
     const refused = target.refuseReason();
     if (refused) {
       metrics.backpressure.inc({ reason: refused });
@@ -99,7 +116,10 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     metrics.requestBytes.inc({ stage: 'wire' }, body.length);
-    const result = await decodeBody(body, format, req.headers['content-encoding'], opts.limits, opts.jsonDateKey);
+    const result = await decodeBody(body, format, req.headers['content-encoding'], opts.limits, opts.jsonDateKey).catch(
+      // Decoding depends on the body alone: whatever it throws, the body is at fault, never a 5xx.
+      (err: unknown): BodyResult => ({ ok: false, error: { status: 400, reason: 'undecodable_body', message: `the body cannot be decoded: ${(err as Error).message}` } }),
+    );
     if (!result.ok) {
       metrics.bodiesRejected.inc({ reason: result.error.reason });
       count(format, result.error.status);

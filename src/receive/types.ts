@@ -17,6 +17,11 @@ export interface Decoded {
   bad: BadPart[];
 }
 
+/** A body that holds more records than the limit: decoding stopped there. */
+export interface TooMany {
+  tooMany: number;
+}
+
 export type BodyFormat = 'msgpack' | 'json' | 'json_lines';
 
 /** A body that can never succeed: the status tells Fluent Bit to drop it, the reason is counted. */

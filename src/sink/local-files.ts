@@ -1,5 +1,6 @@
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { boundedJson } from '../json-values.js';
 import type { RowOfTable, TableKey } from '../schema/index.js';
 import type { Sink } from './types.js';
 
@@ -25,16 +26,13 @@ export class LocalFileSink implements Sink {
   readonly name = 'local';
   private readonly files = new Map<TableKey, OpenFile>();
   private seq = 0;
-  private ready: Promise<void> | null = null;
 
   constructor(private readonly opts: LocalSinkOptions) {}
 
   async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
     if (rows.length === 0) return;
-    this.ready ??= mkdir(this.opts.directory, { recursive: true }).then(() => undefined);
-    await this.ready;
     let text = '';
-    for (const row of rows) text += JSON.stringify(row) + '\n';
+    for (const row of rows) text += boundedJson(row) + '\n';
     const file = await this.fileFor(table);
     await file.handle.write(text);
     file.bytes += Buffer.byteLength(text);
@@ -44,6 +42,9 @@ export class LocalFileSink implements Sink {
   private async fileFor(table: TableKey): Promise<OpenFile> {
     const open_ = this.files.get(table);
     if (open_) return open_;
+    // Made (again) whenever a file is opened: a directory that could not be made, or was removed,
+    // is tried again with the next batch rather than failing every write from then on.
+    await mkdir(this.opts.directory, { recursive: true });
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
     const path = join(this.opts.directory, `${this.opts.tableNames[table]}-${stamp}-${String(this.seq++).padStart(4, '0')}.jsonl`);
     const handle = await open(path, 'a');

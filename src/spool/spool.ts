@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { describeSystemError, StartupError } from '../startup-error.js';
 import { appendFile, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
@@ -96,7 +97,11 @@ export class Spool {
     private readonly o: SpoolOptions,
     private readonly hooks: SpoolHooks,
   ) {
-    mkdirSync(o.directory, { recursive: true });
+    try {
+      mkdirSync(o.directory, { recursive: true });
+    } catch (err) {
+      throw new StartupError('spool.directory', `cannot create or open ${o.directory} (${describeSystemError(err)})`);
+    }
   }
 
   get bytes(): number {

@@ -7,7 +7,7 @@ const LINE = JSON.stringify({ flow: FLOW, node_name: 'c1/n1', time: '2025-04-16T
 function harness(opts: Partial<ConstructorParameters<typeof Extractor>[0]> = {}) {
   const out = { records: [] as ExporterRecord[], skips: [] as SkipReason[], dead: [] as DeadLetter[], done: [] as PieceSource[] };
   const ex = new Extractor(
-    { logKeys: ['log', 'message'], partialMaxBytes: 64 * 1024, partialMaxAgeMs: 1000, ...opts },
+    { logKeys: ['log', 'message'], partialMaxBytes: 64 * 1024, partialMaxAgeMs: 1000, partialMaxLines: 1024, partialMaxTotalBytes: 16 << 20, maxLineBytes: 1 << 20, ...opts },
     { record: (r) => out.records.push(r), skip: (s) => out.skips.push(s), dead: (d) => out.dead.push(d), piecesDone: (s) => out.done.push(...s) },
   );
   return { ex, out };

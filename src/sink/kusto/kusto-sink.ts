@@ -105,7 +105,17 @@ export class KustoSink implements Sink {
   }
 
   private async deliverChunk<K extends TableKey>(table: K, rows: RowOfTable[K][], route: Route): Promise<void> {
-    const payload = await this.encode(table, rows);
+    let payload: Buffer;
+    try {
+      payload = await this.encode(table, rows);
+    } catch (err) {
+      // The pipeline only makes rows that encode; a row that still does not (one spooled by an
+      // older version, say) is found by halving and dead-lettered alone, and the rest goes on.
+      if (rows.length === 1) return this.deadLetter(table, rows, { reason: 'unencodable', detail: (err as Error).message });
+      const half = Math.ceil(rows.length / 2);
+      await this.deliverChunk(table, rows.slice(0, half), route);
+      return this.deliverChunk(table, rows.slice(half), route);
+    }
     const seen = this.bytesPerRow.get(table);
     const now = payload.length / rows.length;
     this.bytesPerRow.set(table, seen === undefined ? now : seen * 0.8 + now * 0.2);

@@ -218,12 +218,14 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     const hold = this.spool && original ? new RequestHold() : undefined;
     for (const r of decoded.records) this.extractor.push(r.record, r.timeSec, now, hold);
     this.stageIdentities();
+    this.closeDeadLetters();
     const summary: IngestSummary = {
       records: decoded.records.length,
       flows: this.counts.flows,
       events: this.counts.events,
       skipped: this.counts.skipped,
       deadLettered: this.counts.dead,
+      deadLetterRows: this.staged.deadLetters.length,
     };
     this.publishCounts();
     await this.commit(inflatedBytes, original ? { format, encoding: original.encoding ?? '', receivedAt: now, body: original.body } : undefined, hold);

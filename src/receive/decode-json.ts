@@ -1,6 +1,6 @@
 import { frameJsonObjects } from './json-framing.js';
 import type { Decoded, TooMany } from './types.js';
-import { boundedJson, isMap } from '../json-values.js';
+import { isMap } from '../json-values.js';
 
 
 /**
@@ -54,7 +54,7 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
     }
     if (Array.isArray(arr)) {
       if (arr.length > maxItems) return { tooMany: arr.length };
-      for (const rec of arr) pushRecord(out, rec, null, dateKey);
+      for (const rec of arr) pushRecord(out, rec, null, dateKey, text);
       return out;
     }
   }
@@ -82,13 +82,24 @@ function parseOne(out: Decoded, json: string, dateKey: string): void {
     out.bad.push({ reason: 'invalid_json', message: `record is not valid JSON: ${(err as Error).message}`, raw: json });
     return;
   }
-  pushRecord(out, rec, json, dateKey);
+  pushRecord(out, rec, json, dateKey, json);
 }
 
-/** `json`: the record's own text when there is one, kept as it came if the record is refused. */
-function pushRecord(out: Decoded, rec: unknown, json: string | null, dateKey: string): void {
+/**
+ * `json`: the record's own text when there is one, kept as it came if the record is refused;
+ * `around`: the text it is part of, kept instead when the record cannot be serialized again.
+ */
+function pushRecord(out: Decoded, rec: unknown, json: string | null, dateKey: string, around: string): void {
   if (!isMap(rec)) {
-    out.bad.push({ reason: 'invalid_record', message: 'a record must be a JSON object', raw: json ?? boundedJson(rec) });
+    let raw = json;
+    if (raw === null) {
+      try {
+        raw = JSON.stringify(rec) ?? '';
+      } catch {
+        raw = around;
+      }
+    }
+    out.bad.push({ reason: 'invalid_record', message: 'a record must be a JSON object', raw });
     return;
   }
   out.records.push({ record: rec, timeSec: dateKeyToSeconds(rec[dateKey]) });

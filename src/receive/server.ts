@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Metrics } from '../metrics/index.js';
 import { makeAuthCheck, type AuthSettings } from './auth.js';
@@ -21,7 +22,9 @@ export interface IngestSummary {
   flows: number;
   events: number;
   skipped: number;
+  /** Dead letters counted (every one) and rows written for them (bounded; see limits.maxDeadLetterRows*). */
   deadLettered: number;
+  deadLetterRows: number;
 }
 
 export interface ReceiverOptions {
@@ -44,9 +47,13 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     logger: opts.logger,
     bodyLimit: opts.limits.maxBodyBytes,
     // A body sent slowly is cut off (408) once the whole request took longer than this, checked
-    // every second rather than Node's default 30 s.
-    requestTimeout: opts.limits.requestTimeoutMs,
-    http: { connectionsCheckingInterval: Math.min(1000, opts.limits.requestTimeoutMs) },
+    // every second rather than Node's default 30 s (fastify does not pass that setting on).
+    serverFactory: (handler) => {
+      const server = createServer({ requestTimeout: opts.limits.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, opts.limits.requestTimeoutMs) }, handler);
+      // What fastify sets on servers it makes itself: longer than the keep-alive of proxies and clients.
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
     // On shutdown every connection is closed, also one still sending its body.
     forceCloseConnections: true,
     // One log line per Fluent Bit request would cost more than the request on a busy node;

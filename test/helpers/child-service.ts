@@ -1,5 +1,6 @@
 /** hubble-adx as its own process (the built CLI), for crash, signal and memory tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { metricValue } from './service.js';
@@ -12,6 +13,8 @@ export interface Child {
   exited: Promise<number | null>;
   logs: () => string;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** Peak resident set size of the process so far, in MiB (VmHWM). */
+  peakRssMiB(): number;
 }
 
 export async function spawnService(env: Record<string, string>, port = 20000 + Math.floor(Math.random() * 20000)): Promise<Child> {
@@ -36,6 +39,10 @@ export async function spawnService(env: Record<string, string>, port = 20000 + M
     async metric(name, labels = {}) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       return metricValue(text, name, labels);
+    },
+    peakRssMiB() {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : Number.NaN;
     },
   };
 }

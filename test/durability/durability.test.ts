@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import type { RowOfTable, TableKey } from '../../src/schema/index.js';
 import type { Sink } from '../../src/sink/index.js';
-import { spawnService, type Child } from '../helpers/child-service.js';
+import { spawnService, type Child } from '../support/child-service.js';
 import { FakeAdx } from '../support/fake-adx.js';
 import { startService, type Running } from '../helpers/service.js';
 import { containerNodeOptions } from '../support/container-node-options.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnService, type Child } from '../helpers/child-service.js';
+import { spawnService, type Child } from '../support/child-service.js';
 import { readRows } from '../helpers/service.js';
 import { containerNodeOptions } from '../support/container-node-options.js';
 import { jsonLinesBody } from '../support/fluent-bit-bodies.js';

@@ -1,11 +1,12 @@
 /** hubble-adx as its own process (the built CLI), for crash, signal and memory tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { metricValue } from './service.js';
+import { join } from 'node:path';
+import { projectRoot } from './project-root.js';
+import { metricValue } from './metric-value.js';
 
-const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/cli.js');
+// The built CLI, from test/support/ (vitest) and from dist/test/support/ (benchmarks) alike.
+const CLI = join(projectRoot(), 'dist', 'src', 'cli.js');
 
 export interface Child {
   port: number;

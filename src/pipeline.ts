@@ -41,8 +41,22 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   private readonly spool: Spool | null;
   private readonly timer: NodeJS.Timeout;
   private draining = false;
+  /** Set once the batches are stopped: nothing more is made into rows. */
+  private closing = false;
+  /** recover() has taken the spool: requests can be spooled. */
+  private started = false;
   private replaying = false;
   private refusing: string | null = null;
+  /**
+   * Requests in the spool not yet made into rows, oldest first: what an earlier run left, and what
+   * arrived while the rows in memory were at their bounds (an ADX outage). Only where they are is
+   * kept in memory; each is read back from the spool in its turn.
+   */
+  private parked: { record: SpoolRecord; receivedAt: number; backlog: boolean }[] = [];
+  private unparking: Promise<void> | null = null;
+  private backlogLeft = 0;
+  private backlogDone: (() => void) | null = null;
+  private replayedRows = 0;
   private staged: Staged = emptyStaged();
   private counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
   /** The time of the request being extracted, read by record(). */
@@ -100,50 +114,110 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   }
 
   /**
-   * Send first what an earlier run left in the spool. Requests are refused (503) until all of it is
-   * handed to the batcher; the batcher's own bounds pace the replay.
+   * Take the spool, then send first what an earlier run left in it. Requests are answered 503
+   * (`replaying`) only while the spool is read; from then on they are parked behind that backlog
+   * (spooled, made into rows in their turn), so order is kept. Resolves once the backlog is made
+   * into rows, with how many.
    */
   async recover(): Promise<number> {
-    if (!this.spool) return 0;
+    if (!this.spool) {
+      this.started = true;
+      return 0;
+    }
     const spool = this.spool;
+    await spool.lock();
+    this.started = true;
     this.replaying = true;
-    let rows = 0;
+    let backlog = 0;
     try {
       for await (const r of spool.replay((file, offset, reason) => {
         this.metrics.spoolTornRecords.inc({ reason });
         this.log.warn({ file, offset, reason }, 'spool segment cut at a torn or corrupt record');
       })) {
-        while (this.overBounds(1)) await new Promise((res) => setTimeout(res, 20));
         if (r.kind === 'rows') {
+          while (this.overBounds(1)) await new Promise((res) => setTimeout(res, 20));
           this.batcher.add(r.table, r.rows as RowOfTable[typeof r.table][], r.record);
-          rows += r.rows.length;
+          this.replayedRows += r.rows.length;
           continue;
         }
-        const hold = new RequestHold();
-        hold.settle(r.record);
-        const { staged, inflatedBytes } = await this.remake(r.request, hold);
-        const total = countOf(staged);
-        spool.expect(r.record, total + hold.pendingLines, inflatedBytes);
-        for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], r.record);
-        this.letGo(r.record, this.takeFinished(hold));
-        rows += total;
+        // Only where it is: the body is read again when its turn comes.
+        this.parked.push({ record: r.record, receivedAt: r.request.receivedAt, backlog: true });
+        backlog++;
       }
     } finally {
       this.replaying = false;
     }
-    this.metrics.spoolReplayedRows.inc(rows);
-    if (rows > 0) this.log.info({ rows }, 'spool replayed: undelivered rows from the previous run are being sent');
+    const done = backlog === 0 ? Promise.resolve() : new Promise<void>((res) => (this.backlogDone = res));
+    this.backlogLeft = backlog;
+    this.kickUnpark();
+    await done;
+    this.metrics.spoolReplayedRows.inc(this.replayedRows);
+    if (this.replayedRows > 0) this.log.info({ rows: this.replayedRows }, 'spool replayed: undelivered rows from the previous run are being sent');
     this.publishGauges();
-    return rows;
+    return this.replayedRows;
   }
 
   /**
-   * The rows of a spooled request, made again the way they were made when it arrived (same
-   * receive time). Flows are not aggregated this time: an aggregate written before the stop may
-   * already count some of them, and counting twice is better than losing them.
+   * Make the parked requests into rows, oldest first, while the rows in memory are under their
+   * bounds; called again whenever batches are written.
+   */
+  private kickUnpark(): void {
+    if (this.unparking || this.parked.length === 0 || this.closing || !this.spool) return;
+    const spool = this.spool;
+    this.unparking = (async () => {
+      while (this.parked.length > 0 && !this.closing && !this.overMemoryBounds(1)) {
+        const p = this.parked[0]!;
+        let req: SpooledRequest | null;
+        try {
+          req = await spool.readRequest(p.record);
+        } catch (err) {
+          this.log.error({ err, offset: p.record.offset }, 'could not read a parked request back from the spool; trying again');
+          await new Promise((res) => setTimeout(res, 1000));
+          continue;
+        }
+        this.parked.shift();
+        let rows = 0;
+        if (!req) {
+          this.log.error({ offset: p.record.offset }, 'a parked spool record is not a request this version can read; it is let go');
+          spool.expect(p.record, 0, 0);
+        } else {
+          rows = await this.makeParked(req, p.record);
+        }
+        if (p.backlog) {
+          this.replayedRows += rows;
+          if (--this.backlogLeft === 0) this.backlogDone?.();
+        }
+        this.publishGauges();
+      }
+    })().finally(() => {
+      this.unparking = null;
+      // What was parked while the loop ended gets its own turn.
+      if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
+    });
+  }
+
+  /** Rows of a parked request, handed to the batcher against its spool record; returns how many. */
+  private async makeParked(req: SpooledRequest, record: SpoolRecord): Promise<number> {
+    const hold = new RequestHold();
+    hold.settle(record);
+    const { staged, inflatedBytes } = await this.remake(req, hold);
+    const total = countOf(staged);
+    this.spool!.expect(record, total + hold.pendingLines, inflatedBytes);
+    for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], record);
+    this.letGo(record, this.takeFinished(hold));
+    return total;
+  }
+
+  /**
+   * The rows of a spooled request, made with the time it was received. One parked before it was
+   * ever made into rows is counted in the metrics and aggregated now, as on arrival. One made into
+   * rows by an earlier run is made again the same way, but not counted again, and its flows are not
+   * aggregated: an aggregate written before the stop may already count some of them, and counting
+   * twice is better than losing them.
    */
   private async remake(req: SpooledRequest, hold: RequestHold): Promise<{ staged: Staged; inflatedBytes: number }> {
     this.staged = emptyStaged();
+    this.counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
     let inflatedBytes = req.body.length;
     const format = req.format as BodyFormat;
     const d = await decodeBody(req.body, format, req.encoding || undefined, this.config.limits, this.config.server.jsonDateKey);
@@ -153,7 +227,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     } else {
       inflatedBytes = d.inflatedBytes;
       this.now = req.receivedAt;
-      this.remaking = true;
+      this.remaking = req.processed;
+      if (!req.processed) this.metrics.recordsReceived.inc({ format }, d.decoded.records.length);
       try {
         this.stageBadParts(d.decoded.bad);
         for (const rec of d.decoded.records) this.extractor.push(rec.record, rec.timeSec, req.receivedAt, hold);
@@ -163,43 +238,62 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       this.stageIdentities();
     }
     this.closeDeadLetters();
-    // Counted when the request first arrived.
-    this.outcomes.clear();
-    this.skips.clear();
+    if (!req.processed) {
+      this.publishCounts();
+    } else {
+      // Counted when the request first arrived.
+      this.outcomes.clear();
+      this.skips.clear();
+    }
     const staged = this.staged;
     this.staged = emptyStaged();
     return { staged, inflatedBytes };
   }
 
+  /**
+   * Why a request cannot be taken now (answered 503 with Retry-After, so Fluent Bit keeps it and
+   * retries soon), or null. With the spool on, only a full spool refuses: rows over their bounds in
+   * memory park the request in the spool instead. Hysteresis: once refusing, requests are taken
+   * again when everything is under `batch.resumeBelow` of its bound.
+   */
   refuseReason(): string | null {
     if (this.draining) return 'draining';
+    if (!this.started) return 'starting';
     if (this.replaying) return 'replaying';
     if (this.refusing) {
-      if (!this.overBounds(this.config.batch.resumeBelow)) this.refusing = null;
+      if (this.overBoundsReason(this.config.batch.resumeBelow) === null) this.refusing = null;
     } else {
       this.refusing = this.overBoundsReason(1);
     }
     return this.refusing;
   }
 
-  /** Not ready while refusing, or once the spool is 90% full (so that traffic moves before it fills). */
+  /**
+   * Whether the process can take requests at all: started, spool open, not shutting down. A full
+   * pipeline is not unreadiness (it is answered 503 in band): a node-local Service must keep its
+   * endpoint so that Fluent Bit sees the 503 and retries on its short schedule.
+   */
   notReadyReason(): string | null {
-    const refused = this.refuseReason();
-    if (refused) return refused;
-    if (this.spool && this.spool.bytes >= this.config.spool.maxBytes * 0.9) return 'spool_near_full';
+    if (this.draining) return 'draining';
+    if (!this.started) return 'starting';
+    if (this.spool?.closed) return 'spool_closed';
     return null;
+  }
+
+  /** Rows in memory over `fraction` of their bounds. */
+  overMemoryBounds(fraction: number): boolean {
+    const b = this.config.batch;
+    return this.batcher.pendingRows >= b.maxPendingRows * fraction || this.batcher.pendingBytes >= b.maxPendingBytes * fraction;
   }
 
   private overBounds(fraction: number): boolean {
-    return this.overBoundsReason(fraction) !== null;
+    return this.overMemoryBounds(fraction);
   }
 
+  /** What refuses requests: the spool's size with a spool, the rows in memory without one. */
   private overBoundsReason(fraction: number): string | null {
-    const b = this.config.batch;
-    if (this.batcher.pendingRows >= b.maxPendingRows * fraction) return 'queue_full';
-    if (this.batcher.pendingBytes >= b.maxPendingBytes * fraction) return 'queue_full';
-    if (this.spool && this.spool.bytes >= this.config.spool.maxBytes * fraction) return 'spool_full';
-    return null;
+    if (this.spool) return this.spool.bytes >= this.config.spool.maxBytes * fraction ? 'spool_full' : null;
+    return this.overMemoryBounds(fraction) ? 'queue_full' : null;
   }
 
   get pendingRows(): number {
@@ -211,6 +305,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    * made again from it on replay), which costs far less than serializing the rows.
    */
   async ingest(decoded: Decoded, format: BodyFormat, inflatedBytes = 0, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
+    if (this.spool && original && (this.parked.length > 0 || this.overMemoryBounds(1))) return this.park(decoded, format, inflatedBytes, original);
     this.counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
     this.stageBadParts(decoded.bad);
     const now = Date.now();
@@ -226,10 +321,26 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       skipped: this.counts.skipped,
       deadLettered: this.counts.dead,
       deadLetterRows: this.staged.deadLetters.length,
+      deferred: false,
     };
     this.publishCounts();
-    await this.commit(inflatedBytes, original ? { format, encoding: original.encoding ?? '', receivedAt: now, body: original.body } : undefined, hold);
+    await this.commit(inflatedBytes, original ? { format, encoding: original.encoding ?? '', receivedAt: now, body: original.body, processed: true } : undefined, hold);
     return summary;
+  }
+
+  /**
+   * Spool a request without making it into rows yet: the rows in memory are at their bounds (ADX is
+   * slow or down), or older requests are parked and order must be kept. It is counted and made into
+   * rows in its turn (kickUnpark).
+   */
+  private async park(decoded: Decoded, format: BodyFormat, inflatedBytes: number, original: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
+    const receivedAt = Date.now();
+    const request: SpooledRequest = { format, encoding: original.encoding ?? '', receivedAt, body: original.body, processed: false };
+    const record = await this.spool!.appendRequest(request, 0, inflatedBytes);
+    this.parked.push({ record, receivedAt, backlog: false });
+    this.publishGauges();
+    this.kickUnpark();
+    return { records: decoded.records.length, flows: 0, events: 0, skipped: 0, deadLettered: 0, deadLetterRows: 0, deferred: true };
   }
 
   /** A body that cannot be decoded at all is still kept, as dead letters. */
@@ -387,9 +498,10 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.publishGauges();
   }
 
-  /** Write every row accepted so far (batches are sealed early); requests are still taken. */
-  flush(): Promise<void> {
-    return this.batcher.flush();
+  /** Write every row accepted so far, parked requests included (batches are sealed early); requests are still taken. */
+  async flush(): Promise<void> {
+    await this.unparked();
+    await this.batcher.flush();
   }
 
   /**
@@ -399,25 +511,37 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    */
   async drain(graceMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     this.draining = true;
+    const deadline = Date.now() + graceMs;
+    const within = async (p: Promise<unknown>): Promise<boolean> => {
+      if (graceMs === Number.POSITIVE_INFINITY) return p.then(() => true);
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.max(0, deadline - Date.now()))))]);
+      clearTimeout(timer);
+      return done;
+    };
+    // Parked requests first: one may hold the final piece of a line a request before it started.
+    // What is still parked when the time is up stays in the spool, and so do the unfinished lines.
+    if (!(await within(this.unparked()))) return false;
     this.extractor.drain();
     this.stageAggregated(Date.now(), true);
     await this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool the last dead letters'));
-    if (graceMs === Number.POSITIVE_INFINITY) {
-      await this.batcher.flush();
-      return true;
+    return within(this.batcher.flush());
+  }
+
+  /** Resolves once every parked request is made into rows (they go as batches are written). */
+  private async unparked(): Promise<void> {
+    while (this.parked.length > 0 && !this.closing) {
+      this.kickUnpark();
+      await (this.unparking ?? new Promise((r) => setTimeout(r, 20)));
+      if (this.parked.length > 0) await new Promise((r) => setTimeout(r, 20));
     }
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([
-      this.batcher.flush().then(() => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
-    ]);
-    clearTimeout(timer);
-    return done;
   }
 
   async close(graceMs?: number): Promise<boolean> {
     const delivered = await this.drain(graceMs);
+    this.closing = true;
     clearInterval(this.timer);
+    await this.unparking;
     // Stop the batcher before the sink, so that a batch still being retried is left pending
     // (it is in the spool) instead of being written anywhere else.
     this.batcher.stop();
@@ -433,6 +557,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     if (this.staged.deadLetters.length > 0 || this.staged.flows.length > 0) {
       this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool aggregated rows or expired partial lines'));
     }
+    if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
     this.publishGauges();
   }
 
@@ -466,8 +591,11 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.publishEvictions('cri_partial_lines', this.extractor.evictedPartials);
     this.publishEvictions('identities', this.enricher.identityEvictions);
     this.publishEvictions('aggregate_keys', this.enricher.aggregateOverflows);
-    const oldest = this.batcher.oldestPendingSince();
+    let oldest = this.batcher.oldestPendingSince();
+    const firstParked = this.parked[0]?.receivedAt;
+    if (firstParked !== undefined && (oldest === null || firstParked < oldest)) oldest = firstParked;
     m.oldestPendingAge.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
+    m.parkedRequests.set(this.parked.length);
     if (this.spool) {
       m.spoolBytes.set(this.spool.bytes);
       m.spoolSegments.set(this.spool.segmentCount);
@@ -503,6 +631,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       }
       if (prev && 'segment' in prev) this.spool.ack(prev, n);
     }
+    if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
     this.publishGauges();
   }
 }

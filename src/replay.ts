@@ -49,7 +49,8 @@ export async function replay(input: Readable | string, pipeline: Pipeline, chunk
   const total: ReplaySummary = { lines: 0, flows: 0, events: 0, skipped: 0, deadLettered: 0 };
   let chunk: LogRecord[] = [];
   const send = async () => {
-    for (let why = pipeline.refuseReason(); why !== null; why = pipeline.refuseReason()) {
+    // Rows made here are not parked (there is no request to spool): wait while memory is at its bounds.
+    for (let why = pipeline.refuseReason(); why !== null || pipeline.overMemoryBounds(1); why = pipeline.refuseReason()) {
       if (why === 'draining') throw new Error('the pipeline is shutting down');
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -128,6 +128,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'The configured spool.maxBytes (0 without a spool): for alerts on spool_bytes / spool_limit_bytes.',
       registers: [registry],
     }),
+    parkedRequests: new Gauge({
+      name: `${p}spool_parked_requests`,
+      help: 'Requests in the spool not yet made into rows: taken while the rows in memory were at their bounds (ADX slow or down), or left by an earlier run.',
+      registers: [registry],
+    }),
     spoolSegments: new Gauge({
       name: `${p}spool_segments`,
       help: 'Spool segment files on disk.',

@@ -25,6 +25,8 @@ export interface IngestSummary {
   /** Dead letters counted (every one) and rows written for them (bounded; see limits.maxDeadLetterRows*). */
   deadLettered: number;
   deadLetterRows: number;
+  /** Spooled but not yet made into rows (the pipeline is at its bounds): the counts come later. */
+  deferred: boolean;
 }
 
 export interface ReceiverOptions {

@@ -8,6 +8,7 @@
  *   …  1  length E of the Content-Encoding, then E bytes (ASCII, may be empty)
  *   …  8  when it was received: milliseconds since the epoch (float64 BE), so that replay stamps
  *         what it derives (identity rows, dead letters) with the original time
+ *   …  1  flags (version 2): 1 = it was made into rows when it arrived (else it was parked)
  *   …  …  the body, as received
  */
 
@@ -16,27 +17,36 @@ export interface SpooledRequest {
   encoding: string;
   receivedAt: number;
   body: Buffer;
+  /**
+   * Whether it was made into rows (and counted) when it arrived; false when it was parked first
+   * (layout version 2; version 1 records were always made into rows).
+   */
+  processed: boolean;
 }
 
-const VERSION = 1;
+/** Version 1 had no flags byte; version 2 adds it after the time. */
+const VERSION = 2;
+const FLAG_PROCESSED = 1;
 
 export function encodeRequest(r: SpooledRequest): Buffer {
   const format = Buffer.from(r.format, 'latin1');
   const encoding = Buffer.from(r.encoding, 'latin1');
   if (format.length > 255 || encoding.length > 255) throw new Error('format or encoding name too long to spool');
-  const head = Buffer.alloc(1 + 1 + format.length + 1 + encoding.length + 8);
+  const head = Buffer.alloc(1 + 1 + format.length + 1 + encoding.length + 8 + 1);
   let o = head.writeUInt8(VERSION, 0);
   o = head.writeUInt8(format.length, o);
   o += format.copy(head, o);
   o = head.writeUInt8(encoding.length, o);
   o += encoding.copy(head, o);
-  head.writeDoubleBE(r.receivedAt, o);
+  o = head.writeDoubleBE(r.receivedAt, o);
+  head.writeUInt8(r.processed ? FLAG_PROCESSED : 0, o);
   return Buffer.concat([head, r.body]);
 }
 
 /** The request in a payload, or null when the payload is not one this version can read. */
 export function decodeRequest(p: Buffer): SpooledRequest | null {
-  if (p.length < 11 || p.readUInt8(0) !== VERSION) return null;
+  const version = p.length < 11 ? 0 : p.readUInt8(0);
+  if (version !== 1 && version !== VERSION) return null;
   let o = 1;
   const f = p.readUInt8(o++);
   if (o + f + 1 > p.length) return null;
@@ -47,5 +57,9 @@ export function decodeRequest(p: Buffer): SpooledRequest | null {
   const encoding = p.toString('latin1', o, o + e);
   o += e;
   const receivedAt = p.readDoubleBE(o);
-  return { format, encoding, receivedAt, body: p.subarray(o + 8) };
+  o += 8;
+  if (version === 1) return { format, encoding, receivedAt, body: p.subarray(o), processed: true };
+  if (o + 1 > p.length) return null;
+  const flags = p.readUInt8(o);
+  return { format, encoding, receivedAt, body: p.subarray(o + 1), processed: (flags & FLAG_PROCESSED) !== 0 };
 }

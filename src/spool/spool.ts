@@ -3,7 +3,8 @@ import { describeSystemError, StartupError } from '../startup-error.js';
 import { appendFile, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
-import { REQUEST_KIND, decodeRecord, encodeRecord } from './record-format.js';
+import lockfile from 'proper-lockfile';
+import { HEADER_BYTES, REQUEST_KIND, decodeRecord, encodeRecord } from './record-format.js';
 import { decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
 
 // A rows record names its table by its index in TABLE_KEYS, which only ever grows at the end.
@@ -41,6 +42,8 @@ export interface SpoolOptions {
 
 export interface SpoolHooks {
   fsyncSeconds(s: number): void;
+  /** The lock could not be refreshed, or another process took it. */
+  lockLost?(err: Error): void;
 }
 
 export type ReplayedRecord =
@@ -91,6 +94,7 @@ export class Spool {
   private totalBytes = 0;
   /** Acknowledgement writes and segment removals under way; close() waits for them. */
   private readonly housekeeping = new Set<Promise<void>>();
+  private unlock: (() => Promise<void>) | null = null;
   closed = false;
 
   constructor(
@@ -112,8 +116,45 @@ export class Spool {
     return this.segments.size;
   }
 
-  isFull(): boolean {
-    return this.totalBytes >= this.o.maxBytes;
+  /**
+   * Take the spool for this process alone: a second hubble-adx on the same directory (two pods on
+   * one hostPath) would replay and delete the other's records. The lock is a directory whose
+   * mtime the holder refreshes; one left by a killed process is taken over once it is stale.
+   */
+  async lock(): Promise<void> {
+    const staleMs = 5000;
+    try {
+      this.unlock = await lockfile.lock(this.o.directory, {
+        stale: staleMs,
+        realpath: false,
+        lockfilePath: join(this.o.directory, 'spool.lock'),
+        // Long enough for the lock of a killed process to go stale.
+        retries: { retries: 12, minTimeout: 500, maxTimeout: 1000, factor: 1 },
+        onCompromised: (err) => this.hooks.lockLost?.(err),
+      });
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code === 'ELOCKED' ? 'another hubble-adx process holds it (spool.lock is fresh)' : describeSystemError(err);
+      throw new StartupError('spool.directory', `cannot lock ${this.o.directory}: ${why}`);
+    }
+  }
+
+  /**
+   * A request record as it was spooled, read back from its segment (a request parked while the
+   * pipeline was full, or left by an earlier run).
+   */
+  async readRequest(record: SpoolRecord): Promise<SpooledRequest | null> {
+    const h = await open(record.segment.path, 'r');
+    try {
+      const head = Buffer.alloc(HEADER_BYTES);
+      await h.read(head, 0, HEADER_BYTES, record.offset);
+      const len = head.readUInt32BE(4);
+      const buf = Buffer.alloc(HEADER_BYTES + len);
+      await h.read(buf, 0, buf.length, record.offset);
+      const r = decodeRecord(buf, 0);
+      return r.ok && r.tableIndex === REQUEST_KIND ? decodeRequest(Buffer.from(r.payload)) : null;
+    } finally {
+      await h.close();
+    }
   }
 
   /**
@@ -324,5 +365,7 @@ export class Spool {
       seg.sealed = true;
       if (seg.done === seg.records) await this.remove(seg);
     }
+    await this.unlock?.().catch(() => undefined);
+    this.unlock = null;
   }
 }

@@ -143,6 +143,7 @@ describe('authentication', () => {
 class GatedSink implements Sink {
   readonly name = 'gated';
   rows = 0;
+  readonly uuids: unknown[] = [];
   private gate: Promise<void>;
   private open!: () => void;
   constructor() {
@@ -151,17 +152,18 @@ class GatedSink implements Sink {
   release() {
     this.open();
   }
-  async write<K extends TableKey>(_t: K, rows: RowOfTable[K][]) {
+  async write<K extends TableKey>(t: K, rows: RowOfTable[K][]) {
     await this.gate;
     this.rows += rows.length;
+    if (t === 'flows') for (const r of rows) this.uuids.push((r as { Uuid: unknown }).Uuid);
   }
   async close() {}
 }
 
 describe('backpressure: a full pipeline answers 503 with Retry-After, never another 4xx', () => {
-  it('refuses while full, takes again once the sink catches up, and loses nothing it accepted', async () => {
+  it('without a spool: refuses while the rows in memory are at their bound, takes again once the sink catches up, loses nothing it accepted', async () => {
     const sink = new GatedSink();
-    const svc = await start({ batch: { maxPendingRows: 10, maxRows: 5 }, server: { retryAfterSeconds: 7 } }, sink);
+    const svc = await start({ spool: { enabled: false }, batch: { maxPendingRows: 10, maxRows: 5 }, server: { retryAfterSeconds: 7 } }, sink);
     const statuses: number[] = [];
     let accepted = 0;
     for (let i = 0; i < 8; i++) {
@@ -172,13 +174,31 @@ describe('backpressure: a full pipeline answers 503 with Retry-After, never anot
     }
     expect(statuses.slice(0, 4)).toEqual([200, 200, 200, 200]);
     expect(statuses.slice(4)).toEqual([503, 503, 503, 503]);
-    expect((await fetch(`${svc.url}/readyz`)).status).toBe(503);
+    // Backpressure is answered in band: the endpoint stays ready, so Fluent Bit sees the 503s.
+    expect((await fetch(`${svc.url}/readyz`)).status).toBe(200);
     expect(await svc.metric('hubble_adx_backpressure_responses_total', { reason: 'queue_full' })).toBe(4);
     sink.release();
     await svc.service.pipeline.flush();
     expect(sink.rows).toBe(accepted);
     expect((await svc.post(jsonLinesBody([{ log: flowLine('later') }]), ndjson)).status).toBe(200);
+  });
+
+  it('with the spool: rows at their bound in memory park requests in the spool (200), made into rows in order once the sink catches up', async () => {
+    const sink = new GatedSink();
+    const svc = await start({ batch: { maxPendingRows: 10, maxRows: 5 } }, sink);
+    const answers: { status: number; deferred?: boolean }[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await svc.post(jsonLinesBody([1, 2, 3].map((j) => ({ log: flowLine(`park-${i}-${j}`) }))), ndjson);
+      answers.push({ status: res.status, deferred: ((await res.json()) as { deferred?: boolean }).deferred });
+    }
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 200]);
+    expect(answers.map((a) => a.deferred)).toEqual([false, false, false, false, true, true, true, true]);
+    expect(await svc.metric('hubble_adx_spool_parked_requests')).toBe(4);
     expect((await fetch(`${svc.url}/readyz`)).status).toBe(200);
+    sink.release();
+    await svc.service.pipeline.flush();
+    expect(sink.uuids).toEqual(Array.from({ length: 8 }, (_, i) => [1, 2, 3].map((j) => `park-${i}-${j}`)).flat());
+    expect(await svc.metric('hubble_adx_spool_parked_requests')).toBe(0);
   });
 
   it('while draining for shutdown: 503', async () => {

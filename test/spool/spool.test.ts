@@ -40,14 +40,14 @@ describe('spool (write-ahead log)', () => {
     const dir = tmp();
     const a = new Spool(opts(dir), noHooks);
     const body = Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 0xff]);
-    const kept = await a.appendRequest({ format: 'msgpack', encoding: 'gzip', receivedAt: 1_795_161_600_123.5, body }, 3, 4096);
-    await a.appendRequest({ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n') }, 1, 12);
+    const kept = await a.appendRequest({ format: 'msgpack', encoding: 'gzip', receivedAt: 1_795_161_600_123.5, body, processed: true }, 3, 4096);
+    await a.appendRequest({ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n'), processed: false }, 1, 12);
     expect(kept).toMatchObject({ rows: 3, remaining: 3, bytes: 4096 });
     a.ack(kept, 3);
     await new Promise((r) => setTimeout(r, 20));
     const { spool, out, requests } = await replayAll(dir); // no close: as after kill -9
     expect(out).toEqual([]);
-    expect(requests.map((r) => r.request)).toEqual([{ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n') }]);
+    expect(requests.map((r) => r.request)).toEqual([{ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n'), processed: false }]);
     // Replay makes the rows again and says how many; with none, the record is done at once.
     spool.expect(requests[0]!.record, 0, 12);
     await spool.close();

@@ -6,6 +6,9 @@ import { ConfigError, configReference, loadConfig } from './config/index.js';
 import { TABLES, createTableCommand, kqlFiles, schemaMarkdown, type TableKey } from './schema/index.js';
 import { createService } from './service.js';
 import { replay } from './replay.js';
+import { redrive } from './redrive.js';
+import Fastify from 'fastify';
+import { createMetrics } from './metrics/index.js';
 import { updateReadme, writeKqlFiles } from './docs.js';
 
 const USAGE = `hubble-adx — Cilium Hubble flow logs from Fluent Bit into Azure Data Explorer
@@ -13,6 +16,7 @@ const USAGE = `hubble-adx — Cilium Hubble flow logs from Fluent Bit into Azure
 Usage:
   hubble-adx serve  [--config FILE]            run the receiver for Fluent Bit's http output
   hubble-adx replay FILE|- [--config FILE]     feed a saved cilium-agent log (or kubectl logs) through the pipeline
+  hubble-adx redrive [DIR] [--config FILE]     send dead-letter batches to ADX again (DIR: sink.kusto.deadLetterDirectory)
   hubble-adx schema [--format kql|markdown|json]  print the table schema
   hubble-adx kql    [--config FILE]             print the database setup: tables, mappings, policies, view, functions
   hubble-adx config-reference                  print every configuration key
@@ -42,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return runReplay(file, values.config);
     }
+    case 'redrive':
+      return runRedrive(rest[0], values.config);
     case 'schema':
       process.stdout.write(printSchema(values.format ?? 'kql') + '\n');
       return 0;
@@ -141,6 +147,26 @@ async function runReplay(file: string, configFile: string | undefined): Promise<
   await service.stop();
   process.stdout.write(JSON.stringify({ ...summary, sink: config.sink.type, directory: config.sink.local.directory }) + '\n');
   return 0;
+}
+
+async function runRedrive(dirArg: string | undefined, configFile: string | undefined): Promise<number> {
+  const config = loadConfig({ file: configFile });
+  if (config.sink.type !== 'kusto') {
+    process.stderr.write('hubble-adx: redrive sends to ADX: set sink.type to kusto (with sink.kusto.clusterUrl and database)\n');
+    return 2;
+  }
+  const dir = dirArg ?? config.sink.kusto.deadLetterDirectory;
+  try {
+    accessSync(dir, constants.R_OK | constants.W_OK);
+  } catch (err) {
+    process.stderr.write(`hubble-adx: redrive: cannot use ${dir} (${describeSystemError(err)})\n`);
+    return 1;
+  }
+  // The service's logger type, without its server; on stderr, so that stdout is the summary alone.
+  const log = Fastify({ logger: { level: config.log.level, stream: process.stderr } }).log;
+  const summary = await redrive(dir, config, createMetrics({ defaultMetrics: false }), log);
+  process.stdout.write(JSON.stringify({ directory: dir, ...summary }) + '\n');
+  return summary.refusedAgain > 0 || summary.left > 0 ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(

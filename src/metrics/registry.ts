@@ -241,6 +241,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['table', 'reason'] as const,
       registers: [registry],
     }),
+    deadLetterBytes: new Gauge({
+      name: `${p}dead_letter_directory_bytes`,
+      help: 'Bytes in the ADX dead-letter directory (sink.kusto.deadLetterDirectory); at sink.kusto.deadLetterMaxBytes refused batches stay pending instead.',
+      registers: [registry],
+    }),
+    deadLetterBatches: new Gauge({
+      name: `${p}dead_letter_directory_batches`,
+      help: 'Batches in the ADX dead-letter directory, waiting for `hubble-adx redrive`.',
+      registers: [registry],
+    }),
     kustoPermanentErrors: new Counter({
       name: `${p}kusto_permanent_errors_total`,
       help: 'Batches ADX refused for good (bad mapping, schema mismatch, streaming disabled): alert on any increase.',

@@ -12,6 +12,10 @@ interface Logger {
 
 export function createSink(config: Config, metrics: Metrics, log: Logger): Sink {
   if (config.sink.type === 'local') return new LocalFileSink({ ...config.sink.local, tableNames: config.sink.tables });
+  return createKustoSink(config, metrics, log);
+}
+
+export function createKustoSink(config: Config, metrics: Metrics, log: Logger): KustoSink {
   const k = config.sink.kusto;
   // loadConfig has checked that both are set for sink.type kusto.
   return new KustoSink(

@@ -1,3 +1,4 @@
 export type { Sink } from './types.js';
 export { LocalFileSink, type LocalSinkOptions } from './local-files.js';
-export { createSink } from './create.js';
+export { createKustoSink, createSink } from './create.js';
+export { listDeadLetters, readDeadLetterRows, removeDeadLetter, type DeadLetterBatch } from './kusto/dead-letter-files.js';

@@ -1,6 +1,9 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
+import { projectRoot } from '../support/project-root.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fluentBitCaptures } from '../support/fixtures.js';
 import { FakeAdx, adxError } from '../support/fake-adx.js';
@@ -142,19 +145,76 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     const reason = JSON.parse(readFileSync(join(deadLetterDirectory, files.find((f) => f.endsWith('.reason.json'))!), 'utf8')) as Record<string, unknown>;
     expect(reason).toMatchObject({ table: 'HubbleFlows', rows: 2, reason: 'permanent', status: 400, attempts: 1 });
     expect(String(reason.detail)).toContain('MappingReferenceWasNotFound');
-    const rows = readFileSync(join(deadLetterDirectory, files.find((f) => f.endsWith('.jsonl'))!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { Uuid: string });
+    // Gzipped on disk.
+    const rows = gunzipSync(readFileSync(join(deadLetterDirectory, files.find((f) => f.endsWith('.jsonl.gz'))!))).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { Uuid: string });
     expect(rows.map((r) => r.Uuid)).toEqual(['perm-1', 'perm-2']);
     expect(await svc.metric('hubble_adx_kusto_permanent_errors_total', { table: 'flows', reason: 'permanent' })).toBe(1);
     expect(await svc.metric('hubble_adx_sink_dead_lettered_rows_total', { table: 'flows' })).toBe(2);
+    expect(await svc.metric('hubble_adx_dead_letter_directory_batches')).toBe(1);
+    expect(await svc.metric('hubble_adx_dead_letter_directory_bytes')).toBeGreaterThan(0);
   });
 
-  it('gives up on a transient failure after retryMaxAttempts and dead-letters with the reason', async () => {
-    const { svc, deadLetterDirectory } = await kustoService({ retryMaxAttempts: 3 });
-    adx.inject({ status: 503 }, { status: 503 }, { status: 503 });
-    await svc.post(jsonLinesBody([{ log: flow('spent') }]), ndjson);
+  it('hubble-adx redrive sends dead-letter batches again once the cause is fixed, and removes each only when ADX took it (or refused it again into a new file)', async () => {
+    const { svc, deadLetterDirectory } = await kustoService();
+    const refuse = { status: 400, body: adxError('BadRequest_MappingReferenceWasNotFound', 'no mapping', true) } as const;
+    adx.inject(refuse);
+    await svc.post(jsonLinesBody([{ log: flow('redrive-1') }, { log: flow('redrive-2') }]), ndjson);
     await svc.service.pipeline.flush();
-    const reason = readdirSync(deadLetterDirectory).find((f) => f.endsWith('.reason.json'))!;
-    expect(JSON.parse(readFileSync(join(deadLetterDirectory, reason), 'utf8'))).toMatchObject({ reason: 'retries_spent_server', attempts: 3 });
+    adx.inject(refuse);
+    await svc.post(jsonLinesBody([{ log: flow('redrive-3') }]), ndjson);
+    await svc.service.pipeline.flush();
+    expect(readdirSync(deadLetterDirectory).filter((f) => f.endsWith('.jsonl.gz'))).toHaveLength(2);
+    expect(adx.table('HubbleFlows')).toEqual([]);
+
+    const cli = join(projectRoot(), 'dist', 'src', 'cli.js');
+    const env = {
+      PATH: process.env.PATH ?? '', HUBBLE_ADX_SINK__TYPE: 'kusto', HUBBLE_ADX_SINK__KUSTO__CLUSTER_URL: adx.url, HUBBLE_ADX_SINK__KUSTO__DATABASE: 'hubble',
+      HUBBLE_ADX_SINK__KUSTO__AUTH: 'none', HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_DIRECTORY: deadLetterDirectory, HUBBLE_ADX_LOG__LEVEL: 'warn',
+    };
+    // The first batch is refused again (the mapping is still missing); the second goes through.
+    adx.inject(refuse);
+    // Not spawnSync: the local ADX server answers from this process's event loop.
+    const run = (args: string[]) =>
+      new Promise<{ status: number | null; stdout: string }>((res) => {
+        execFile(process.execPath, [cli, ...args], { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout) => res({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout }));
+      });
+    const first = await run(['redrive']);
+    expect(first.status).toBe(1);
+    expect(JSON.parse(first.stdout)).toMatchObject({ batches: 2, sent: 1, rows: 1, refusedAgain: 1, left: 0 });
+    expect(readdirSync(deadLetterDirectory).filter((f) => f.endsWith('.jsonl.gz'))).toHaveLength(1);
+    // Mapping fixed: the rest goes, and the directory is empty.
+    const second = await run(['redrive', deadLetterDirectory]);
+    expect(second.status).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ batches: 1, sent: 1, rows: 2, refusedAgain: 0 });
+    expect(readdirSync(deadLetterDirectory)).toEqual([]);
+    expect(adx.table('HubbleFlows').map((r) => r.Uuid).sort()).toEqual(['redrive-1', 'redrive-2', 'redrive-3']);
+  });
+
+  it('never dead-letters a transient failure: 503s past retryMaxAttempts are retried until ADX takes the batch', async () => {
+    const { svc, deadLetterDirectory } = await kustoService({ retryMaxAttempts: 2 });
+    adx.inject({ status: 503 }, { status: 503 }, { status: 500 }, { status: 429 }, { status: 503 });
+    await svc.post(jsonLinesBody([{ log: flow('outlasts') }]), ndjson);
+    await svc.service.pipeline.flush();
+    expect(adx.table('HubbleFlows').map((r) => r.Uuid)).toEqual(['outlasts']);
+    expect(readdirSync(deadLetterDirectory)).toEqual([]);
+    expect(await svc.metric('hubble_adx_kusto_retries_total')).toBe(5);
+  });
+
+  it('a full dead-letter directory refuses the batch instead of growing: it stays pending, and is dead-lettered once there is room', async () => {
+    const { svc, deadLetterDirectory } = await kustoService({ deadLetterMaxBytes: 1024 * 1024 });
+    writeFileSync(join(deadLetterDirectory, 'HubbleFlows-20260101T000000-1-0000.jsonl.gz'), Buffer.alloc(1024 * 1024));
+    writeFileSync(join(deadLetterDirectory, 'HubbleFlows-20260101T000000-1-0000.reason.json'), '{"table":"HubbleFlows"}');
+    adx.inject(...Array.from({ length: 50 }, () => ({ status: 400, body: adxError('BadRequest_MappingReferenceWasNotFound', 'no mapping', true) })));
+    await svc.post(jsonLinesBody([{ log: flow('refused-while-full') }]), ndjson);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await svc.metric('hubble_adx_pipeline_pending_rows')).toBe(1);
+    expect(await svc.metric('hubble_adx_sink_errors_total')).toBeGreaterThan(0);
+    expect(readdirSync(deadLetterDirectory)).toHaveLength(2);
+    // The operator redrives or removes the old batch: the refused one goes into the directory.
+    rmSync(join(deadLetterDirectory, 'HubbleFlows-20260101T000000-1-0000.jsonl.gz'));
+    await svc.service.pipeline.flush();
+    expect(readdirSync(deadLetterDirectory).filter((f) => f.endsWith('.jsonl.gz'))).toHaveLength(1);
+    expect(await svc.metric('hubble_adx_pipeline_pending_rows')).toBe(0);
   });
 
   it('splits a batch ADX answers 413 for, and splits before sending when it encodes past maxRequestBytes', async () => {

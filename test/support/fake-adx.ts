@@ -45,8 +45,9 @@ export class FakeAdx {
   private readonly types = new Map<string, Map<string, KustoType>>();
   private faults: Fault[] = [];
   streamingEnabled = true;
-  /** While true, every streaming request is answered 503 (an outage). */
+  /** While true, every streaming request is answered `downStatus` (an outage). */
   down = false;
+  downStatus: 503 | 429 | 500 = 503;
   /** Added to every streaming request: a slow (rate-limited) ADX. */
   delayEachMs = 0;
   /**
@@ -79,8 +80,9 @@ export class FakeAdx {
       const record = (status: number) => this.requests.push({ table, format: q.streamFormat ?? '', mapping: q.mappingName ?? null, bytes: body.length, status });
       if (this.delayEachMs > 0) await new Promise((r) => setTimeout(r, this.delayEachMs));
       if (this.down) {
-        record(503);
-        return reply.code(503).send(adxError('ServiceUnavailable', 'outage', false));
+        record(this.downStatus);
+        if (this.downStatus === 429) return reply.code(429).header('Retry-After', '1').send(adxError('TooManyRequests', 'throttled', false));
+        return reply.code(this.downStatus).send(adxError('ServiceUnavailable', 'outage', false));
       }
       const fault = this.faults.shift();
       if (fault) {
@@ -171,6 +173,7 @@ export class FakeAdx {
     this.faults = [];
     this.streamingEnabled = true;
     this.down = false;
+    this.downStatus = 503;
     this.delayEachMs = 0;
   }
 

@@ -31,6 +31,7 @@ export interface KustoSinkOptions {
   maxConcurrentRequests: number;
   gzipLevel?: number;
   deadLetterDirectory: string;
+  deadLetterMaxBytes: number;
   tableNames: Record<TableKey, string>;
   credential: TokenCredential | null;
 }
@@ -73,19 +74,37 @@ export class KustoSink implements Sink {
     private readonly log: Logger,
   ) {
     this.streaming = o.mode === 'queued' ? null : new StreamingIngestClient(connectionFor(o.clusterUrl, o.credential));
-    this.deadLetters = new DeadLetterFiles(o.deadLetterDirectory);
+    this.deadLetters = new DeadLetterFiles(o.deadLetterDirectory, o.deadLetterMaxBytes, (bytes, batches) => {
+      metrics.deadLetterBytes.set(bytes);
+      metrics.deadLetterBatches.set(batches);
+    });
+    // A redrive (another process) frees room: the gauges follow without waiting for a write.
+    this.measureTimer = setInterval(() => this.deadLetters.measure(), 60_000);
+    this.measureTimer.unref();
   }
+
+  private readonly measureTimer: NodeJS.Timeout;
 
   async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
     if (rows.length === 0) return;
     await this.deliver(table, rows);
   }
 
+  /**
+   * Deliver a batch as `write` does, saying how it ended: acknowledged by ADX, or (some of its rows)
+   * refused for good and written to the dead-letter directory. For `redrive`.
+   */
+  async send<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<{ deadLettered: number }> {
+    if (rows.length === 0) return { deadLettered: 0 };
+    return { deadLettered: await this.deliver(table, rows) };
+  }
+
   private encode<K extends TableKey>(table: K, rows: readonly RowOfTable[K][]): Promise<Buffer> {
     return this.o.format === 'avro' ? encodeAvro(table, rows) : encodeMultijson(table, rows);
   }
 
-  private async deliver<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
+  /** Resolves with how many of the rows were dead-lettered (0: ADX acknowledged them all). */
+  private async deliver<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<number> {
     const route: Route = this.o.mode === 'queued' ? 'queued' : 'streaming';
     // Cut the batch to the request limit before encoding, from the row size seen so far, so that
     // a batch is encoded once rather than halved and re-encoded until it fits.
@@ -97,14 +116,13 @@ export class KustoSink implements Sink {
         const size = Math.ceil(rows.length / Math.ceil(rows.length / fit));
         const chunks: RowOfTable[K][][] = [];
         for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
-        await this.inParallel(chunks, (c) => this.deliverChunk(table, c, route));
-        return;
+        return this.inParallel(chunks, (c) => this.deliverChunk(table, c, route));
       }
     }
     return this.deliverChunk(table, rows, route);
   }
 
-  private async deliverChunk<K extends TableKey>(table: K, rows: RowOfTable[K][], route: Route): Promise<void> {
+  private async deliverChunk<K extends TableKey>(table: K, rows: RowOfTable[K][], route: Route): Promise<number> {
     let payload: Buffer;
     try {
       payload = await this.encode(table, rows);
@@ -113,8 +131,7 @@ export class KustoSink implements Sink {
       // older version, say) is found by halving and dead-lettered alone, and the rest goes on.
       if (rows.length === 1) return this.deadLetter(table, rows, { reason: 'unencodable', detail: (err as Error).message });
       const half = Math.ceil(rows.length / 2);
-      await this.deliverChunk(table, rows.slice(0, half), route);
-      return this.deliverChunk(table, rows.slice(half), route);
+      return (await this.deliverChunk(table, rows.slice(0, half), route)) + (await this.deliverChunk(table, rows.slice(half), route));
     }
     const seen = this.bytesPerRow.get(table);
     const now = payload.length / rows.length;
@@ -131,14 +148,15 @@ export class KustoSink implements Sink {
    * Requests of one batch go out `maxConcurrentRequests` at a time: one at a time, the wait for
    * each acknowledgement, not CPU, bounds throughput. The batch is done when all of them are.
    */
-  private async inParallel<T>(items: T[], run: (item: T) => Promise<void>): Promise<void> {
+  private async inParallel<T>(items: T[], run: (item: T) => Promise<number>): Promise<number> {
     let next = 0;
     let failure: unknown = null;
+    let sum = 0;
     const lane = async () => {
       while (next < items.length && failure === null) {
         const item = items[next++]!;
         try {
-          await run(item);
+          sum += await run(item);
         } catch (err) {
           failure = err;
         }
@@ -146,24 +164,34 @@ export class KustoSink implements Sink {
     };
     await Promise.all(Array.from({ length: Math.min(this.o.maxConcurrentRequests, items.length) }, lane));
     if (failure !== null) throw failure;
+    return sum;
   }
 
   /** Split in proportion to how far over the limit the encoding is (halves when ADX said 413). */
-  private async split<K extends TableKey>(table: K, rows: RowOfTable[K][], encodedBytes?: number): Promise<void> {
+  private async split<K extends TableKey>(table: K, rows: RowOfTable[K][], encodedBytes?: number): Promise<number> {
     const parts = encodedBytes === undefined ? 2 : Math.max(2, Math.ceil(encodedBytes / (this.o.maxRequestBytes * 0.9)));
     const size = Math.ceil(rows.length / parts);
-    for (let i = 0; i < rows.length; i += size) await this.deliver(table, rows.slice(i, i + size));
+    let dead = 0;
+    for (let i = 0; i < rows.length; i += size) dead += await this.deliver(table, rows.slice(i, i + size));
+    return dead;
   }
 
-  /** Send with retries on one route; then fall back, split or dead-letter as the failure says. */
-  private async attempt<K extends TableKey>(table: K, rows: RowOfTable[K][], payload: Buffer, route: Route, fellBackFor: string | null): Promise<void> {
+  /**
+   * Send with retries on one route; then fall back, split or dead-letter as the failure says. A
+   * transient failure (network, timeout, 408, 429, 5xx, `@permanent: false`, a token that cannot be
+   * had) is retried for as long as it lasts, with capped backoff: the batch stays pending, in the
+   * spool. Only managed mode moves on, to queued ingestion, once streaming has failed
+   * `retryMaxAttempts` times or for `retryMaxAgeMs`.
+   */
+  private async attempt<K extends TableKey>(table: K, rows: RowOfTable[K][], payload: Buffer, route: Route, fellBackFor: string | null): Promise<number> {
     if (fellBackFor) this.metrics.kustoFallbacks.inc({ table, reason: fellBackFor });
     const started = Date.now();
+    const canFallBack = this.o.mode === 'managed' && route === 'streaming';
     let delay = this.o.retryMinDelayMs;
     for (let attempt = 1; ; attempt++) {
       const verdict = await this.sendOnce(table, payload, route, rows.length);
-      if (verdict === null) return;
-      const spent = attempt >= this.o.retryMaxAttempts || Date.now() - started >= this.o.retryMaxAgeMs;
+      if (verdict === null) return 0;
+      const spent = canFallBack && (attempt >= this.o.retryMaxAttempts || Date.now() - started >= this.o.retryMaxAgeMs);
       // Shutting down is not a reason to give rows up: they stay pending (and in the spool).
       if (verdict.action === 'retry' && this.closed) throw new Error('sink closed while the batch was being retried; it stays pending');
       if (verdict.action === 'retry' && !spent) {
@@ -176,18 +204,11 @@ export class KustoSink implements Sink {
         continue;
       }
       if (verdict.action === 'split' && rows.length > 1) return this.split(table, rows);
-      const canFallBack = this.o.mode === 'managed' && route === 'streaming';
       if (canFallBack && verdict.action !== 'dead_letter') {
         return this.attempt(table, rows, payload, 'queued', verdict.action === 'retry' ? 'retries_spent' : verdict.reason);
       }
-      if (verdict.action === 'dead_letter' || verdict.action === 'fallback') this.metrics.kustoPermanentErrors.inc({ table, reason: verdict.reason });
-      return this.deadLetter(table, rows, {
-        reason: verdict.action === 'retry' ? `retries_spent_${verdict.reason}` : verdict.reason,
-        detail: verdict.detail,
-        status: verdict.status,
-        attempts: attempt,
-        route,
-      });
+      this.metrics.kustoPermanentErrors.inc({ table, reason: verdict.reason });
+      return this.deadLetter(table, rows, { reason: verdict.reason, detail: verdict.detail, status: verdict.status, attempts: attempt, route });
     }
   }
 
@@ -225,14 +246,26 @@ export class KustoSink implements Sink {
     return this.queuedClient;
   }
 
-  private async deadLetter(table: TableKey, rows: readonly unknown[], reason: Record<string, unknown>): Promise<void> {
-    const file = await this.deadLetters.write(this.o.tableNames[table], rows, reason);
+  /**
+   * Keep rows ADX refused for good on disk. When the directory is at its cap this throws: the batch
+   * is not taken, stays pending in the spool, and backpressure follows, rather than losing it.
+   */
+  private async deadLetter(table: TableKey, rows: readonly unknown[], reason: Record<string, unknown>): Promise<number> {
+    let file: string;
+    try {
+      file = await this.deadLetters.write(this.o.tableNames[table], rows, reason);
+    } catch (err) {
+      this.log.error({ table, rows: rows.length, err, ...reason }, 'batch refused by ADX and the dead-letter directory cannot take it; it stays pending');
+      throw err;
+    }
     this.metrics.sinkDeadLetteredRows.inc({ table, reason: String(reason.reason) }, rows.length);
-    this.log.error({ table, rows: rows.length, file, ...reason }, 'batch dead-lettered: ADX will not take it');
+    this.log.error({ table, rows: rows.length, file, ...reason }, 'batch dead-lettered: ADX will not take it (redrive it after fixing the cause: hubble-adx redrive)');
+    return rows.length;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.measureTimer);
     this.streaming?.close();
     this.queuedClient?.close();
   }

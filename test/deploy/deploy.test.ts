@@ -160,7 +160,7 @@ describe('Prometheus rules and dashboards', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-rules-')), 'rules.yaml');
     writeFileSync(file, stringify({ groups: groups.map((g) => ({ name: 'hubble-adx', ...g })) }));
     const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 8 rules found/);
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 9 rules found/);
     expect(r.status).toBe(0);
   });
 

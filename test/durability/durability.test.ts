@@ -139,6 +139,21 @@ describe('durability: nothing acknowledged is lost', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('one writer per spool: a second process on the same directory exits 1 naming spool.directory; the first goes on', async () => {
+    const spool = join(tmp('lock'), 'spool');
+    const first = await spawnService(kustoEnv(spool));
+    children.push(first);
+    const second = spawnService(kustoEnv(spool)).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    const outcome = await second;
+    expect(outcome).toMatch(/did not start/);
+    expect(outcome).toMatch(/spool\.directory: cannot lock .*another hubble-adx process holds it/);
+    expect(first.proc.exitCode).toBeNull();
+    expect((await fetch(`http://127.0.0.1:${first.port}/`, { method: 'POST', body: body(['after-lock']), headers: ndjson })).status).toBe(200);
+  }, 30_000);
+
   it('SIGTERM while ADX is down: exit 0 after the grace period, the rest stays in the spool and is sent after restart', async () => {
     const spool = join(tmp('term'), 'spool');
     const env = kustoEnv(spool, { HUBBLE_ADX_SHUTDOWN__GRACE_MS: '1000' });

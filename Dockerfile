@@ -20,8 +20,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
 USER node
-EXPOSE 9880
-HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.HUBBLE_ADX_SERVER__PORT||9880)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+EXPOSE 9880 9881
+HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.HUBBLE_ADX_SERVER__METRICS_PORT||process.env.HUBBLE_ADX_SERVER__PORT||9880)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # Node runs as PID 1 and handles SIGTERM itself: hubble-adx drains, then exits 0.
 ENTRYPOINT ["node", "dist/src/cli.js"]
 CMD ["serve", "--config", "config/hubble-adx.yaml"]

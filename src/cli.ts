@@ -118,6 +118,13 @@ async function serve(configFile: string | undefined): Promise<number> {
   } catch (err) {
     throw new StartupError('server.port', `cannot listen on ${config.server.host}:${config.server.port} (${describeSystemError(err)})`);
   }
+  if (service.health) {
+    try {
+      await service.health.listen({ host: config.server.metricsHost, port: config.server.metricsPort });
+    } catch (err) {
+      throw new StartupError('server.metricsPort', `cannot listen on ${config.server.metricsHost}:${config.server.metricsPort} (${describeSystemError(err)})`);
+    }
+  }
   // Listening first lets /healthz answer; requests get 503 (replaying) until the spool is handed on.
   await service.recover();
   app.log.info({ sink: config.sink.type, directory: config.sink.type === 'local' ? config.sink.local.directory : undefined }, 'hubble-adx ready');

@@ -2,11 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { Pipeline } from './pipeline.js';
-import { buildReceiver } from './receive/index.js';
+import { buildHealthServer, buildReceiver } from './receive/index.js';
 import { createSink, type Sink } from './sink/index.js';
 
 export interface Service {
   app: FastifyInstance;
+  /** /metrics, /healthz and /readyz on `server.metricsPort`, when it is set; else they are on `app`. */
+  health: FastifyInstance | null;
   pipeline: Pipeline;
   metrics: Metrics;
   /** Send what an earlier run left in the spool; call before or right after listen. */
@@ -43,12 +45,15 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
       retryAfterSeconds: config.server.retryAfterSeconds,
       jsonDateKey: config.server.jsonDateKey,
       logger,
+      healthRoutes: config.server.metricsPort === 0,
     },
   );
+  const health = config.server.metricsPort === 0 ? null : buildHealthServer({ notReadyReason: () => pipeline.notReadyReason() }, metrics, logger);
   const pipeline = new Pipeline(config, metrics, opts.sink ?? createSink(config, metrics, app.log), app.log);
   let stopping: Promise<boolean> | null = null;
   return {
     app,
+    health,
     pipeline,
     metrics,
     recover: () => pipeline.recover(),
@@ -56,6 +61,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
       stopping ??= (async () => {
         const delivered = await pipeline.close(graceMs);
         await app.close();
+        await health?.close();
         return delivered;
       })();
       return stopping;

@@ -52,7 +52,9 @@ export const configSchema = z.strictObject({
   cluster: z.string().default('default').describe('Cluster name for rows whose node_name has no `cluster/` prefix.'),
   server: section({
     host: z.string().default('127.0.0.1').describe('Bind address. Loopback by default: Fluent Bit runs on the same node.'),
-    port: z.number().int().min(0).max(65535).default(9880).describe('Listen port for Fluent Bit, /metrics, /healthz and /readyz.'),
+    port: z.number().int().min(0).max(65535).default(9880).describe('Listen port for Fluent Bit (and for /metrics, /healthz and /readyz unless metricsPort is set).'),
+    metricsPort: z.number().int().min(0).max(65535).default(0).describe('A port of their own for /metrics, /healthz and /readyz (0: served on `port`). The manifests use 9881, so that the ingest port can be bound to loopback (sidecar) or closed by a network policy to all but Fluent Bit.'),
+    metricsHost: z.string().default('0.0.0.0').describe('Bind address of metricsPort: reachable by Prometheus and kubelet probes.'),
     jsonDateKey: z.string().min(1).default('date').describe('Fluent Bit `json_date_key` for `Format json`/json_lines/json_stream bodies (event time fallback).'),
     retryAfterSeconds: z.number().int().min(1).max(3600).default(5).describe('Retry-After sent with 503 when hubble-adx cannot take more.'),
   }),

@@ -258,7 +258,27 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       registers: [registry],
     }),
   };
+  initialiseKnownSeries(metrics);
   return metrics;
+}
+
+const TABLE_LABELS = ['flows', 'events', 'deadLetters', 'identities'] as const;
+
+/**
+ * Every series whose label values are known in advance starts at 0, so that `increase(...) > 0`
+ * alerts fire on the first error of each kind (a series that appears at 1 has no increase).
+ * Labels whose values come from input (lost-event node and source) cannot be listed.
+ */
+function initialiseKnownSeries(m: Metrics): void {
+  for (const table of TABLE_LABELS) {
+    for (const reason of ['permanent', 'streaming_disabled']) m.kustoPermanentErrors.inc({ table, reason }, 0);
+    for (const reason of ['permanent', 'streaming_disabled', 'too_large', 'unencodable']) m.sinkDeadLetteredRows.inc({ table, reason }, 0);
+    for (const reason of ['throttled', 'server', 'network', 'timeout', 'auth', 'unknown']) m.kustoRetries.inc({ table, reason }, 0);
+    m.sinkErrors.inc({ table }, 0);
+    m.rowsWritten.inc({ table }, 0);
+  }
+  for (const reason of ['spool_full', 'queue_full', 'spool_error', 'replaying', 'starting', 'draining']) m.backpressure.inc({ reason }, 0);
+  for (const state of ['cri_partial_lines', 'identities', 'aggregate_keys']) m.stateEvictions.inc({ state }, 0);
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -35,6 +35,8 @@ export interface ReceiverOptions {
   retryAfterSeconds: number;
   jsonDateKey: string;
   logger: FastifyServerOptions['logger'];
+  /** Serve /metrics, /healthz and /readyz here too (no `server.metricsPort` of their own). */
+  healthRoutes: boolean;
 }
 
 type FormatLabel = BodyFormat | 'unknown';
@@ -165,6 +167,12 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
   app.post('/', ingestHandler);
   app.post('/*', ingestHandler);
 
+  if (opts.healthRoutes) addHealthRoutes(app, target, metrics);
+  return app;
+}
+
+/** /metrics, /healthz and /readyz: on the ingest server, or on a server of their own. */
+export function addHealthRoutes(app: FastifyInstance, target: Pick<IngestTarget, 'notReadyReason'>, metrics: Metrics): void {
   app.get('/metrics', async (_req, reply) => {
     reply.header('Content-Type', metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -175,5 +183,15 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     if (refused) return reply.code(503).send({ status: 'not_ready', reason: refused });
     return { status: 'ready' };
   });
+}
+
+/**
+ * The health and metrics endpoints on their own port (`server.metricsPort`): Prometheus and kubelet
+ * reach them while the ingest port stays bound to loopback (sidecar) or closed by a network policy
+ * to everything but Fluent Bit. They never need credentials: they carry no flow data.
+ */
+export function buildHealthServer(target: Pick<IngestTarget, 'notReadyReason'>, metrics: Metrics, logger: FastifyServerOptions['logger']): FastifyInstance {
+  const app = Fastify({ logger, logController: new LogController({ disableRequestLogging: true }), forceCloseConnections: true });
+  addHealthRoutes(app, target, metrics);
   return app;
 }

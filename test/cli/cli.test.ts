@@ -97,3 +97,22 @@ describe('hubble-adx command line', () => {
     expect(logs.map((l) => l.msg)).toContain('drained; bye');
   });
 });
+
+describe('server.metricsPort', () => {
+  it('puts /metrics, /healthz and /readyz on a port of their own, off the ingest port', async () => {
+    const { spawnService } = await import('../support/child-service.js');
+    const dir = tmp();
+    const metricsPort = 40000 + Math.floor(Math.random() * 10000);
+    const child = await spawnService({ HUBBLE_ADX_SERVER__METRICS_PORT: String(metricsPort), HUBBLE_ADX_SINK__LOCAL__DIRECTORY: join(dir, 'data'), HUBBLE_ADX_SPOOL__DIRECTORY: join(dir, 'spool') });
+    try {
+      for (const path of ['/metrics', '/healthz', '/readyz']) {
+        expect((await fetch(`http://127.0.0.1:${metricsPort}${path}`)).status).toBe(200);
+        expect((await fetch(`http://127.0.0.1:${child.port}${path}`)).status).toBe(404);
+      }
+      const res = await fetch(`http://127.0.0.1:${child.port}/`, { method: 'POST', body: jsonLinesBody([{ log: '{"flow":{"verdict":"FORWARDED"}}' }]), headers: { 'content-type': 'application/x-ndjson' } });
+      expect(res.status).toBe(200);
+    } finally {
+      child.proc.kill('SIGKILL');
+    }
+  });
+});

@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
-import { FLUENT_BIT_DIR } from '../support/fixtures.js';
+import { gzipSync } from 'node:zlib';
+import { FLUENT_BIT_DIR, hubbleFixtureLines } from '../support/fixtures.js';
+import { msgpackBody } from '../support/fluent-bit-bodies.js';
+import { parseHubbleLine } from '../../src/extract/hubble-line.js';
 import { kqlErrors } from '../helpers/kusto-language.js';
 import { startService, type Running } from '../helpers/service.js';
 
@@ -35,7 +38,12 @@ function modelFor(doc: Doc): { validate(): void } {
     'scheduling.k8s.io/v1/PriorityClass': ['kubernetes-models/scheduling.k8s.io/v1', 'PriorityClass'],
     'monitoring.coreos.com/v1/PodMonitor': ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor', 'PodMonitor'],
     'monitoring.coreos.com/v1/PrometheusRule': ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule', 'PrometheusRule'],
+    'networking.k8s.io/v1/NetworkPolicy': ['kubernetes-models/networking.k8s.io/v1', 'NetworkPolicy'],
   };
+  // AKS managed Prometheus's PodMonitor is the Prometheus Operator's under another API group.
+  if (doc.apiVersion === 'azmonitoring.coreos.com/v1' && doc.kind === 'PodMonitor') return modelFor({ ...doc, apiVersion: 'monitoring.coreos.com/v1' });
+  // No published schema for Cilium's CRDs: the policy tests below read its selectors instead.
+  if (doc.apiVersion === 'cilium.io/v2' && doc.kind === 'CiliumNetworkPolicy') return { validate: () => expect(doc.spec).toHaveProperty('endpointSelector') };
   const entry = path[`${doc.apiVersion}/${doc.kind}`];
   if (!entry) throw new Error(`no schema for ${doc.apiVersion} ${doc.kind}`);
   const mod = require(entry[0]) as Record<string, new (d: unknown) => { validate(): void }>;
@@ -46,7 +54,7 @@ interface Container {
   name: string;
   image: string;
   args?: string[];
-  env?: { name: string; value?: string }[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key?: string; optional?: boolean } } }[];
   readinessProbe?: { httpGet: { path: string } };
   livenessProbe?: { httpGet: { path: string } };
   securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean };
@@ -73,8 +81,8 @@ describe('Kubernetes manifests', () => {
       const docs = rendered[overlay];
       expect(docs.map((d) => d.kind).sort()).toEqual(
         overlay === 'daemonset'
-          ? ['ConfigMap', 'DaemonSet', 'Namespace', 'PodDisruptionBudget', 'PriorityClass', 'Service', 'ServiceAccount']
-          : ['ConfigMap', 'ConfigMap', 'DaemonSet', 'Namespace', 'PodDisruptionBudget', 'PriorityClass', 'ServiceAccount'],
+          ? ['CiliumNetworkPolicy', 'ConfigMap', 'DaemonSet', 'Namespace', 'PriorityClass', 'Service', 'ServiceAccount']
+          : ['ConfigMap', 'ConfigMap', 'DaemonSet', 'Namespace', 'PriorityClass', 'ServiceAccount'],
       );
       for (const d of docs) expect(() => modelFor(d).validate(), `${d.kind} ${d.metadata.name}`).not.toThrow();
     });
@@ -105,9 +113,86 @@ describe('Kubernetes manifests', () => {
     });
   }
 
-  it('both overlays run the same hubble-adx container', () => {
-    const [a, b] = overlays.map((o) => podSpec(rendered[o].find((d) => d.kind === 'DaemonSet')!).containers.find((c) => c.name === 'hubble-adx'));
-    expect(b).toEqual(a);
+  it('both overlays run the same hubble-adx container, the sidecar with ingest on the pod loopback', () => {
+    const [a, b] = overlays.map((o) => podSpec(rendered[o].find((d) => d.kind === 'DaemonSet')!).containers.find((c) => c.name === 'hubble-adx')!);
+    expect(b!.env).toContainEqual({ name: 'HUBBLE_ADX_SERVER__HOST', value: '127.0.0.1' });
+    expect({ ...b, env: b!.env!.filter((e) => e.name !== 'HUBBLE_ADX_SERVER__HOST') }).toEqual(a);
+  });
+
+  for (const overlay of overlays) {
+    it(`${overlay}: scheduled like Cilium's agent and the fluent-bit chart, sized from the bench, token required, no API token`, () => {
+      const ds = rendered[overlay].find((d) => d.kind === 'DaemonSet')! as Doc & { spec: { updateStrategy: { rollingUpdate: { maxUnavailable: unknown } }; template: { metadata: { annotations?: Record<string, string> } } } };
+      const spec = podSpec(ds) as PodSpec & { nodeSelector?: Record<string, string>; affinity?: unknown; automountServiceAccountToken?: boolean };
+      expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+      expect(JSON.stringify(spec.affinity)).toContain('virtual-kubelet');
+      expect(ds.spec.updateStrategy.rollingUpdate.maxUnavailable).toMatch(/^\d+%$/);
+      expect(spec.automountServiceAccountToken).toBe(false);
+      const c = spec.containers.find((x) => x.name === 'hubble-adx')! as Container & { env: NonNullable<Container['env']> };
+      const token = c.env.find((e) => e.name === 'HUBBLE_ADX_AUTH__BEARER_TOKEN')!;
+      expect(token.valueFrom?.secretKeyRef).toMatchObject({ name: 'hubble-adx-auth' });
+      expect(token.valueFrom?.secretKeyRef?.optional).toBeUndefined();
+      // 150 us per flow as deployed x 1,000 flows/s; the peak RSS under fuzzing (206 MiB) fits.
+      expect(c.resources?.requests).toEqual({ cpu: '150m', memory: '256Mi' });
+      expect(c.resources?.limits).toEqual({ memory: '384Mi' });
+      const pc = rendered[overlay].find((d) => d.kind === 'PriorityClass')! as Doc & { value: number; preemptionPolicy: string };
+      expect(pc.preemptionPolicy).toBe('Never');
+      expect(pc.value).toBeLessThan(1_000_000_000);
+      const sa = rendered[overlay].find((d) => d.kind === 'ServiceAccount')! as Doc & { automountServiceAccountToken?: boolean };
+      expect(sa.automountServiceAccountToken).toBe(false);
+      const ns = rendered[overlay].find((d) => d.kind === 'Namespace')! as Doc & { metadata: { labels: Record<string, string> } };
+      expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBeDefined();
+      if (overlay === 'sidecar') {
+        expect(ds.spec.template.metadata.annotations?.['azure.workload.identity/skip-containers']).toBe('fluent-bit');
+        const fb = spec.containers.find((x) => x.name === 'fluent-bit')! as Container & { env: NonNullable<Container['env']> };
+        expect(fb.env.find((e) => e.name === 'HUBBLE_ADX_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe('hubble-adx-auth');
+        expect(fb.livenessProbe?.httpGet.path).toBe('/api/v1/health');
+      }
+    });
+  }
+
+  describe('the closed receiver', () => {
+    type Selector = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
+    const matches = (sel: Selector, labels: Record<string, string>) =>
+      Object.entries(sel.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+      (sel.matchExpressions ?? []).every((e) =>
+        e.operator === 'In' ? e.values!.includes(labels[e.key]!) : e.operator === 'NotIn' ? !e.values!.includes(labels[e.key]!) : e.operator === 'Exists' ? e.key in labels : !(e.key in labels),
+      );
+    const fluentBitChart = { 'app.kubernetes.io/name': 'fluent-bit', 'io.kubernetes.pod.namespace': 'logging' };
+    const sidecarFb = { 'app.kubernetes.io/name': 'hubble-adx-fluent-bit', 'io.kubernetes.pod.namespace': 'hubble-adx' };
+    const prometheus = { 'app.kubernetes.io/name': 'prometheus', 'io.kubernetes.pod.namespace': 'monitoring' };
+    const amaMetrics = { rsName: 'ama-metrics', 'io.kubernetes.pod.namespace': 'kube-system' };
+    const otherPod = { 'app.kubernetes.io/name': 'web', app: 'fluent-bit', 'io.kubernetes.pod.namespace': 'default' };
+
+    it('the CiliumNetworkPolicy admits Fluent Bit (any namespace) to ingest and Prometheus to metrics, and no other pod', () => {
+      const cnp = rendered.daemonset.find((d) => d.kind === 'CiliumNetworkPolicy')! as Doc & { spec: { endpointSelector: Selector; ingress: { fromEndpoints: Selector[]; toPorts: { ports: { port: string }[] }[] }[] } };
+      expect(matches(cnp.spec.endpointSelector, { 'app.kubernetes.io/name': 'hubble-adx' })).toBe(true);
+      const allowed = (labels: Record<string, string>, port: string) =>
+        cnp.spec.ingress.some((r) => r.toPorts.some((t) => t.ports.some((p) => p.port === port)) && r.fromEndpoints.some((sel) => matches(sel, labels)));
+      expect(allowed(fluentBitChart, '9880')).toBe(true);
+      expect(allowed(sidecarFb, '9880')).toBe(true);
+      expect(allowed(prometheus, '9881')).toBe(true);
+      expect(allowed(amaMetrics, '9881')).toBe(true);
+      expect(allowed(prometheus, '9880')).toBe(false);
+      expect(allowed(otherPod, '9880')).toBe(false);
+      expect(allowed(otherPod, '9881')).toBe(false);
+    });
+
+    it('the plain NetworkPolicy says the same and passes its schema', () => {
+      const [np] = kustomize(join(K8S, 'network-policy')) as (Doc & { spec: { podSelector: Selector; ingress: { from: { podSelector: Selector }[]; ports: { port: number }[] }[] } })[];
+      expect(() => modelFor(np!).validate()).not.toThrow();
+      const allowed = (labels: Record<string, string>, port: number) =>
+        np!.spec.ingress.some((r) => r.ports.some((p) => p.port === port) && r.from.some((f) => matches(f.podSelector, labels)));
+      expect(allowed(fluentBitChart, 9880)).toBe(true);
+      expect(allowed(prometheus, 9881)).toBe(true);
+      expect(allowed(otherPod, 9880)).toBe(false);
+      expect(allowed(prometheus, 9880)).toBe(false);
+    });
+
+    it('every shipped Fluent Bit config sends the token of the Secret', () => {
+      for (const f of ['fluent-bit.conf', 'fluent-bit-file.conf']) expect(readFileSync(join(ROOT, 'deploy/fluent-bit', f), 'utf8')).toMatch(/^\s+Header\s+Authorization Bearer \$\{HUBBLE_ADX_TOKEN\}$/m);
+      expect(readFileSync(join(ROOT, 'deploy/fluent-bit/fluent-bit.yaml'), 'utf8')).toContain('header: Authorization Bearer ${HUBBLE_ADX_TOKEN}');
+      expect(readFileSync(join(ROOT, 'deploy/fluent-bit/helm-values.yaml'), 'utf8')).toContain('Header                   Authorization Bearer ${HUBBLE_ADX_TOKEN}');
+    });
   });
 
   it('the sidecar overlay carries deploy/fluent-bit/fluent-bit.yaml, posting to the pod loopback', () => {
@@ -134,20 +219,24 @@ describe('container image', () => {
 describe('Prometheus rules and dashboards', () => {
   let svc: Running;
   let exported: Set<string>;
+  let exportedText = '';
   const monitoring = kustomize(join(K8S, 'monitoring'));
   const rule = monitoring.find((d) => d.kind === 'PrometheusRule')!;
   const groups = (rule.spec as { groups: { rules: { alert: string; expr: string; annotations: { runbook_url: string } }[] }[] }).groups;
   beforeAll(async () => {
     svc = await startService();
     const text = await (await fetch(`${svc.url}/metrics`)).text();
+    exportedText = text;
     exported = new Set([...text.matchAll(/^# TYPE (\S+) (\w+)$/gm)].flatMap((m) => (m[2] === 'histogram' ? [m[1]!, `${m[1]}_bucket`, `${m[1]}_sum`, `${m[1]}_count`] : [m[1]!])));
   });
   afterAll(() => svc.stop());
 
   const metricsIn = (expr: string) => [...expr.matchAll(/\bhubble_adx_[a-z_]+/g)].map((m) => m[0]);
+  // What alerts may read besides hubble-adx's own: Prometheus's, kube-state-metrics', Fluent Bit's.
+  const EXTERNAL = /^(up|kube_pod_container_status_last_terminated_reason|kube_pod_container_status_restarts_total|fluentbit_output_dropped_records_total|fluentbit_output_retries_failed_total)$/;
 
   it('the PodMonitor and PrometheusRule pass their schemas', () => {
-    for (const d of monitoring) expect(() => modelFor(d).validate(), d.kind).not.toThrow();
+    for (const d of [...monitoring, ...kustomize(join(K8S, 'monitoring-azure'))]) expect(() => modelFor(d).validate(), `${d.apiVersion} ${d.kind}`).not.toThrow();
   });
 
   it('promtool checks the rules', () => {
@@ -160,16 +249,39 @@ describe('Prometheus rules and dashboards', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-rules-')), 'rules.yaml');
     writeFileSync(file, stringify({ groups: groups.map((g) => ({ name: 'hubble-adx', ...g })) }));
     const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 9 rules found/);
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 12 rules found/);
     expect(r.status).toBe(0);
+  });
+
+  it('promtool rule tests: the first error of a kind fires (its series starts at 0), and so does a missing target', () => {
+    if (spawnSync('promtool', ['--version']).error) {
+      expect(process.env.CI, 'promtool (Debian package prometheus) is missing on CI').toBeUndefined();
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-rule-tests-'));
+    writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: groups.map((g) => ({ name: 'hubble-adx', ...g })) }));
+    writeFileSync(join(dir, 'tests.yaml'), readFileSync(join(K8S, 'monitoring/tests/alerts.test.yaml'), 'utf8'));
+    const r = spawnSync('promtool', ['test', 'rules', join(dir, 'tests.yaml')], { encoding: 'utf8', cwd: dir });
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS/);
+    expect(r.status).toBe(0);
+  });
+
+  it('labelled counters the alerts use start at 0 for every known label value', () => {
+    for (const table of ['flows', 'events', 'deadLetters', 'identities']) {
+      expect(exportedText).toContain(`hubble_adx_kusto_permanent_errors_total{table="${table}",reason="permanent"} 0`);
+      expect(exportedText).toContain(`hubble_adx_sink_dead_lettered_rows_total{table="${table}",reason="permanent"} 0`);
+    }
+    expect(exportedText).toContain('hubble_adx_backpressure_responses_total{reason="spool_full"} 0');
   });
 
   it('every alert names only metrics the running service exports, and has a runbook entry', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     for (const r of groups.flatMap((g) => g.rules)) {
       const names = metricsIn(r.expr);
-      expect(names.length, r.alert).toBeGreaterThan(0);
+      const others = [...r.expr.matchAll(/\b([a-z_]+)(?=\{|\[)/g)].map((m) => m[1]!).filter((n) => !n.startsWith('hubble_adx_') && !['by', 'on', 'without', 'increase', 'rate', 'absent', 'sum', 'max', 'histogram_quantile'].includes(n));
+      expect(names.length + others.length, r.alert).toBeGreaterThan(0);
       for (const n of names) expect(exported.has(n), `${r.alert}: ${n}`).toBe(true);
+      for (const n of others) expect(n, r.alert).toMatch(EXTERNAL);
       const anchor = r.annotations.runbook_url.split('#')[1]!;
       expect(readme.toLowerCase()).toContain(`### runbook: ${r.alert.toLowerCase()}`);
       expect(anchor).toBe(`runbook-${r.alert.toLowerCase()}`);
@@ -215,20 +327,21 @@ describe('Fluent Bit configuration', () => {
 
   // The keys each plugin reads (Fluent Bit 4.2 documentation), and the common ones.
   const KNOWN: Record<string, string[]> = {
-    SERVICE: ['flush', 'storage.path', 'storage.sync', 'storage.backlog.mem_limit', 'log_level', 'http_server'],
-    tail: ['name', 'tag', 'path', 'multiline.parser', 'db', 'mem_buf_limit', 'storage.type', 'refresh_interval', 'skip_long_lines'],
+    SERVICE: ['flush', 'storage.path', 'storage.sync', 'storage.backlog.mem_limit', 'storage.max_chunks_up', 'storage.metrics', 'log_level', 'http_server', 'http_listen', 'http_port', 'health_check'],
+    tail: ['name', 'tag', 'path', 'multiline.parser', 'db', 'storage.type', 'refresh_interval', 'rotate_wait', 'buffer_max_size', 'skip_long_lines'],
     grep: ['name', 'match', 'regex', 'exclude', 'logical_op'],
     http: ['name', 'match', 'host', 'port', 'uri', 'format', 'compress', 'retry_limit', 'storage.total_limit_size', 'header', 'http_user', 'http_passwd', 'tls', 'json_date_key', 'json_date_format', 'workers'],
   };
 
   const classic = readClassic(readFileSync(join(ROOT, 'deploy/fluent-bit/fluent-bit.conf'), 'utf8'));
+  const fileExport = readClassic(readFileSync(join(ROOT, 'deploy/fluent-bit/fluent-bit-file.conf'), 'utf8'));
   const yaml = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/fluent-bit.yaml'), 'utf8')) as {
     service: Record<string, unknown>;
     pipeline: Record<'inputs' | 'filters' | 'outputs', Record<string, unknown>[]>;
   };
 
-  it('uses only keys the plugins read', () => {
-    for (const s of classic) {
+  it('uses only keys the plugins read (and no Mem_Buf_Limit, which filesystem buffering ignores)', () => {
+    for (const s of [...classic, ...fileExport]) {
       const plugin = s.section === 'SERVICE' ? 'SERVICE' : s.props.name!;
       for (const k of Object.keys(s.props)) expect(KNOWN[plugin], `${s.section} ${plugin}`).toContain(k);
     }
@@ -250,23 +363,74 @@ describe('Fluent Bit configuration', () => {
     const input = classic.find((s) => s.section === 'INPUT')!.props;
     expect(input).toMatchObject({ name: 'tail', 'multiline.parser': 'cri', 'storage.type': 'filesystem' });
     expect(input.path).toMatch(/cilium-\*_kube-system_cilium-agent-\*\.log$/);
+    expect(classic.find((s) => s.section === 'SERVICE')!.props).toMatchObject({ http_server: 'On', health_check: 'On' });
+  });
+
+  it('the file-export config tails the exporter files of self-managed and AKS-managed Cilium, as plain lines under `log`', () => {
+    const input = fileExport.find((s) => s.section === 'INPUT')!.props;
+    expect(input.path!.split(',')).toEqual(['/var/run/cilium/hubble/events.log', '/var/log/acns/hubble/events.log']);
+    expect(input).toMatchObject({ name: 'tail', 'storage.type': 'filesystem', rotate_wait: '30' });
+    expect(input['multiline.parser']).toBeUndefined();
+    const out = fileExport.find((s) => s.section === 'OUTPUT')!.props;
+    expect(out).toMatchObject({ name: 'http', format: 'msgpack', compress: 'gzip', retry_limit: 'no_limits' });
+    const values = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/cilium-values.yaml'), 'utf8')) as { hubble: { export: { static: { filePath: string } } } };
+    expect(input.path!.split(',')).toContain(values.hubble.export.static.filePath);
+    const acns = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/acns-containernetworklog.yaml'), 'utf8')) as { apiVersion: string; kind: string; spec: { includefilters: { verdict: string[] }[] } };
+    expect(acns).toMatchObject({ apiVersion: 'acn.azure.com/v1alpha1', kind: 'ContainerNetworkLog' });
+    expect(acns.spec.includefilters[0]!.verdict.sort()).toEqual(['dropped', 'forwarded']);
+  });
+
+  it('exporter-file lines, as tail hands them on ({log: line}), are every flow and event through the receiver', async () => {
+    const svc = await startService();
+    try {
+      const lines = hubbleFixtureLines().map((l) => l.text);
+      const acns = lines.filter((l) => l.includes('"flow"'));
+      const records = lines.map((l) => ({ log: l }));
+      const res = await svc.post(gzipSync(msgpackBody(records)), { 'content-type': 'application/msgpack', 'content-encoding': 'gzip' });
+      expect(res.status).toBe(200);
+      const summary = (await res.json()) as { flows: number; events: number; deadLettered: number };
+      expect(summary.flows).toBe(acns.length);
+      expect(summary.deadLettered).toBe(0);
+      expect(summary.events).toBeGreaterThanOrEqual(4);
+    } finally {
+      await svc.stop();
+    }
   });
 
   it('the grep filter keeps every exporter record of a real cilium-agent log and drops its agent lines', () => {
     const regex = classic.find((s) => s.section === 'FILTER')!.props.regex!;
     const [key, pattern] = [regex.slice(0, regex.indexOf(' ')), regex.slice(regex.indexOf(' ') + 1)];
     expect(key).toBe('log');
-    // Onigmo and JavaScript read this pattern alike (\" is a plain quote in both).
+    // Onigmo and JavaScript read this pattern alike (\\ is a backslash in both).
     const re = new RegExp(pattern);
     const lines = readFileSync(join(FLUENT_BIT_DIR, 'input-cilium-agent-cri.log'), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ').slice(3).join(' '));
-    const wanted = lines.filter((l) => /^\{"(flow|lost_events|agent_event)"/.test(l));
+    const wanted = lines.filter((l) => /^\{"(flow|lost_events|agent_event|debug_event)"/.test(l));
     expect(wanted.length).toBeGreaterThanOrEqual(12);
     for (const l of wanted) expect(re.test(l), l.slice(0, 60)).toBe(true);
     expect(lines.filter((l) => l.startsWith('level=') || l.startsWith('time=')).some((l) => re.test(l))).toBe(false);
   });
 
-  it('the Cilium Helm values export every flow to stdout', () => {
-    const values = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/cilium-values.yaml'), 'utf8')) as { hubble: { export: { static: Record<string, unknown> } } };
-    expect(values.hubble.export.static).toMatchObject({ enabled: true, filePath: 'stdout', fieldMask: [] });
+  it('the grep filter passes every record kind the extractor handles, bare and wrapped in agent log lines', () => {
+    const regex = classic.find((s) => s.section === 'FILTER')!.props.regex!;
+    const re = new RegExp(regex.slice(regex.indexOf(' ') + 1));
+    const records = hubbleFixtureLines().map((l) => l.text).filter((t) => parseHubbleLine(t).ok);
+    const kinds = new Set(records.map((t) => Object.keys(JSON.parse(t) as object).find((k) => ['flow', 'lost_events', 'agent_event', 'debug_event', 'node_status'].includes(k))));
+    expect([...kinds].sort()).toEqual(['agent_event', 'debug_event', 'flow', 'lost_events']);
+    records.push(JSON.stringify({ node_status: { state: 'NODE_CONNECTED' }, node_name: 'n' }));
+    // As an agent log line wraps them: logfmt (Go quoting) and slog JSON.
+    const wrapped = records.flatMap((t) => [`level=info msg=${JSON.stringify(t)} subsys=hubble`, JSON.stringify({ level: 'INFO', msg: t })]);
+    let kept = 0;
+    for (const line of [...records, ...wrapped]) {
+      expect(parseHubbleLine(line).ok, line.slice(0, 80)).toBe(true);
+      expect(re.test(line), line.slice(0, 80)).toBe(true);
+      kept++;
+    }
+    expect(kept).toBeGreaterThan(3000);
+  });
+
+  it('the Cilium Helm values export every flow to a rotated file', () => {
+    const values = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/cilium-values.yaml'), 'utf8')) as { hubble: { export: Record<string, unknown> & { static: Record<string, unknown> } } };
+    expect(values.hubble.export.static).toMatchObject({ enabled: true, filePath: '/var/run/cilium/hubble/events.log', fieldMask: [] });
+    expect(values.hubble.export).toMatchObject({ fileMaxSizeMb: expect.any(Number), fileMaxBackups: expect.any(Number) });
   });
 });

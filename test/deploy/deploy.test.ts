@@ -295,12 +295,26 @@ describe('Prometheus rules and dashboards', () => {
     for (const n of names) expect(exported.has(n), n).toBe(true);
   });
 
+  it('dashboards: a cluster variable on every panel, and flows counted from the de-duplicated view', () => {
+    const flows = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/hubble-adx-flows.json'), 'utf8')) as { templating: { list: { name: string }[] }; panels: { title: string; targets: { query: string }[] }[] };
+    expect(flows.templating.list.map((v) => v.name)).toContain('cluster');
+    for (const p of flows.panels) {
+      for (const t of p.targets) {
+        if (/^HubbleFlows\b/.test(t.query)) expect(t.query, p.title).toMatch(/^HubbleFlowsDedup\n/);
+        if (!t.query.startsWith('HubbleDeadLetters')) expect(t.query, p.title).toContain('Cluster in ($cluster)');
+      }
+    }
+    const pipeline = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/hubble-adx-pipeline.json'), 'utf8')) as { templating: { list: { name: string }[] }; panels: { targets: { expr: string }[] }[] };
+    expect(pipeline.templating.list.map((v) => v.name)).toContain('cluster');
+    for (const t of pipeline.panels.flatMap((p) => p.targets)) for (const m of t.expr.matchAll(/\bhubble_adx_[a-z_]+(\{[^}]*\})?/g)) expect(m[1] ?? '', m[0]).toContain('cluster=~"$cluster"');
+  });
+
   it('the flows dashboard queries pass the Kusto language service against the tables', () => {
     const dash = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/hubble-adx-flows.json'), 'utf8')) as { panels: { title: string; targets: { query: string }[] }[] };
     for (const p of dash.panels) {
       for (const t of p.targets) {
         // The Grafana ADX data source's macros, as it expands them.
-        const kql = t.query.replace(/\$__timeFilter\((\w+)\)/g, '$1 between (ago(1d) .. now())').replace(/\$__timeInterval/g, '1h');
+        const kql = t.query.replace(/\$__timeFilter\((\w+)\)/g, '$1 between (ago(1d) .. now())').replace(/\$__timeInterval/g, '1h').replace(/\$cluster/g, "'aks-prod'");
         expect(kqlErrors(kql), p.title).toEqual([]);
       }
     }

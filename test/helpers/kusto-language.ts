@@ -20,13 +20,15 @@ require('@kusto/language-service-next/Kusto.Language.Bridge.js');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const K = (globalThis as any).Kusto.Language;
 
-function tableSymbol(key: TableKey) {
+function tableSymbol(key: TableKey, name: string = TABLES[key].defaultName) {
   const schema = `(${(TABLES[key].columns as readonly ColumnSpec[]).map((c) => `${c.name}:${c.type}`).join(', ')})`;
-  return K.Symbols.TableSymbol.From(schema).WithName(TABLES[key].defaultName);
+  return K.Symbols.TableSymbol.From(schema).WithName(name);
 }
 
 const symbols = [
-  ...TABLE_KEYS.map(tableSymbol),
+  ...TABLE_KEYS.map((k) => tableSymbol(k)),
+  // The de-duplication materialized view (deploy/kusto/04-dedup-view.kql): the flows' columns.
+  tableSymbol('flows', 'HubbleFlowsDedup'),
   ...functionDefinitions().map((f) => new K.Symbols.FunctionSymbol.$ctor16(f.name, `(${f.params})`, `{ ${f.body} }`, f.doc)),
 ];
 const globals = K.GlobalState.Default.WithDatabase(new K.Symbols.DatabaseSymbol.ctor('hubble', symbols));

@@ -12,7 +12,7 @@ import { spawnService, type Child } from './child-service.js';
 import { containerNodeOptions } from './container-node-options.js';
 import { fluentBitCaptures } from './fixtures.js';
 import { CONTENT_TYPE, criRecord, jsonBody, jsonLinesBody, jsonStreamBody, msgpackBody, snappyRaw } from './fluent-bit-bodies.js';
-import { FlowGenerator } from './generator.js';
+import { FlowGenerator, mulberry32 } from './generator.js';
 import {
   deepJsonArray, deepJsonLine, flowLine, garbageFlows, gzipEmptyRecords, lostEventsNewLabels, newIdentities, poisonPill, snappyLiar,
   unfinishedPartials, zstdContentBomb, zstdWindowBomb, type HostileRequest,
@@ -42,18 +42,6 @@ export interface FuzzReport {
   deadLetterRows: number;
   /** A valid flow posted after the run reached the sink. */
   deliveredAfter: boolean;
-}
-
-/** mulberry32: small, seeded, good enough to pick mutations reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function seedBodies(): HostileRequest[] {
@@ -136,7 +124,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
     ...o.env,
   };
   const seeds = seedBodies();
-  const r = rng(o.seed);
+  const r = mulberry32(o.seed);
   const report: FuzzReport = {
     bodies: 0, seconds: 0, statuses: {}, crashes: 0, hangs: 0, unexpected5xx: 0, p99Ms: 0, peakRssMiB: 0,
     maxDeadLetterRowsPerRequest: 0, deadLetterRows: 0, deliveredAfter: false,

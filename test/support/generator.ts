@@ -3,7 +3,8 @@
  * shape (Cilium 1.16+ fields) mixed with ordinary agent log lines. Same seed, same lines.
  */
 
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small seeded PRNG, the same sequence for the same seed (also used by the fuzzer). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -227,8 +227,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     } else {
       inflatedBytes = d.inflatedBytes;
       this.now = req.receivedAt;
+      // Records were counted by the receiver when the request arrived, parked or not.
       this.remaking = req.processed;
-      if (!req.processed) this.metrics.recordsReceived.inc({ format }, d.decoded.records.length);
       try {
         this.stageBadParts(d.decoded.bad);
         for (const rec of d.decoded.records) this.extractor.push(rec.record, rec.timeSec, req.receivedAt, hold);

@@ -199,6 +199,9 @@ describe('backpressure: a full pipeline answers 503 with Retry-After, never anot
     await svc.service.pipeline.flush();
     expect(sink.uuids).toEqual(Array.from({ length: 8 }, (_, i) => [1, 2, 3].map((j) => `park-${i}-${j}`)).flat());
     expect(await svc.metric('hubble_adx_spool_parked_requests')).toBe(0);
+    // Counted once each: records when they arrived, flows when they were made into rows.
+    expect(await svc.metric('hubble_adx_records_received_total')).toBe(24);
+    expect(await svc.metric('hubble_adx_flows_total')).toBe(24);
   });
 
   it('while draining for shutdown: 503', async () => {

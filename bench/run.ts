@@ -100,7 +100,7 @@ async function main() {
     wireBytes += body.length;
     bodies.push(body);
   }
-  const limits = { maxDecompressedBytes: 256 * 1024 * 1024, maxRecordsPerRequest: 1_000_000 };
+  const limits = { maxDecompressedBytes: 256 * 1024 * 1024, maxRecordsPerRequest: 1_000_000, maxRecordBytes: 4 * 1024 * 1024, maxValuesPerRequest: 100_000_000 };
   const config = configSchema.parse({ batch: { maxPendingRows: 10_000_000, maxPendingBytes: 8 * 1024 * 1024 * 1024, maxRows: 2000 }, spool: { enabled: false } });
   const spoolDir = mkdtempSync(join(tmpdir(), 'hubble-adx-bench-spool-'));
   const spooled = configSchema.parse({ ...config, spool: { enabled: true, directory: spoolDir, maxBytes: 64 * 1024 * 1024 * 1024 } });

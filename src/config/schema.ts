@@ -64,8 +64,10 @@ export const configSchema = z.strictObject({
     basicPassword: z.string().min(1).optional().describe('Password for basic auth (Fluent Bit `http_Passwd`).'),
   }),
   limits: section({
-    maxBodyBytes: z.number().int().min(1024).default(8 * MiB).describe('Largest request body accepted as sent (compressed); larger gets 413. Fluent Bit sends one chunk (about 2 MB of msgpack) per request.'),
-    maxDecompressedBytes: z.number().int().min(1024).default(16 * MiB).describe('Largest body after decompression, checked against what gzip, zstd and snappy headers declare and against the output as it is made; more gets 413. With maxRecordsPerRequest it bounds what one request costs: a request at both limits fits the image\'s 128 MB heap a few times over.'),
+    maxBodyBytes: z.number().int().min(1024).default(8 * MiB).describe('Largest request body accepted as sent (compressed); larger gets 413. Fluent Bit sends one chunk (about 2 MB of msgpack, up to about 3 MB as JSON) per request.'),
+    maxDecompressedBytes: z.number().int().min(1024).default(8 * MiB).describe('Largest body after decompression, checked against what gzip, zstd and snappy headers declare and against the output as it is made; more gets 413. Decoded values take up to about 7 times their text (small strings and objects), so 8 MiB keeps one request at its limits under half of the image\'s 128 MB heap, with 3 times the largest Fluent Bit chunk.'),
+    maxRecordBytes: z.number().int().min(1024).default(2 * MiB).describe('Largest single record (a json_lines line, a JSON object, a msgpack event); a larger one is dead-lettered undecoded, the rest of its body goes on.'),
+    maxValuesPerRequest: z.number().int().min(1000).default(1_000_000).describe('Most objects and arrays (JSON) or values (msgpack) one body may declare, counted before decoding: what bounds its memory whatever its shape (a real Fluent Bit chunk declares tens of thousands). More gets 413.'),
     maxRecordsPerRequest: z.number().int().min(1).default(100_000).describe('Most records (and undecodable parts) in one request, counted while decoding; decoding stops past it and the request gets 413.'),
     requestTimeoutMs: z.number().int().min(1000).default(30_000).describe('Longest time to receive a whole request (headers and body); a slower sender is cut off with 408.'),
     maxLineBytes: z.number().int().min(1024).default(1 * MiB).describe('Longest cilium-agent log line parsed as an exporter record (Hubble writes a few KB); a longer one is dead-lettered unparsed.'),

@@ -6,6 +6,8 @@ import type { BodyError, BodyFormat, Decoded } from './types.js';
 export interface BodyLimits {
   maxDecompressedBytes: number;
   maxRecordsPerRequest: number;
+  maxRecordBytes: number;
+  maxValuesPerRequest: number;
 }
 
 /** The body format from Content-Type, as Fluent Bit's http output sets it for each `Format`. */
@@ -42,12 +44,36 @@ export async function decodeBody(
   if (!inflated.ok) return inflated;
   const raw = inflated.body;
   const max = limits.maxRecordsPerRequest;
-  const decoded = format === 'msgpack' ? decodeMsgpack(raw, max) : decodeJson(raw.toString('utf8'), jsonDateKey, format === 'json_lines', max);
+  const text = format === 'msgpack' ? null : raw.toString('utf8');
+  // What a body declares costs memory before it is records: every object, array and value of it.
+  if (text !== null && containersExceed(text, limits.maxValuesPerRequest)) return tooManyValues(limits.maxValuesPerRequest);
+  const decoded =
+    text === null
+      ? decodeMsgpack(raw, { maxItems: max, maxValues: limits.maxValuesPerRequest, maxEventBytes: limits.maxRecordBytes })
+      : decodeJson(text, jsonDateKey, format === 'json_lines', max, limits.maxRecordBytes);
   if ('tooMany' in decoded) {
+    if (decoded.tooMany <= max) return tooManyValues(limits.maxValuesPerRequest);
     return {
       ok: false,
       error: { status: 413, reason: 'too_many_records', message: `the body holds more than limits.maxRecordsPerRequest (${max}) records` },
     };
   }
   return { ok: true, decoded, inflatedBytes: raw.length };
+}
+
+function tooManyValues(max: number): BodyResult {
+  return { ok: false, error: { status: 413, reason: 'too_many_values', message: `the body declares more than limits.maxValuesPerRequest (${max}) objects and arrays` } };
+}
+
+/**
+ * Whether JSON text holds more than `max` objects and arrays, counted from the brackets that open
+ * them (those inside strings too, so it can only overcount). indexOf runs natively: far cheaper
+ * than the parse it protects.
+ */
+function containersExceed(text: string, max: number): boolean {
+  let n = 0;
+  for (const open of ['{', '[']) {
+    for (let i = text.indexOf(open); i >= 0; i = text.indexOf(open, i + 1)) if (++n > max) return true;
+  }
+  return false;
 }

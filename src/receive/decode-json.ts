@@ -26,7 +26,7 @@ const MIN_RECORD_BYTES = 3;
  * `json_lines` (one per line) alike. A record that fails to parse is set aside on its own.
  * Stops at the `maxItems`-th item (records and bad parts together): the caller refuses the body.
  */
-export function decodeJson(text: string, dateKey: string, lineDelimited: boolean, maxItems: number): Decoded | TooMany {
+export function decodeJson(text: string, dateKey: string, lineDelimited: boolean, maxItems: number, maxRecordBytes: number): Decoded | TooMany {
   const out: Decoded = { records: [], bad: [] };
   let items = 0;
   if (lineDelimited) {
@@ -39,7 +39,7 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
       start = end + 1;
       if (line.length === 0) continue;
       if (++items > maxItems) return { tooMany: items };
-      parseOne(out, line, dateKey);
+      parseOne(out, line, dateKey, maxRecordBytes);
     }
     return out;
   }
@@ -62,7 +62,7 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
     text,
     (json) => {
       if (++items > maxItems) return false;
-      parseOne(out, json, dateKey);
+      parseOne(out, json, dateKey, maxRecordBytes);
       return true;
     },
     (garbage) => {
@@ -74,7 +74,11 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
   return items > maxItems ? { tooMany: items } : out;
 }
 
-function parseOne(out: Decoded, json: string, dateKey: string): void {
+function parseOne(out: Decoded, json: string, dateKey: string, maxRecordBytes: number): void {
+  if (json.length > maxRecordBytes) {
+    out.bad.push({ reason: 'record_too_large', message: `a ${json.length}-character record exceeds limits.maxRecordBytes (${maxRecordBytes}); not parsed`, raw: json });
+    return;
+  }
   let rec: unknown;
   try {
     rec = JSON.parse(json);

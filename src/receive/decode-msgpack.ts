@@ -2,6 +2,7 @@ import { Unpackr } from 'msgpackr';
 import { EventTime } from './event-time.js';
 import type { Decoded, LogRecord, TooMany } from './types.js';
 import { boundedJson } from '../json-values.js';
+import { msgpackSpans } from './msgpack-spans.js';
 
 // Plain objects for maps (records are read by key), no msgpackr record extension, and 64-bit
 // integers as numbers: Fluent Bit never sends integers past 2^53 in log records.
@@ -31,36 +32,78 @@ export function eventToRecord(ev: unknown): LogRecord | string {
   return { record, timeSec: timeOf(head) };
 }
 
+export interface MsgpackLimits {
+  /** Most events (records and bad events together). */
+  maxItems: number;
+  /** Most values declared in the body, every element of every array and map counted. */
+  maxValues: number;
+  /** Largest encoded event, in bytes. */
+  maxEventBytes: number;
+}
+
+/** Entries one array or map may declare: far above any Fluent Bit record, far below a bomb. */
+const MAX_CONTAINER = 65_536;
+
 /**
- * Decode a Fluent Bit `Format msgpack` body: concatenated events, each checked on its own. Stops
- * at the `maxItems`-th item (records and bad events together): the caller refuses the body then.
+ * Decode a Fluent Bit `Format msgpack` body: concatenated events, each checked on its own. The
+ * events are found first without decoding (msgpack-spans.ts), so what their headers declare is
+ * bounded before anything is allocated, an event over maxEventBytes is set aside undecoded, and a
+ * corrupt event costs only itself. Past `maxItems` events or `maxValues` values the body is
+ * refused whole (TooMany).
  */
-export function decodeMsgpack(body: Buffer, maxItems: number): Decoded | TooMany {
+export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | TooMany {
+  const found = msgpackSpans(body, MAX_CONTAINER, limits.maxValues);
+  if (found.tooManyValues || found.spans.length > limits.maxItems) return { tooMany: found.spans.length };
   const out: Decoded = { records: [], bad: [] };
-  let offset = 0;
-  let items = 0;
-  try {
-    unpackr.unpackMultiple(body, (ev: unknown, _start?: number, end?: number) => {
-      if (++items > maxItems) return false;
-      const r = eventToRecord(ev);
-      if (typeof r === 'string') {
-        out.bad.push({ reason: 'invalid_event', message: r, raw: boundedJson(ev, safeReplacer) });
-      } else {
-        out.records.push(r);
+  const take = (ev: unknown) => {
+    const r = eventToRecord(ev);
+    if (typeof r === 'string') out.bad.push({ reason: 'invalid_event', message: r, raw: boundedJson(ev, safeReplacer) });
+    else out.records.push(r);
+  };
+  let oversize = false;
+  for (const [start, end] of found.spans) if (end - start > limits.maxEventBytes) oversize = true;
+  const soundEnd = found.spans.length > 0 ? found.spans[found.spans.length - 1]![1] : 0;
+  let decodedAll = false;
+  if (!oversize && soundEnd > 0) {
+    // Common case: one pass over the sound part (per-event calls cost msgpackr twice as much).
+    const events: unknown[] = [];
+    try {
+      unpackr.unpackMultiple(body.subarray(0, soundEnd), (ev: unknown) => {
+        events.push(ev);
+        return true;
+      });
+      decodedAll = true;
+    } catch {
+      // A value the walk found sound that msgpackr still refuses: decoded one by one below.
+    }
+    if (decodedAll) for (const ev of events) take(ev);
+  }
+  if (!decodedAll) {
+    for (const [start, end] of found.spans) {
+      if (end - start > limits.maxEventBytes) {
+        out.bad.push({ reason: 'event_too_large', message: `a ${end - start}-byte event exceeds limits.maxRecordBytes (${limits.maxEventBytes})`, raw: body.subarray(start, end).toString('base64') });
+        continue;
       }
-      offset = end ?? offset;
-      return true;
-    });
-  } catch (err) {
+      let ev: unknown;
+      try {
+        ev = unpackr.unpack(body.subarray(start, end));
+      } catch (err) {
+        out.bad.push({ reason: 'invalid_msgpack', message: `msgpack decoding failed at byte ${start} of ${body.length}: ${(err as Error).message}`, raw: body.subarray(start, end).toString('base64') });
+        continue;
+      }
+      take(ev);
+    }
+  }
+  if (found.unsound) {
     // msgpack has no framing: after a corrupt byte nothing further can be trusted, so the tail is
     // set aside whole, and everything before it goes on.
     out.bad.push({
       reason: 'invalid_msgpack',
-      message: `msgpack decoding failed at byte ${offset} of ${body.length}: ${(err as Error).message}`,
-      raw: body.subarray(offset).toString('base64'),
+      message: `msgpack decoding failed at byte ${found.unsound.offset} of ${body.length}: ${found.unsound.reason}`,
+      raw: body.subarray(found.unsound.offset).toString('base64'),
     });
   }
-  return items > maxItems ? { tooMany: items } : out;
+  return out;
 }
 
 function safeReplacer(_k: string, v: unknown): unknown {

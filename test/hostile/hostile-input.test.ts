@@ -15,7 +15,7 @@ import { readRows } from '../helpers/service.js';
 import { containerNodeOptions } from '../support/container-node-options.js';
 import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import {
-  deepJsonArray, deepJsonLine, flowLine, garbageFlows, gzipEmptyRecords, hugeStringFlow, lostEventsNewLabels, newIdentities, poisonPill,
+  deepJsonArray, deepJsonLine, flowLine, garbageFlows, gzipEmptyRecords, hugeStringFlow, lostEventsNewLabels, manyEmptyObjects, msgpackNestedArrays, newIdentities, poisonPill,
   snappyLiar, unfinishedPartials, zstdContentBomb, zstdWindowBomb, type HostileRequest,
 } from '../support/hostile-bodies.js';
 
@@ -106,6 +106,8 @@ describe('hostile input, against the service as the image runs it', () => {
     { req: zstdWindowBomb(), status: 413, reason: 'decompressed_too_large' },
     { req: zstdContentBomb(), status: 413, reason: 'decompressed_too_large' },
     { req: hugeStringFlow(100 * 1024 * 1024), status: 413, reason: 'decompressed_too_large' },
+    { req: msgpackNestedArrays(1000), status: 400, reason: 'no_valid_record' },
+    { req: manyEmptyObjects(2_000_000), status: 413, reason: 'too_many_values' },
   ])('memory bomb: $req.name is refused ($status) before it is paid for', async ({ req, status, reason }) => {
     const r = await send(child, req);
     expect(r.status).toBe(status);
@@ -117,7 +119,7 @@ describe('hostile input, against the service as the image runs it', () => {
   });
 
   it('a flow line longer than limits.maxLineBytes is dead-lettered without being parsed', async () => {
-    const r = await send(child, { name: 'long line', body: jsonLinesBody([{ log: flowLine('long-1', { Summary: 'y'.repeat(2 * 1024 * 1024) }) }]), headers: { 'content-type': 'application/x-ndjson' } });
+    const r = await send(child, { name: 'long line', body: jsonLinesBody([{ log: flowLine('long-1', { Summary: 'y'.repeat(1536 * 1024) }) }]), headers: { 'content-type': 'application/x-ndjson' } });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toMatchObject({ flows: 0, deadLettered: 1 });
     await validFlowArrives(child, dir, `after-long-${n++}`);

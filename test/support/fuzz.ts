@@ -162,12 +162,17 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
         }
       }
       report.bodies++;
+      if (child.proc.exitCode === null && child.proc.signalCode === null) {
+        // The body after which the peak grew markedly is named: where to look when memory is high.
+        const peak = child.peakRssMiB();
+        if (peak > report.peakRssMiB + 16) o.log?.(`peak RSS ${report.peakRssMiB.toFixed(0)} -> ${peak.toFixed(0)} MiB after body ${i} (${req.name}, ${req.body.length} bytes, ${JSON.stringify(req.headers)})`);
+        report.peakRssMiB = Math.max(report.peakRssMiB, peak);
+      }
       if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
         report.crashes++;
         o.log?.(`crash after body ${i} (${req.name}):\n${child.logs().slice(-2000)}`);
         child = await spawnService(env);
-      } else if (report.bodies % 250 === 0) {
-        report.peakRssMiB = Math.max(report.peakRssMiB, child.peakRssMiB());
+      } else if (report.bodies % 1000 === 0) {
         o.log?.(`${report.bodies} bodies, peak RSS ${report.peakRssMiB.toFixed(0)} MiB`);
       }
     }

@@ -109,3 +109,15 @@ export function garbageFlows(n: number): HostileRequest {
   const lines = Array.from({ length: n }, (_, i) => `{"log":"{\\"flow\\":{broken ${i}"}`);
   return { name: `${n} broken exporter lines`, body: Buffer.from(lines.join('\n') + '\n'), headers: ndjson };
 }
+
+/** Nested msgpack array16 headers each declaring 65,535 elements: decoders preallocate every level. */
+export function msgpackNestedArrays(depth = 1000): HostileRequest {
+  const body = Buffer.alloc(depth * 3);
+  for (let i = 0; i < depth; i++) body.set([0xdc, 0xff, 0xff], i * 3);
+  return { name: `${body.length}-byte msgpack body of ${depth} nested array headers`, body, headers: { 'content-type': CONTENT_TYPE.msgpack } };
+}
+
+/** One json_lines record holding `n` empty objects: a few bytes each as text, tens in memory. */
+export function manyEmptyObjects(n: number): HostileRequest {
+  return { name: `one record of ${n} empty objects`, body: Buffer.from(`{"log":"x","a":[${'{},'.repeat(n - 1)}{}]}\n`), headers: ndjson };
+}

@@ -52,8 +52,9 @@ const MAX_CONTAINER = 65_536;
  * refused whole (TooMany).
  */
 export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | TooMany {
-  const found = msgpackSpans(body, MAX_CONTAINER, limits.maxValues);
-  if (found.tooManyValues || found.spans.length > limits.maxItems) return { tooMany: found.spans.length };
+  const found = msgpackSpans(body, MAX_CONTAINER, limits.maxValues, limits.maxItems);
+  if (found.tooManyItems) return { tooMany: found.ends.length + 1 };
+  if (found.tooManyValues) return { tooMany: 0 };
   const out: Decoded = { records: [], bad: [] };
   const take = (ev: unknown) => {
     const r = eventToRecord(ev);
@@ -61,8 +62,8 @@ export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | To
     else out.records.push(r);
   };
   let oversize = false;
-  for (const [start, end] of found.spans) if (end - start > limits.maxEventBytes) oversize = true;
-  const soundEnd = found.spans.length > 0 ? found.spans[found.spans.length - 1]![1] : 0;
+  for (let i = 0, start = 0; i < found.ends.length; start = found.ends[i++]!) if (found.ends[i]! - start > limits.maxEventBytes) oversize = true;
+  const soundEnd = found.ends.length > 0 ? found.ends[found.ends.length - 1]! : 0;
   let decodedAll = false;
   if (!oversize && soundEnd > 0) {
     // Common case: one pass over the sound part (per-event calls cost msgpackr twice as much).
@@ -79,7 +80,8 @@ export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | To
     if (decodedAll) for (const ev of events) take(ev);
   }
   if (!decodedAll) {
-    for (const [start, end] of found.spans) {
+    for (let i = 0, start = 0; i < found.ends.length; start = found.ends[i++]!) {
+      const end = found.ends[i]!;
       if (end - start > limits.maxEventBytes) {
         out.bad.push({ reason: 'event_too_large', message: `a ${end - start}-byte event exceeds limits.maxRecordBytes (${limits.maxEventBytes})`, raw: body.subarray(start, end).toString('base64') });
         continue;

@@ -10,25 +10,28 @@
  */
 
 export interface MsgpackSpans {
-  /** [start, end) of each sound top-level value, in order. */
-  spans: [number, number][];
+  /** Where each sound top-level value ends, in order (each starts where the one before ends). */
+  ends: number[];
   /** Where the first unsound or truncated value starts, and why; everything from there is bad. */
   unsound: { offset: number; reason: string } | null;
   /** The values declared in the body (every element of every container) passed maxValues. */
   tooManyValues: boolean;
+  /** There are more than maxItems top-level values (the walk stopped there). */
+  tooManyItems: boolean;
 }
 
 // Bytes that follow the type byte for fixed-size formats 0xc0..0xdf (-1: variable or container).
 const FIXED = new Int8Array(32).fill(-1);
 for (const [b, n] of [[0xc0, 0], [0xc2, 0], [0xc3, 0], [0xca, 4], [0xcb, 8], [0xcc, 1], [0xcd, 2], [0xce, 4], [0xcf, 8], [0xd0, 1], [0xd1, 2], [0xd2, 4], [0xd3, 8], [0xd4, 2], [0xd5, 3], [0xd6, 5], [0xd7, 9], [0xd8, 17]] as const) FIXED[b - 0xc0] = n;
 
-export function msgpackSpans(body: Uint8Array, maxContainer: number, maxValues: number): MsgpackSpans {
+export function msgpackSpans(body: Uint8Array, maxContainer: number, maxValues: number, maxItems: number): MsgpackSpans {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const len = body.length;
-  const spans: [number, number][] = [];
+  const ends: number[] = [];
   let declared = 0;
   let pos = 0;
   while (pos < len) {
+    if (ends.length >= maxItems) return { ends, unsound: null, tooManyValues: false, tooManyItems: true };
     const start = pos;
     let need = 1;
     let why: string | null = null;
@@ -86,9 +89,9 @@ export function msgpackSpans(body: Uint8Array, maxContainer: number, maxValues: 
         break;
       }
     }
-    if (why) return { spans, unsound: { offset: start, reason: why }, tooManyValues: false };
-    if (declared > maxValues) return { spans, unsound: null, tooManyValues: true };
-    spans.push([start, pos]);
+    if (why) return { ends, unsound: { offset: start, reason: why }, tooManyValues: false, tooManyItems: false };
+    if (declared > maxValues) return { ends, unsound: null, tooManyValues: true, tooManyItems: false };
+    ends.push(pos);
   }
-  return { spans, unsound: null, tooManyValues: false };
+  return { ends, unsound: null, tooManyValues: false, tooManyItems: false };
 }

@@ -128,8 +128,8 @@ export class Spool {
         stale: staleMs,
         realpath: false,
         lockfilePath: join(this.o.directory, 'spool.lock'),
-        // Long enough for the lock of a killed process to go stale.
-        retries: { retries: 12, minTimeout: 500, maxTimeout: 1000, factor: 1 },
+        // Twice as long as it takes the lock of a killed process to go stale.
+        retries: { retries: 20, minTimeout: 500, maxTimeout: 500, factor: 1 },
         onCompromised: (err) => this.hooks.lockLost?.(err),
       });
     } catch (err) {

@@ -15,7 +15,7 @@ import { readRows } from '../helpers/service.js';
 import { containerNodeOptions } from '../support/container-node-options.js';
 import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
 import {
-  deepJsonArray, deepJsonLine, flowLine, garbageFlows, gzipEmptyRecords, hugeStringFlow, lostEventsNewLabels, manyEmptyObjects, msgpackNestedArrays, newIdentities, poisonPill,
+  deepJsonArray, deepJsonLine, flowLine, garbageFlows, gzipEmptyRecords, gzipTinyMsgpackValues, hugeStringFlow, lostEventsNewLabels, manyEmptyObjects, msgpackNestedArrays, newIdentities, poisonPill,
   snappyLiar, unfinishedPartials, zstdContentBomb, zstdWindowBomb, type HostileRequest,
 } from '../support/hostile-bodies.js';
 
@@ -107,6 +107,7 @@ describe('hostile input, against the service as the image runs it', () => {
     { req: zstdContentBomb(), status: 413, reason: 'decompressed_too_large' },
     { req: hugeStringFlow(100 * 1024 * 1024), status: 413, reason: 'decompressed_too_large' },
     { req: msgpackNestedArrays(1000), status: 400, reason: 'no_valid_record' },
+    { req: gzipTinyMsgpackValues(4 * 1024 * 1024), status: 413, reason: 'too_many_records' },
     { req: manyEmptyObjects(2_000_000), status: 413, reason: 'too_many_values' },
   ])('memory bomb: $req.name is refused ($status) before it is paid for', async ({ req, status, reason }) => {
     const r = await send(child, req);

@@ -14,7 +14,7 @@ import { fluentBitCaptures } from './fixtures.js';
 import { CONTENT_TYPE, criRecord, jsonBody, jsonLinesBody, jsonStreamBody, msgpackBody, snappyRaw } from './fluent-bit-bodies.js';
 import { FlowGenerator, mulberry32 } from './generator.js';
 import {
-  deepJsonArray, deepJsonLine, flowLine, garbageFlows, gzipEmptyRecords, lostEventsNewLabels, newIdentities, poisonPill, snappyLiar,
+  deepJsonArray, deepJsonLine, flowLine, garbageFlows, gzipEmptyRecords, gzipTinyMsgpackValues, lostEventsNewLabels, manyEmptyObjects, msgpackNestedArrays, newIdentities, poisonPill, snappyLiar,
   unfinishedPartials, zstdContentBomb, zstdWindowBomb, type HostileRequest,
 } from './hostile-bodies.js';
 
@@ -61,6 +61,7 @@ function seedBodies(): HostileRequest[] {
     { name: 'json_lines', body: jsonLinesBody(records), headers: { 'content-type': CONTENT_TYPE.json_lines } },
     poisonPill('fuzz-poison', 3000), deepJsonLine(20_000), deepJsonArray(20_000), gzipEmptyRecords(2 * 1024 * 1024), snappyLiar(), zstdWindowBomb(),
     zstdContentBomb(), newIdentities(0, 50), unfinishedPartials(0, 20), lostEventsNewLabels(0, 50), garbageFlows(2000),
+    msgpackNestedArrays(500), gzipTinyMsgpackValues(1024 * 1024), manyEmptyObjects(300_000),
   );
   return out;
 }

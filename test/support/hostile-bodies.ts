@@ -121,3 +121,8 @@ export function msgpackNestedArrays(depth = 1000): HostileRequest {
 export function manyEmptyObjects(n: number): HostileRequest {
   return { name: `one record of ${n} empty objects`, body: Buffer.from(`{"log":"x","a":[${'{},'.repeat(n - 1)}{}]}\n`), headers: ndjson };
 }
+
+/** A small gzip body of `inflated` one-byte msgpack values: millions of top-level values. */
+export function gzipTinyMsgpackValues(inflated: number): HostileRequest {
+  return { name: `gzip of ${inflated} one-byte msgpack values`, body: gzipSync(Buffer.alloc(inflated, 0x01)), headers: { 'content-type': CONTENT_TYPE.msgpack, 'content-encoding': 'gzip' } };
+}

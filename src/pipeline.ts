@@ -135,7 +135,7 @@ export class Pipeline implements IngestTarget, ExtractOutput {
         this.log.warn({ file, offset, reason }, 'spool segment cut at a torn or corrupt record');
       })) {
         if (r.kind === 'rows') {
-          while (this.overBounds(1)) await new Promise((res) => setTimeout(res, 20));
+          while (this.overMemoryBounds(1)) await new Promise((res) => setTimeout(res, 20));
           this.batcher.add(r.table, r.rows as RowOfTable[typeof r.table][], r.record);
           this.replayedRows += r.rows.length;
           continue;
@@ -284,10 +284,6 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   overMemoryBounds(fraction: number): boolean {
     const b = this.config.batch;
     return this.batcher.pendingRows >= b.maxPendingRows * fraction || this.batcher.pendingBytes >= b.maxPendingBytes * fraction;
-  }
-
-  private overBounds(fraction: number): boolean {
-    return this.overMemoryBounds(fraction);
   }
 
   /** What refuses requests: the spool's size with a spool, the rows in memory without one. */

@@ -52,8 +52,7 @@ export async function decodeBody(
       ? decodeMsgpack(raw, { maxItems: max, maxValues: limits.maxValuesPerRequest, maxEventBytes: limits.maxRecordBytes })
       : decodeJson(text, jsonDateKey, format === 'json_lines', max, limits.maxRecordBytes);
   if ('tooMany' in decoded) {
-    // tooMany 0: the values declared, not the records, went over their bound.
-    if (decoded.tooMany === 0) return tooManyValues(limits.maxValuesPerRequest);
+    if (decoded.tooMany === 'values') return tooManyValues(limits.maxValuesPerRequest);
     return {
       ok: false,
       error: { status: 413, reason: 'too_many_records', message: `the body holds more than limits.maxRecordsPerRequest (${max}) records` },

@@ -38,7 +38,7 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
       const line = text.slice(start, end).trim();
       start = end + 1;
       if (line.length === 0) continue;
-      if (++items > maxItems) return { tooMany: items };
+      if (++items > maxItems) return { tooMany: 'records' };
       parseOne(out, line, dateKey, maxRecordBytes);
     }
     return out;
@@ -53,7 +53,7 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
       arr = undefined;
     }
     if (Array.isArray(arr)) {
-      if (arr.length > maxItems) return { tooMany: arr.length };
+      if (arr.length > maxItems) return { tooMany: 'records' };
       for (const rec of arr) pushRecord(out, rec, null, dateKey, text);
       return out;
     }
@@ -71,7 +71,7 @@ export function decodeJson(text: string, dateKey: string, lineDelimited: boolean
       return true;
     },
   );
-  return items > maxItems ? { tooMany: items } : out;
+  return items > maxItems ? { tooMany: 'records' } : out;
 }
 
 function parseOne(out: Decoded, json: string, dateKey: string, maxRecordBytes: number): void {

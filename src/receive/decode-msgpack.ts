@@ -53,8 +53,8 @@ const MAX_CONTAINER = 65_536;
  */
 export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | TooMany {
   const found = msgpackSpans(body, MAX_CONTAINER, limits.maxValues, limits.maxItems);
-  if (found.tooManyItems) return { tooMany: found.ends.length + 1 };
-  if (found.tooManyValues) return { tooMany: 0 };
+  if (found.tooManyItems) return { tooMany: 'records' };
+  if (found.tooManyValues) return { tooMany: 'values' };
   const out: Decoded = { records: [], bad: [] };
   const take = (ev: unknown) => {
     const r = eventToRecord(ev);

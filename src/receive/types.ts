@@ -17,9 +17,9 @@ export interface Decoded {
   bad: BadPart[];
 }
 
-/** A body that holds more records than the limit: decoding stopped there. */
+/** A body over a limit, found while decoding (which stopped there): which bound it passed. */
 export interface TooMany {
-  tooMany: number;
+  tooMany: 'records' | 'values';
 }
 
 export type BodyFormat = 'msgpack' | 'json' | 'json_lines';

@@ -3,24 +3,21 @@
  * values that come from input. Past either bound the oldest entries (in order of their last
  * `set`) are dropped; `evicted` counts them so that a metric can say when the cap is hit.
  */
+/** The bounds of a BoundedMap. */
+export interface BoundedMapLimits {
+  maxEntries: number;
+  maxBytes: number;
+}
+
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, { value: V; bytes: number }>();
   private totalBytes = 0;
   evicted = 0;
 
   constructor(
-    private readonly maxEntries: number,
-    private readonly maxBytes: number,
+    private readonly limits: BoundedMapLimits,
     private readonly sizeOf: (v: V) => number,
   ) {}
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get bytes(): number {
-    return this.totalBytes;
-  }
 
   get(k: K): V | undefined {
     return this.map.get(k)?.value;
@@ -32,7 +29,7 @@ export class BoundedMap<K, V> {
     const bytes = this.sizeOf(value);
     this.map.set(k, { value, bytes });
     this.totalBytes += bytes;
-    while (this.map.size > this.maxEntries || (this.totalBytes > this.maxBytes && this.map.size > 1)) {
+    while (this.map.size > this.limits.maxEntries || (this.totalBytes > this.limits.maxBytes && this.map.size > 1)) {
       const oldest = this.map.keys().next().value as K;
       this.delete(oldest);
       this.evicted++;

@@ -1,5 +1,5 @@
 import { SCHEMA_VERSION, type FlowRow, type IdentityRow } from '../schema/index.js';
-import { BoundedMap, labelsBytes } from './bounded-map.js';
+import { BoundedMap, labelsBytes, type BoundedMapLimits } from './bounded-map.js';
 import { sameLabels } from './label-facts.js';
 
 export type EndpointLabels = 'identities' | 'rows' | 'both';
@@ -9,11 +9,6 @@ interface Seen {
   node: string | null;
   labels: readonly unknown[];
   at: number;
-}
-
-export interface IdentityCatalogLimits {
-  maxEntries: number;
-  maxBytes: number;
 }
 
 /**
@@ -36,10 +31,10 @@ export class IdentityCatalog {
   constructor(
     private readonly mode: EndpointLabels,
     refreshSeconds: number,
-    limits: IdentityCatalogLimits,
+    limits: BoundedMapLimits,
   ) {
     this.refreshMs = refreshSeconds * 1000;
-    this.seen = new BoundedMap(limits.maxEntries, limits.maxBytes, (s) => labelsBytes(s.labels) + 64);
+    this.seen = new BoundedMap(limits, (s) => labelsBytes(s.labels) + 64);
   }
 
   /** Identities forgotten to stay within the bounds since the start. */

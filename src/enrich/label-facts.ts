@@ -1,3 +1,4 @@
+import { BoundedMap, labelsBytes, type BoundedMapLimits } from './bounded-map.js';
 import { cidrGroups, labelValues, reservedEntity } from './entities.js';
 import { serviceAccount, type LabelBag } from './workload.js';
 
@@ -13,8 +14,6 @@ export interface LabelFacts {
 const NONE: LabelFacts = { entity: null, cidrGroups: null, fqdnLabels: [], serviceAccount: null, labelValues: null };
 
 
-import { BoundedMap, labelsBytes } from './bounded-map.js';
-
 /**
  * Labels belong to a security identity, so what is read from them is the same for every flow of
  * that identity: read once per identity (the profile had label scanning at ~5% of the pipeline).
@@ -28,10 +27,10 @@ export class LabelFactsCache {
   constructor(
     private readonly bag: LabelBag,
     private readonly want: { entities: boolean; workloads: boolean },
-    limits: { maxEntries: number; maxBytes: number },
+    limits: BoundedMapLimits,
   ) {
     // The facts are read from the labels: about as large again.
-    this.byIdentity = new BoundedMap(limits.maxEntries, limits.maxBytes, (e) => 2 * labelsBytes(e.labels));
+    this.byIdentity = new BoundedMap(limits, (e) => 2 * labelsBytes(e.labels));
   }
 
   of(identity: number | null, labels: unknown): LabelFacts {

@@ -107,39 +107,29 @@ async function serve(configFile: string | undefined): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   if (config.sink.type === 'local') {
-    try {
-      mkdirSync(config.sink.local.directory, { recursive: true });
-    } catch (err) {
-      throw new StartupError('sink.local.directory', `cannot create ${config.sink.local.directory} (${describeSystemError(err)})`);
-    }
+    const dir = config.sink.local.directory;
+    await startupStep('sink.local.directory', `cannot create ${dir}`, () => mkdirSync(dir, { recursive: true }));
   }
-  try {
-    await app.listen({ host: config.server.host, port: config.server.port });
-  } catch (err) {
-    throw new StartupError('server.port', `cannot listen on ${config.server.host}:${config.server.port} (${describeSystemError(err)})`);
-  }
-  if (service.health) {
-    try {
-      await service.health.listen({ host: config.server.metricsHost, port: config.server.metricsPort });
-    } catch (err) {
-      throw new StartupError('server.metricsPort', `cannot listen on ${config.server.metricsHost}:${config.server.metricsPort} (${describeSystemError(err)})`);
-    }
-  }
+  const { host, port, metricsHost, metricsPort } = config.server;
+  await startupStep('server.port', `cannot listen on ${host}:${port}`, () => app.listen({ host, port }));
+  const health = service.health;
+  if (health) await startupStep('server.metricsPort', `cannot listen on ${metricsHost}:${metricsPort}`, () => health.listen({ host: metricsHost, port: metricsPort }));
   // Listening first lets /healthz answer; requests get 503 (replaying) until the spool is handed on.
   await service.recover();
   app.log.info({ sink: config.sink.type, directory: config.sink.type === 'local' ? config.sink.local.directory : undefined }, 'hubble-adx ready');
   return new Promise<number>(() => undefined);
 }
 
-async function runReplay(file: string, configFile: string | undefined): Promise<number> {
-  if (file !== '-') {
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (err) {
-      process.stderr.write(`hubble-adx: replay: cannot read ${file} (${describeSystemError(err)})\n`);
-      return 1;
-    }
+/** One step of starting up; its failure is one line naming the key at fault. */
+async function startupStep(key: string, what: string, step: () => unknown): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    throw new StartupError(key, `${what} (${describeSystemError(err)})`);
   }
+}
+
+async function runReplay(file: string, configFile: string | undefined): Promise<number> {
   const config = loadConfig({ file: configFile });
   const service = createService(config, { logger: { level: config.log.level } });
   await service.recover();

@@ -67,6 +67,7 @@ export class KustoSink implements Sink {
   /** Encoded bytes per row of each table, a moving average: how many rows fit in one request. */
   private readonly bytesPerRow = new Map<TableKey, number>();
   private closed = false;
+  private readonly measureTimer: NodeJS.Timeout;
 
   constructor(
     private readonly o: KustoSinkOptions,
@@ -83,11 +84,8 @@ export class KustoSink implements Sink {
     this.measureTimer.unref();
   }
 
-  private readonly measureTimer: NodeJS.Timeout;
-
   async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.deliver(table, rows);
+    await this.send(table, rows);
   }
 
   /**

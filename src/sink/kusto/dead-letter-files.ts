@@ -63,7 +63,7 @@ export class DeadLetterFiles {
   }
 
   async write(table: string, rows: readonly unknown[], reason: Record<string, unknown>): Promise<string> {
-    const { bytes } = this.measure();
+    const { bytes, batches } = this.measure();
     if (bytes >= this.maxBytes) throw new DeadLetterDirectoryFull(this.dir, bytes, this.maxBytes);
     await mkdir(this.dir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
@@ -75,7 +75,7 @@ export class DeadLetterFiles {
     // Rows first: a batch is listed (by its reason file) only once its rows are all there.
     await writeFile(`${base}.jsonl.gz`, body);
     await writeFile(`${base}.reason.json`, meta);
-    this.measure();
+    this.onSize(bytes + body.length + Buffer.byteLength(meta), batches + 1);
     return `${base}.jsonl.gz`;
   }
 }

@@ -1,44 +1,40 @@
-import type { FastifyBaseLogger } from 'fastify';
-import { Batcher, type RowSource } from './batch/index.js';
+import { Backpressure } from './backpressure.js';
+import { Batcher, type Batch } from './batch/index.js';
 import type { Config } from './config/index.js';
-import { Enricher, type Outcome } from './enrich/index.js';
-import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type PieceSource, type SkipReason } from './extract/index.js';
-import { LabelCap, type Metrics } from './metrics/index.js';
-import { DeadLetterRows, normalizeEvent, normalizeFlow, tooDeepColumn } from './normalize/index.js';
-import { boundedJson } from './json-values.js';
+import type { Logger } from './logger.js';
+import { CountsPublisher, type Metrics } from './metrics/index.js';
+import { Processor, type Output } from './process/index.js';
 import { decodeBody, type BadPart, type BodyFormat, type Decoded, type IngestSummary, type IngestTarget } from './receive/index.js';
-import { SCHEMA_VERSION, TABLE_KEYS as TABLES, type DeadLetterRow, type EventRow, type FlowRow, type IdentityRow, type RowOfTable, type TableKey } from './schema/index.js';
+import { RetryPolicy } from './retry-policy.js';
+import type { TableKey } from './schema/index.js';
 import type { Sink } from './sink/index.js';
-import { RequestHold, Spool, type SpooledRequest, type SpoolRecord } from './spool/index.js';
+import { MemoryToken, Spool, type DeliveryToken, type SpooledRequest, type SpoolToken } from './spool/index.js';
 
-type Logger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+/** Rows that are not spooled (spool off) travel with this token: nothing to release. */
+const IN_MEMORY = new MemoryToken();
 
-/** Rows of one request (or one timer tick), by table, on their way to the spool and the batcher. */
-interface Staged {
-  flows: FlowRow[];
-  events: EventRow[];
-  deadLetters: DeadLetterRow[];
-  identities: IdentityRow[];
+/** A spooled request not yet made into rows, oldest first. */
+interface Parked {
+  token: SpoolToken;
+  receivedAt: number;
+  /** Left by an earlier run (startup replay). */
+  backlog: boolean;
 }
 
-/** A request's rows when there is no spool: only their size is tracked. */
-type MemorySource = RowSource & { record?: undefined };
-type Source = SpoolRecord | MemorySource;
-
 /**
- * The stages wired in order: decoded records → extract → normalize → spool → batch → sink. It is
- * the receiver's IngestTarget and the extractor's output. A request is answered only once it is in
- * the spool (when enabled: the request as received, from which its rows are made again on replay);
- * it leaves the spool only once the sink acknowledged all its rows.
- * Backpressure has hysteresis: above a bound the receiver answers 503 until everything is back
- * under `batch.resumeBelow` of its bound.
+ * The runtime: receive → spool → process → batch → sink. A request is answered once it is in the
+ * spool (as received; its rows are made again from it on replay), made into encoded rows by the
+ * processor in one call, and handed to the batcher with its delivery token; the token is
+ * acknowledged when the sink has taken its rows, and the spool lets the request go.
+ * While the rows in memory are at their bounds (ADX slow or down), requests are parked in the
+ * spool as received and made into rows in their turn; 503 only once the spool is full.
  */
-export class Pipeline implements IngestTarget, ExtractOutput {
-  private readonly extractor: Extractor;
-  private readonly enricher: Enricher;
-  private outcomes = new Map<Outcome, number>();
-  private readonly batcher: Batcher<Source>;
+export class Pipeline implements IngestTarget {
+  private readonly processor: Processor;
+  private readonly batcher: Batcher;
   private readonly spool: Spool | null;
+  private readonly counts: CountsPublisher;
+  private readonly backpressure: Backpressure;
   private readonly timer: NodeJS.Timeout;
   private draining = false;
   /** Set once the batches are stopped: nothing more is made into rows. */
@@ -46,32 +42,15 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   /** recover() has taken the spool: requests can be spooled. */
   private started = false;
   private replaying = false;
-  private refusing: string | null = null;
   /**
-   * Requests in the spool not yet made into rows, oldest first: what an earlier run left, and what
-   * arrived while the rows in memory were at their bounds (an ADX outage). Only where they are is
-   * kept in memory; each is read back from the spool in its turn.
+   * Requests in the spool not yet made into rows: what an earlier run left, and what arrived while
+   * the rows in memory were at their bounds. Only where they are is kept in memory.
    */
-  private parked: { record: SpoolRecord; receivedAt: number; backlog: boolean }[] = [];
+  private parked: Parked[] = [];
   private unparking: Promise<void> | null = null;
   private backlogLeft = 0;
   private backlogDone: (() => void) | null = null;
   private replayedRows = 0;
-  private staged: Staged = emptyStaged();
-  private counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
-  /** The time of the request being extracted, read by record(). */
-  private now = Date.now();
-  /**
-   * Set while replaying spooled requests (see remake): no aggregation, and nothing counted again in
-   * the metrics (it was counted when the request first arrived).
-   */
-  private remaking = false;
-  /** Sources of the pieced lines finished since the last commit (see RequestHold). */
-  private finished: PieceSource[] = [];
-  private skips = new Map<SkipReason, number>();
-  private readonly deadRows: DeadLetterRows;
-  private readonly lostNodeLabel: LabelCap;
-  private readonly lostSourceLabel: LabelCap;
   /** State evictions already published, to publish the growth of each counter. */
   private evictionsSeen = { cri_partial_lines: 0, identities: 0, aggregate_keys: 0 };
 
@@ -81,29 +60,13 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     private readonly sink: Sink,
     private readonly log: Logger,
   ) {
-    this.extractor = new Extractor({ ...config.extract, maxLineBytes: config.limits.maxLineBytes }, this);
-    this.deadRows = new DeadLetterRows({
-      perRequest: config.limits.maxDeadLetterRowsPerRequest,
-      perMinute: config.limits.maxDeadLetterRowsPerMinute,
-      maxRawBytes: config.extract.maxDeadLetterRawBytes,
-    });
-    const capped = () => metrics.labelValuesCapped.inc({ metric: 'hubble_adx_hubble_lost_events_total' });
-    this.lostNodeLabel = new LabelCap(config.limits.maxMetricLabelValues, capped);
-    this.lostSourceLabel = new LabelCap(config.limits.maxMetricLabelValues, capped);
-    this.enricher = new Enricher({
-      cluster: config.cluster,
-      enrich: config.enrich,
-      filters: config.filters,
-      sampling: config.sampling,
-      // loadConfig has checked that every key is a flows column.
-      aggregation: { ...config.aggregation, key: config.aggregation.key as (keyof FlowRow)[] },
-    });
-    this.spool = config.spool.enabled
-      ? new Spool(config.spool, { fsyncSeconds: (s) => metrics.spoolFsync.observe(s) })
-      : null;
+    this.processor = new Processor(config, (table) => sink.writer(table));
+    this.counts = new CountsPublisher(metrics, config.limits.maxMetricLabelValues);
+    this.backpressure = new Backpressure(config.batch.resumeBelow);
+    this.spool = config.spool.enabled ? new Spool(config.spool, { fsyncSeconds: (s) => metrics.spoolFsync.observe(s) }) : null;
     metrics.spoolLimit.set(config.spool.enabled ? config.spool.maxBytes : 0);
-    this.batcher = new Batcher<Source>(sink, config.batch, {
-      written: (table, rows, sources, now) => this.written(table, rows, sources, now),
+    this.batcher = new Batcher(sink, config.batch, new RetryPolicy(config.retry.minDelayMs, config.retry.maxDelayMs), {
+      written: (batch, now) => this.written(batch, now),
       failed: (table, rows, err, retryInMs) => {
         metrics.sinkErrors.inc({ table });
         log.error({ err, table, rows, retryInMs, sink: sink.name }, 'sink write failed; batch kept for retry');
@@ -115,9 +78,8 @@ export class Pipeline implements IngestTarget, ExtractOutput {
 
   /**
    * Take the spool, then send first what an earlier run left in it. Requests are answered 503
-   * (`replaying`) only while the spool is read; from then on they are parked behind that backlog
-   * (spooled, made into rows in their turn), so order is kept. Resolves once the backlog is made
-   * into rows, with how many.
+   * (`replaying`) only while the spool is read; from then on they are parked behind that backlog,
+   * so order is kept. Resolves once the backlog is made into rows, with how many.
    */
   async recover(): Promise<number> {
     if (!this.spool) {
@@ -136,12 +98,14 @@ export class Pipeline implements IngestTarget, ExtractOutput {
       })) {
         if (r.kind === 'rows') {
           while (this.overMemoryBounds(1)) await new Promise((res) => setTimeout(res, 20));
-          this.batcher.add(r.table, r.rows as RowOfTable[typeof r.table][], r.record);
-          this.replayedRows += r.rows.length;
+          // Counted when they were first made: only encoded again.
+          const out = this.processor.rows(r.table, r.rows as never[], Date.now());
+          this.hand(out, r.token);
+          this.replayedRows += out.rows;
           continue;
         }
         // Only where it is: the body is read again when its turn comes.
-        this.parked.push({ record: r.record, receivedAt: r.request.receivedAt, backlog: true });
+        this.parked.push({ token: r.token, receivedAt: r.request.receivedAt, backlog: true });
         backlog++;
       }
     } finally {
@@ -158,114 +122,15 @@ export class Pipeline implements IngestTarget, ExtractOutput {
   }
 
   /**
-   * Make the parked requests into rows, oldest first, while the rows in memory are under their
-   * bounds; called again whenever batches are written.
-   */
-  private kickUnpark(): void {
-    if (this.unparking || this.parked.length === 0 || this.closing || !this.spool) return;
-    const spool = this.spool;
-    this.unparking = (async () => {
-      while (this.parked.length > 0 && !this.closing && !this.overMemoryBounds(1)) {
-        const p = this.parked[0]!;
-        let req: SpooledRequest | null;
-        try {
-          req = await spool.readRequest(p.record);
-        } catch (err) {
-          this.log.error({ err, offset: p.record.offset }, 'could not read a parked request back from the spool; trying again');
-          await new Promise((res) => setTimeout(res, 1000));
-          continue;
-        }
-        this.parked.shift();
-        let rows = 0;
-        if (!req) {
-          this.log.error({ offset: p.record.offset }, 'a parked spool record is not a request this version can read; it is let go');
-          spool.expect(p.record, 0, 0);
-        } else {
-          rows = await this.makeParked(req, p.record);
-        }
-        if (p.backlog) {
-          this.replayedRows += rows;
-          if (--this.backlogLeft === 0) this.backlogDone?.();
-        }
-        this.publishGauges();
-      }
-    })().finally(() => {
-      this.unparking = null;
-      // What was parked while the loop ended gets its own turn.
-      if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
-    });
-  }
-
-  /** Rows of a parked request, handed to the batcher against its spool record; returns how many. */
-  private async makeParked(req: SpooledRequest, record: SpoolRecord): Promise<number> {
-    const hold = new RequestHold();
-    hold.settle(record);
-    const { staged, inflatedBytes } = await this.remake(req, hold);
-    const total = countOf(staged);
-    this.spool!.expect(record, total + hold.pendingLines, inflatedBytes);
-    for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], record);
-    this.letGo(record, this.takeFinished(hold));
-    return total;
-  }
-
-  /**
-   * The rows of a spooled request, made with the time it was received. One parked before it was
-   * ever made into rows is counted in the metrics and aggregated now, as on arrival. One made into
-   * rows by an earlier run is made again the same way, but not counted again, and its flows are not
-   * aggregated: an aggregate written before the stop may already count some of them, and counting
-   * twice is better than losing them.
-   */
-  private async remake(req: SpooledRequest, hold: RequestHold): Promise<{ staged: Staged; inflatedBytes: number }> {
-    this.staged = emptyStaged();
-    this.counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
-    let inflatedBytes = req.body.length;
-    const format = req.format as BodyFormat;
-    const d = await decodeBody(req.body, format, req.encoding || undefined, this.config.limits, this.config.server.jsonDateKey);
-    if (!d.ok) {
-      // Only a configuration change (tighter limits) can refuse a body taken before: keep it whole.
-      this.stageBadParts([{ reason: d.error.reason, message: `spooled request refused on replay: ${d.error.message}`, raw: req.body.toString('base64') }]);
-    } else {
-      inflatedBytes = d.inflatedBytes;
-      this.now = req.receivedAt;
-      // Records were counted by the receiver when the request arrived, parked or not.
-      this.remaking = req.processed;
-      try {
-        this.stageBadParts(d.decoded.bad);
-        for (const rec of d.decoded.records) this.extractor.push(rec.record, rec.timeSec, req.receivedAt, hold);
-      } finally {
-        this.remaking = false;
-      }
-      this.stageIdentities();
-    }
-    this.closeDeadLetters();
-    if (!req.processed) {
-      this.publishCounts();
-    } else {
-      // Counted when the request first arrived.
-      this.outcomes.clear();
-      this.skips.clear();
-    }
-    const staged = this.staged;
-    this.staged = emptyStaged();
-    return { staged, inflatedBytes };
-  }
-
-  /**
    * Why a request cannot be taken now (answered 503 with Retry-After, so Fluent Bit keeps it and
    * retries soon), or null. With the spool on, only a full spool refuses: rows over their bounds in
-   * memory park the request in the spool instead. Hysteresis: once refusing, requests are taken
-   * again when everything is under `batch.resumeBelow` of its bound.
+   * memory park the request in the spool instead.
    */
   refuseReason(): string | null {
     if (this.draining) return 'draining';
     if (!this.started) return 'starting';
     if (this.replaying) return 'replaying';
-    if (this.refusing) {
-      if (this.overBoundsReason(this.config.batch.resumeBelow) === null) this.refusing = null;
-    } else {
-      this.refusing = this.overBoundsReason(1);
-    }
-    return this.refusing;
+    return this.backpressure.reason((f) => this.overBoundsReason(f));
   }
 
   /**
@@ -300,198 +165,139 @@ export class Pipeline implements IngestTarget, ExtractOutput {
    * `original` is the body as received: with the spool on, it is what is spooled (the rows are
    * made again from it on replay), which costs far less than serializing the rows.
    */
-  async ingest(decoded: Decoded, format: BodyFormat, inflatedBytes = 0, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
-    if (this.spool && original && (this.parked.length > 0 || this.overMemoryBounds(1))) return this.park(decoded, format, inflatedBytes, original);
-    this.counts = { flows: 0, events: 0, skipped: 0, dead: 0 };
-    this.stageBadParts(decoded.bad);
-    const now = Date.now();
-    this.now = now;
-    const hold = this.spool && original ? new RequestHold() : undefined;
-    for (const r of decoded.records) this.extractor.push(r.record, r.timeSec, now, hold);
-    this.stageIdentities();
-    this.closeDeadLetters();
-    const summary: IngestSummary = {
-      records: decoded.records.length,
-      flows: this.counts.flows,
-      events: this.counts.events,
-      skipped: this.counts.skipped,
-      deadLettered: this.counts.dead,
-      deadLetterRows: this.staged.deadLetters.length,
-      deferred: false,
-    };
-    this.publishCounts();
-    await this.commit(inflatedBytes, original ? { format, encoding: original.encoding ?? '', receivedAt: now, body: original.body, processed: true } : undefined, hold);
+  async ingest(decoded: Decoded, format: BodyFormat, _inflatedBytes = 0, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
+    if (this.spool && !original) throw new Error('with the spool on, a request is spooled as received: its body must come with it');
+    const spooled = this.spool;
+    const receivedAt = Date.now();
+    const request = original ? { format, encoding: original.encoding ?? '', receivedAt, body: original.body } : null;
+    if (spooled && request && (this.parked.length > 0 || this.overMemoryBounds(1))) {
+      return this.park(spooled, { ...request, processed: false }, decoded.records.length);
+    }
+    const token = spooled ? spooled.issue() : undefined;
+    const out = this.processor.request({ records: decoded.records, bad: decoded.bad, receivedAt, madeBefore: false, source: token });
+    this.counts.publish(out.counts);
+    const c = out.counts;
+    const summary: IngestSummary = { records: c.records, flows: c.flows, events: c.events, skipped: c.skipped, deadLettered: c.deadLettered, deadLetterRows: c.deadLetterRows, deferred: false };
+    if (spooled && token && request) await this.commitRequest(spooled, token, { ...request, processed: true }, out);
+    else await this.commitRows(out);
     return summary;
   }
 
   /**
    * Spool a request without making it into rows yet: the rows in memory are at their bounds (ADX is
-   * slow or down), or older requests are parked and order must be kept. It is counted and made into
-   * rows in its turn (kickUnpark).
+   * slow or down), or older requests are parked and order must be kept.
    */
-  private async park(decoded: Decoded, format: BodyFormat, inflatedBytes: number, original: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
-    const receivedAt = Date.now();
-    const request: SpooledRequest = { format, encoding: original.encoding ?? '', receivedAt, body: original.body, processed: false };
-    const record = await this.spool!.appendRequest(request, 0, inflatedBytes);
-    this.parked.push({ record, receivedAt, backlog: false });
+  private async park(spool: Spool, request: SpooledRequest, records: number): Promise<IngestSummary> {
+    const token = await spool.appendParked(request);
+    this.parked.push({ token, receivedAt: request.receivedAt, backlog: false });
     this.publishGauges();
     this.kickUnpark();
-    return { records: decoded.records.length, flows: 0, events: 0, skipped: 0, deadLettered: 0, deadLetterRows: 0, deferred: true };
+    return { records, flows: 0, events: 0, skipped: 0, deadLettered: 0, deadLetterRows: 0, deferred: true };
   }
 
   /** A body that cannot be decoded at all is still kept, as dead letters. */
   async setAside(parts: BadPart[]): Promise<void> {
-    this.stageBadParts(parts);
-    await this.commit(parts.reduce((n, p) => n + p.raw.length, 0));
-  }
-
-  private stageBadParts(parts: BadPart[]): void {
-    for (const p of parts) {
-      if (!this.remaking) this.metrics.parseErrors.inc({ stage: 'receive', reason: p.reason });
-      this.dead({ stage: 'receive', reason: p.reason, message: p.message, raw: p.raw, nodeName: null });
-    }
-  }
-
-  // ExtractOutput: called synchronously by the extractor for each record.
-  record(r: ExporterRecord): void {
-    try {
-      if (r.kind === 'flow') {
-        const row = normalizeFlow(r.payload, r, this.config.cluster);
-        if (this.tooDeep('flows', row, r)) return;
-        const outcome = this.enricher.process(row, this.now, !this.remaking);
-        this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
-        if (outcome === 'kept') this.staged.flows.push(row);
-        this.counts.flows++;
-        return;
-      }
-      const row = normalizeEvent(r.kind, r.payload, r, this.config.cluster);
-      if (this.tooDeep('events', row, r)) return;
-      if (!this.remaking) {
-        if (r.kind === 'lost_events' && row.NumEventsLost) {
-          const labels = { source: this.lostSourceLabel.value(row.Type ?? 'unknown'), node: this.lostNodeLabel.value(row.NodeName ?? 'unknown') };
-          this.metrics.hubbleLostEvents.inc(labels, row.NumEventsLost);
-        }
-        this.metrics.events.inc({ kind: r.kind });
-      }
-      this.staged.events.push(row);
-      this.counts.events++;
-    } catch (err) {
-      // A shape no normalizer rule expected: keep the record, say why, go on with the rest.
-      this.dead({ stage: 'normalize', reason: 'normalize_failed', message: (err as Error).message, raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName });
-    }
-  }
-
-  /** A row nested deeper than limits.maxJsonDepth is dead-lettered instead: it could not be encoded. */
-  private tooDeep(table: 'flows' | 'events', row: object, r: ExporterRecord): boolean {
-    const max = this.config.limits.maxJsonDepth;
-    const column = tooDeepColumn(table, row, max);
-    if (column === null) return false;
-    const message = `${r.kind} record nests deeper than limits.maxJsonDepth (${max}) in what goes to ${column}`;
-    this.dead({ stage: 'normalize', reason: 'too_deep', message, raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName });
-    return true;
-  }
-
-  piecesDone(sources: readonly PieceSource[]): void {
-    for (const s of sources) this.finished.push(s);
-  }
-
-  /** The finished lines' sources, but for `own`: a line a request both started and finished holds nothing. */
-  private takeFinished(own?: PieceSource): RequestHold[] {
-    if (this.finished.length === 0) return [];
-    const out: RequestHold[] = [];
-    for (const s of this.finished) if (s !== own && s instanceof RequestHold) out.push(s);
-    this.finished = [];
-    return out;
-  }
-
-  /** The requests whose pieces went into rows of `after` are kept until it is delivered (now if none). */
-  private letGo(after: SpoolRecord | null, done: readonly RequestHold[]): void {
-    const spool = this.spool;
-    if (!spool) return;
-    for (const h of done) {
-      h.whenSpooled((held) => {
-        if (!held) return;
-        if (after) spool.keepUntil(after, held);
-        else spool.ack(held, 1);
-      });
-    }
-  }
-
-  skip(reason: SkipReason): void {
-    this.counts.skipped++;
-    this.skips.set(reason, (this.skips.get(reason) ?? 0) + 1);
-  }
-
-  dead(d: DeadLetter): void {
-    const row = this.deadRows.add(d, Date.now());
-    if (row) this.staged.deadLetters.push(row);
-    if (!this.remaking) {
-      if (d.stage !== 'receive') this.metrics.parseErrors.inc({ stage: d.stage, reason: d.reason });
-      this.metrics.deadLetters.inc({ stage: d.stage, reason: d.reason });
-    }
-    this.counts.dead++;
-  }
-
-  /** The summary row of the dead letters past their bounds in the rows being staged. */
-  private closeDeadLetters(): void {
-    const summary = this.deadRows.close(Date.now());
-    if (!summary) return;
-    this.staged.deadLetters.push(summary.row);
-    if (!this.remaking) this.metrics.deadLettersSummarized.inc(summary.summarized);
+    const out = this.processor.badBody(parts, Date.now());
+    this.counts.publish(out.counts);
+    await this.commitRows(out);
   }
 
   /**
-   * Make the staged rows durable (spool) and hand them to the batcher. Resolves when they are on
-   * disk; rejects when the spool cannot take them, and then nothing of them is handed on.
+   * Make a request durable with its token, then hand its rows on. Rejects when the spool cannot
+   * take it: nothing of it is handed on, Fluent Bit sends it again.
    */
-  private async commit(receivedBytes: number, request?: SpooledRequest, hold?: RequestHold): Promise<void> {
-    this.closeDeadLetters();
-    const staged = this.staged;
-    this.staged = emptyStaged();
-    const done = this.takeFinished(hold);
-    const total = countOf(staged);
-    const holds = hold?.pendingLines ?? 0;
-    if (total === 0 && holds === 0) {
-      hold?.settle(null);
-      this.letGo(null, done);
+  private async commitRequest(spool: Spool, token: SpoolToken, request: SpooledRequest, out: Output): Promise<void> {
+    if (out.rows === 0 && token.pendingLines === 0) {
+      // Nothing to deliver and no line of it waiting: the request need not be kept.
+      spool.keepUntilDelivered(out.finished, null);
       return;
     }
-    if (!this.spool) {
-      for (const t of TABLES) {
-        const rows = staged[t];
-        if (rows.length > 0) this.batcher.add(t, rows as RowOfTable[typeof t][], { rows: rows.length, bytes: (receivedBytes * rows.length) / total });
-      }
-      this.publishGauges();
-      return;
+    try {
+      await spool.appendRequest(token, request, out.rows);
+    } catch (err) {
+      // The requests whose pieces it finished stay in the spool: on a restart they are replayed.
+      this.processor.forgetIdentities(out.identities);
+      throw err;
     }
+    spool.keepUntilDelivered(out.finished, token);
+    this.hand(out, token);
+  }
+
+  /** Rows made without a request to spool (a tick, shutdown, an undecodable body): spooled as rows. */
+  private async commitRows(out: Output): Promise<void> {
     const spool = this.spool;
-    if (request) {
-      // One record for the whole request, shared by its rows in every table.
-      let rec: SpoolRecord;
-      try {
-        // Each line still waiting for pieces from later requests counts as one more row to deliver.
-        rec = await spool.appendRequest(request, total + holds, receivedBytes);
-      } catch (err) {
-        // Not taken: Fluent Bit sends the request again, and its identities must then be written.
-        // The requests whose pieces it finished stay in the spool: on a restart they are replayed.
-        this.enricher.forgetIdentities(staged.identities);
-        hold?.settle(null);
-        throw err;
-      }
-      hold?.settle(rec);
-      this.letGo(rec, done);
-      for (const t of TABLES) if (staged[t].length > 0) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], rec);
-      this.publishGauges();
+    if (!spool) {
+      this.hand(out, IN_MEMORY);
       return;
     }
-    const records = await Promise.all(TABLES.map((t) => (staged[t].length > 0 ? spool.append(t, staged[t]) : null)));
-    TABLES.forEach((t, i) => {
-      const rec = records[i];
-      if (rec) this.batcher.add(t, staged[t] as RowOfTable[typeof t][], rec);
-    });
+    const tables = out.chunks.map((c) => c.table);
+    const tokens = await Promise.all(tables.map((t) => spool.appendRows(t, out.rowObjects?.[t] ?? [])));
     // Pieced lines finished here were expired or drained into dead letters.
-    this.letGo(records[TABLES.indexOf('deadLetters')] ?? records.find((r) => r !== null) ?? null, done);
+    spool.keepUntilDelivered(out.finished, tokens[tables.indexOf('deadLetters')] ?? tokens[0] ?? null);
+    out.chunks.forEach(({ table, chunk }, i) => this.batcher.add(table, chunk, tokens[i]!));
     this.publishGauges();
+  }
+
+  private hand(out: Output, token: DeliveryToken): void {
+    for (const { table, chunk } of out.chunks) this.batcher.add(table, chunk, token);
+    this.publishGauges();
+  }
+
+  /**
+   * Make the parked requests into rows, oldest first, while the rows in memory are under their
+   * bounds; called again whenever batches are written.
+   */
+  private kickUnpark(): void {
+    if (this.unparking || this.parked.length === 0 || this.closing || !this.spool) return;
+    const spool = this.spool;
+    this.unparking = (async () => {
+      while (this.parked.length > 0 && !this.closing && !this.overMemoryBounds(1)) {
+        const p = this.parked[0]!;
+        let req: SpooledRequest | null;
+        try {
+          req = await spool.readRequest(p.token);
+        } catch (err) {
+          this.log.error({ err, offset: p.token.offset }, 'could not read a parked request back from the spool; trying again');
+          await new Promise((res) => setTimeout(res, 1000));
+          continue;
+        }
+        this.parked.shift();
+        let rows = 0;
+        if (!req) {
+          this.log.error({ offset: p.token.offset }, 'a parked spool record is not a request this version can read; it is let go');
+          spool.expect(p.token, 0);
+        } else {
+          rows = await this.unpark(spool, req, p.token);
+        }
+        if (p.backlog) {
+          this.replayedRows += rows;
+          if (--this.backlogLeft === 0) this.backlogDone?.();
+        }
+        this.publishGauges();
+      }
+    })().finally(() => {
+      this.unparking = null;
+      // What was parked while the loop ended gets its own turn.
+      if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
+    });
+  }
+
+  /**
+   * The rows of a spooled request, made with the time it was received. One parked before it was
+   * ever made into rows is counted in the metrics now, as on arrival; one made into rows by an
+   * earlier run is not counted again.
+   */
+  private async unpark(spool: Spool, req: SpooledRequest, token: SpoolToken): Promise<number> {
+    const d = await decodeBody(req.body, req.format as BodyFormat, req.encoding || undefined, this.config.limits, this.config.server.jsonDateKey);
+    const out = d.ok
+      ? this.processor.request({ records: d.decoded.records, bad: d.decoded.bad, receivedAt: req.receivedAt, madeBefore: req.processed, source: token })
+      : // Only a configuration change (tighter limits) can refuse a body taken before: keep it whole.
+        this.processor.request({ records: [], bad: [{ reason: d.error.reason, message: `spooled request refused on replay: ${d.error.message}`, raw: req.body.toString('base64') }], receivedAt: req.receivedAt, madeBefore: req.processed, source: token });
+    if (!req.processed) this.counts.publish(out.counts);
+    spool.expect(token, out.rows);
+    spool.keepUntilDelivered(out.finished, token);
+    this.hand(out, token);
+    return out.rows;
   }
 
   /** Write every row accepted so far, parked requests included (batches are sealed early); requests are still taken. */
@@ -518,9 +324,9 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     // Parked requests first: one may hold the final piece of a line a request before it started.
     // What is still parked when the time is up stays in the spool, and so do the unfinished lines.
     if (!(await within(this.unparked()))) return false;
-    this.extractor.drain();
-    this.stageAggregated(Date.now(), true);
-    await this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool the last dead letters'));
+    const out = this.processor.drain(Date.now());
+    this.counts.publish(out.counts);
+    await this.commitRows(out).catch((err: unknown) => this.log.error({ err }, 'could not spool the last dead letters'));
     return within(this.batcher.flush());
   }
 
@@ -548,45 +354,25 @@ export class Pipeline implements IngestTarget, ExtractOutput {
 
   private tick(now: number): void {
     // While replaying, pieces carry their request's original time: they would all look expired.
-    if (!this.replaying) this.extractor.expire(now);
-    this.stageAggregated(now, false);
-    if (this.staged.deadLetters.length > 0 || this.staged.flows.length > 0) {
-      this.commit(0).catch((err: unknown) => this.log.error({ err }, 'could not spool aggregated rows or expired partial lines'));
+    const out = this.processor.tick(now, !this.replaying);
+    this.counts.publish(out.counts);
+    if (out.rows > 0 || out.finished.length > 0) {
+      this.commitRows(out).catch((err: unknown) => this.log.error({ err }, 'could not spool aggregated rows or expired partial lines'));
     }
     if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
     this.publishGauges();
   }
 
-  private stageIdentities(): void {
-    const rows = this.enricher.takeIdentities();
-    for (const r of rows) this.staged.identities.push(r);
-  }
-
-  private stageAggregated(now: number, force: boolean): void {
-    const rows = this.enricher.takeAggregated(now, force);
-    if (rows.length > 0) {
-      this.staged.flows.push(...rows);
-      this.metrics.enrichRows.inc({ outcome: 'aggregate_rows' }, rows.length);
-    }
-  }
-
-  private publishCounts(): void {
-    if (this.counts.flows > 0) this.metrics.flows.inc(this.counts.flows);
-    for (const [reason, n] of this.skips) this.metrics.linesSkipped.inc({ reason }, n);
-    this.skips.clear();
-    for (const [outcome, n] of this.outcomes) this.metrics.enrichRows.inc({ outcome }, n);
-    this.outcomes.clear();
-  }
-
   private publishGauges(): void {
     const m = this.metrics;
+    const s = this.processor.state;
     m.pendingRows.set(this.batcher.pendingRows);
     m.pendingBytes.set(this.batcher.pendingBytes);
-    m.criPartialsPending.set(this.extractor.pendingPartials);
-    m.criPartialBytes.set(this.extractor.pendingPartialBytes);
-    this.publishEvictions('cri_partial_lines', this.extractor.evictedPartials);
-    this.publishEvictions('identities', this.enricher.identityEvictions);
-    this.publishEvictions('aggregate_keys', this.enricher.aggregateOverflows);
+    m.criPartialsPending.set(s.partialLines);
+    m.criPartialBytes.set(s.partialBytes);
+    this.publishEvictions('cri_partial_lines', s.partialsEvicted);
+    this.publishEvictions('identities', s.identitiesEvicted);
+    this.publishEvictions('aggregate_keys', s.aggregateOverflows);
     let oldest = this.batcher.oldestPendingSince();
     const firstParked = this.parked[0]?.receivedAt;
     if (firstParked !== undefined && (oldest === null || firstParked < oldest)) oldest = firstParked;
@@ -604,39 +390,19 @@ export class Pipeline implements IngestTarget, ExtractOutput {
     this.evictionsSeen[state] = total;
   }
 
-  private written<K extends TableKey>(table: K, rows: RowOfTable[K][], sources: Source[], now: number): void {
-    this.metrics.rowsWritten.inc({ table }, rows.length);
-    this.metrics.batchRows.observe({ table }, rows.length);
+  private written(batch: Batch, now: number): void {
+    const table: TableKey = batch.table;
+    this.metrics.rowsWritten.inc({ table }, batch.rows);
+    this.metrics.batchRows.observe({ table }, batch.rows);
     const lag = this.metrics.eventLag.labels({ table });
-    for (const row of rows) {
-      const t = Date.parse(row.TimeGenerated as string);
-      if (!Number.isNaN(t)) lag.observe(Math.max(0, (now - t) / 1000));
-    }
-    if (this.spool) {
-      // Count this batch's rows per record, then acknowledge each record once.
-      let prev: Source | null = null;
-      let n = 0;
-      for (const src of sources) {
-        if (src === prev) {
-          n++;
-          continue;
-        }
-        if (prev && 'segment' in prev) this.spool.ack(prev, n);
-        prev = src;
-        n = 1;
+    for (const c of batch.chunks) {
+      const times = c.times;
+      for (let i = 0; i < times.length; i++) {
+        const t = times[i]!;
+        if (!Number.isNaN(t)) lag.observe(Math.max(0, (now - t) / 1000));
       }
-      if (prev && 'segment' in prev) this.spool.ack(prev, n);
     }
     if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
     this.publishGauges();
   }
 }
-
-function emptyStaged(): Staged {
-  return { flows: [], events: [], deadLetters: [], identities: [] };
-}
-
-function countOf(s: Staged): number {
-  return s.flows.length + s.events.length + s.deadLetters.length + s.identities.length;
-}
-

@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config/index.js';
 import type { Metrics } from './metrics/index.js';
 import { TABLE_KEYS, type RowOfTable, type TableKey } from './schema/index.js';
-import { createKustoSink, listDeadLetters, readDeadLetterRows, removeDeadLetter } from './sink/index.js';
+import { batchOf } from './batch/index.js';
+import { avroChunkOf, createKustoSink, listDeadLetters, readDeadLetter, removeDeadLetter } from './sink/index.js';
 
 export interface RedriveSummary {
   batches: number;
@@ -33,10 +34,23 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
         summary.left++;
         continue;
       }
-      const rows = await readDeadLetterRows(batch);
       let deadLettered: number;
+      let rows: number;
       try {
-        ({ deadLettered } = await sink.send(key, rows as RowOfTable[typeof key][]));
+        const held = await readDeadLetter(batch);
+        let chunk;
+        if ('avro' in held) {
+          if (config.sink.kusto.format !== 'avro') throw new Error('an Avro dead-letter batch is redriven with sink.kusto.format avro');
+          chunk = await avroChunkOf(held.avro);
+        } else {
+          // Rows as JSON (an older version's, or multijson): encoded again the configured way.
+          const w = sink.writer(key);
+          for (const r of held.rows) w.add(r as RowOfTable[typeof key]);
+          chunk = w.finish();
+        }
+        const toSend = batchOf(key, chunk ? [chunk] : []);
+        rows = toSend.rows;
+        ({ deadLettered } = await sink.send(toSend));
       } catch (err) {
         log.error({ err, file: batch.rowsFile }, 'could not redrive this batch; left in place');
         summary.left++;
@@ -46,9 +60,9 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
       if (deadLettered > 0) summary.refusedAgain++;
       else {
         summary.sent++;
-        summary.rows += rows.length;
+        summary.rows += rows;
       }
-      log.info({ file: batch.rowsFile, rows: rows.length, refusedAgain: deadLettered > 0 }, 'dead-letter batch redriven');
+      log.info({ file: batch.rowsFile, rows, refusedAgain: deadLettered > 0 }, 'dead-letter batch redriven');
     }
   } finally {
     await sink.close();

@@ -1,63 +1,58 @@
-import { TABLE_KEYS, type RowOfTable, type TableKey } from '../schema/index.js';
+import type { RetryPolicy } from '../retry-policy.js';
+import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import type { Sink } from '../sink/index.js';
+import type { DeliveryToken } from '../spool/index.js';
+import { batchOf, sliceChunk, type Batch, type EncodedChunk } from './encoded.js';
 
 export interface BatcherOptions {
   maxRows: number;
   maxAgeMs: number;
-  /** First and longest wait before writing a failed batch again. */
-  retryMinMs?: number;
-  retryMaxMs?: number;
 }
 
-/** Where a group of rows came from (a request, a spool record): its size, for memory accounting. */
-export interface RowSource {
-  rows: number;
-  bytes: number;
-}
-
-export interface BatcherHooks<S extends RowSource> {
-  /** A batch was taken by the sink; `sources[i]` is where `rows[i]` came from. */
-  written<K extends TableKey>(table: K, rows: RowOfTable[K][], sources: S[], now: number): void;
+export interface BatcherHooks {
+  /** A batch was taken by the sink (its tokens are already acknowledged). */
+  written(batch: Batch, now: number): void;
   failed(table: TableKey, rows: number, err: unknown, retryInMs: number): void;
 }
 
-interface Sealed<S> {
-  rows: unknown[];
-  sources: S[];
+/** The rows of one batch, with the tokens of the requests they came from (a run per request). */
+interface Gathering {
+  chunks: EncodedChunk[];
+  tokens: DeliveryToken[];
+  counts: number[];
+  rows: number;
+  bytes: number;
   openedAt: number;
 }
 
-interface Lane<S> {
-  open: unknown[];
-  openSources: S[];
-  openedAt: number;
-  ready: Sealed<S>[];
+interface Lane {
+  open: Gathering | null;
+  ready: Gathering[];
   writing: boolean;
 }
 
-
 /**
- * Gathers rows into batches per table (by row count and age) and writes them to the sink one
- * batch at a time per table, in order. A batch that fails stays at the head of its lane and is
- * written again with backoff: rows are only let go once the sink has taken them. `pendingRows` and
- * `pendingBytes` count everything not yet taken, and are what backpressure is decided on.
+ * Gathers encoded rows into batches per table (by rows, bytes and age) and writes them to the sink
+ * one batch at a time per table, in order. A batch that fails stays at the head of its lane and is
+ * written again (the one retry policy); once the sink has taken it, the tokens it carries are
+ * acknowledged with their counts. `pendingRows` and `pendingBytes` count everything not yet taken,
+ * and are what backpressure is decided on.
  */
-export class Batcher<S extends RowSource> {
-  private readonly lanes = new Map<TableKey, Lane<S>>();
+export class Batcher {
+  private readonly lanes = new Map<TableKey, Lane>();
   private pending = 0;
   private pendingByteCount = 0;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
-  private retryDelay: number;
   private stopped = false;
 
   constructor(
     private readonly sink: Sink,
     private readonly opts: BatcherOptions,
-    private readonly hooks: BatcherHooks<S>,
+    private readonly retry: RetryPolicy,
+    private readonly hooks: BatcherHooks,
   ) {
-    for (const k of TABLE_KEYS) this.lanes.set(k, { open: [], openSources: [], openedAt: 0, ready: [], writing: false });
-    this.retryDelay = opts.retryMinMs ?? 500;
+    for (const k of TABLE_KEYS) this.lanes.set(k, { open: null, ready: [], writing: false });
     this.timer = setInterval(() => this.flushAged(Date.now()), Math.max(5, Math.min(250, opts.maxAgeMs / 2)));
     this.timer.unref();
   }
@@ -66,7 +61,7 @@ export class Batcher<S extends RowSource> {
     return this.pending;
   }
 
-  /** Bytes of the rows not yet taken, as their sources measured them (spooled or received size). */
+  /** Encoded bytes of the rows not yet taken. */
   get pendingBytes(): number {
     return this.pendingByteCount;
   }
@@ -75,28 +70,45 @@ export class Batcher<S extends RowSource> {
   oldestPendingSince(): number | null {
     let oldest: number | null = null;
     for (const lane of this.lanes.values()) {
-      const t = lane.ready.length > 0 ? lane.ready[0]!.openedAt : lane.open.length > 0 ? lane.openedAt : null;
-      if (t !== null && (oldest === null || t < oldest)) oldest = t;
+      const g = lane.ready[0] ?? lane.open;
+      if (g && (oldest === null || g.openedAt < oldest)) oldest = g.openedAt;
     }
     return oldest;
   }
 
-  add<K extends TableKey>(table: K, rows: readonly RowOfTable[K][], source: S): void {
+  /** Rows of one table from one request, to be acknowledged to `token` once the sink has them. */
+  add(table: TableKey, chunk: EncodedChunk, token: DeliveryToken): void {
     const lane = this.lanes.get(table)!;
-    for (const row of rows) {
-      if (lane.open.length === 0) lane.openedAt = Date.now();
-      lane.open.push(row);
-      lane.openSources.push(source);
-      if (lane.open.length >= this.opts.maxRows) this.seal(table, lane);
+    this.pending += chunk.rows;
+    this.pendingByteCount += chunk.data.length;
+    const maxBytes = this.sink.maxBatchBytes;
+    let from = 0;
+    while (from < chunk.rows) {
+      const g = (lane.open ??= { chunks: [], tokens: [], counts: [], rows: 0, bytes: 0, openedAt: Date.now() });
+      let to = Math.min(chunk.rows, from + this.opts.maxRows - g.rows);
+      // Cut by bytes too when the chunk's rows are evenly sized enough to tell where.
+      if (g.bytes + (chunk.data.length * (to - from)) / chunk.rows > maxBytes && to - from > 1) {
+        const perRow = chunk.data.length / chunk.rows;
+        to = Math.max(from + 1, Math.min(to, from + Math.floor((maxBytes - g.bytes) / perRow)));
+      }
+      const part = sliceChunk(chunk, from, to);
+      g.chunks.push(part);
+      g.rows += part.rows;
+      g.bytes += part.data.length;
+      const last = g.tokens.length - 1;
+      if (last >= 0 && g.tokens[last] === token) g.counts[last]! += part.rows;
+      else {
+        g.tokens.push(token);
+        g.counts.push(part.rows);
+      }
+      from = to;
+      if (g.rows >= this.opts.maxRows || g.bytes >= maxBytes) this.seal(table, lane);
     }
-    this.pending += rows.length;
-    // One source (a spooled request) may feed several tables: each add brings its rows' share.
-    this.pendingByteCount += source.rows > 0 ? (source.bytes * rows.length) / source.rows : 0;
   }
 
   /** Seal every open batch now and resolve once everything pending has been written. */
   flush(): Promise<void> {
-    for (const [k, lane] of this.lanes) if (lane.open.length > 0) this.seal(k, lane);
+    for (const [k, lane] of this.lanes) if (lane.open) this.seal(k, lane);
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -109,38 +121,37 @@ export class Batcher<S extends RowSource> {
   }
 
   private flushAged(now: number): void {
-    for (const [k, lane] of this.lanes) {
-      if (lane.open.length > 0 && now - lane.openedAt >= this.opts.maxAgeMs) this.seal(k, lane);
-    }
+    for (const [k, lane] of this.lanes) if (lane.open && now - lane.open.openedAt >= this.opts.maxAgeMs) this.seal(k, lane);
   }
 
-  private seal(table: TableKey, lane: Lane<S>): void {
-    lane.ready.push({ rows: lane.open, sources: lane.openSources, openedAt: lane.openedAt });
-    lane.open = [];
-    lane.openSources = [];
+  private seal(table: TableKey, lane: Lane): void {
+    if (!lane.open) return;
+    lane.ready.push(lane.open);
+    lane.open = null;
     if (!lane.writing) void this.drain(table, lane);
   }
 
-  private async drain(table: TableKey, lane: Lane<S>): Promise<void> {
+  private async drain(table: TableKey, lane: Lane): Promise<void> {
     lane.writing = true;
+    let failures = 0;
     while (lane.ready.length > 0 && !this.stopped) {
-      const { rows: batch, sources } = lane.ready[0]!;
+      const g = lane.ready[0]!;
+      const batch = batchOf(table, g.chunks);
       try {
-        await this.sink.write(table, batch as RowOfTable[typeof table][]);
+        await this.sink.write(batch);
       } catch (err) {
         if (this.stopped) break;
-        const wait = this.retryDelay;
-        this.retryDelay = Math.min(this.retryDelay * 2, this.opts.retryMaxMs ?? 30_000);
-        this.hooks.failed(table, batch.length, err, wait);
-        await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random() / 2)));
+        failures++;
+        this.hooks.failed(table, g.rows, err, this.retry.delayMs(failures));
+        await this.retry.wait(failures);
         continue;
       }
-      this.retryDelay = this.opts.retryMinMs ?? 500;
+      failures = 0;
       lane.ready.shift();
-      this.pending -= batch.length;
-      for (const src of sources) this.pendingByteCount -= src.bytes / src.rows;
-      if (this.pending === 0) this.pendingByteCount = 0; // no drift from the per-row division
-      this.hooks.written(table, batch as RowOfTable[typeof table][], sources, Date.now());
+      this.pending -= g.rows;
+      this.pendingByteCount -= g.bytes;
+      for (let i = 0; i < g.tokens.length; i++) g.tokens[i]!.ack(g.counts[i]!);
+      this.hooks.written(batch, Date.now());
     }
     lane.writing = false;
     if (this.pending === 0) {

@@ -1,1 +1,2 @@
-export { Batcher, type BatcherOptions, type BatcherHooks, type RowSource } from './batcher.js';
+export { Batcher, type BatcherOptions, type BatcherHooks } from './batcher.js';
+export { batchOf, concatData, sliceBatch, sliceChunk, splitBatch, type Batch, type ChunkWriter, type EncodedChunk } from './encoded.js';

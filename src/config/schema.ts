@@ -89,8 +89,12 @@ export const configSchema = z.strictObject({
     maxRows: z.number().int().min(1).default(2000).describe('Rows per batch handed to the sink. 2,000 flows of JSON lines are about one streaming request (sink.kusto.maxRequestBytes), so bigger batches only split; in the bench they cost ~20% more CPU per flow (bigger strings, rows held longer).'),
     maxAgeMs: z.number().int().min(10).default(1000).describe('Longest a row waits in a partial batch before it is flushed.'),
     maxPendingRows: z.number().int().min(1).default(20_000).describe('Rows accepted but not yet taken by the sink before the receiver answers 503 (high watermark).'),
-    maxPendingBytes: z.number().int().min(1024 * 1024).default(24 * MiB).describe('The same bound in bytes (of the requests the pending rows came from, after decompression): what keeps memory bounded. Keep it under a fifth of the heap (128 MB in the image).'),
+    maxPendingBytes: z.number().int().min(1024 * 1024).default(24 * MiB).describe('The same bound in bytes (of the pending rows, encoded as the sink sends them): what keeps memory bounded. Keep it under a fifth of the heap (128 MB in the image).'),
     resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
+  }),
+  retry: section({
+    minDelayMs: z.number().int().min(10).default(500).describe('First wait before a failed write is tried again (a transient ADX failure, a local file that cannot be written); doubles each attempt, with jitter. The one retry policy of every sink.'),
+    maxDelayMs: z.number().int().min(10).default(30_000).describe('Longest wait between two attempts.'),
   }),
   spool: section({
     enabled: z.boolean().default(true).describe('Write-ahead log on disk: a request is acknowledged only once it is flushed there (as received), and what was not yet delivered is made into rows and sent again after a restart or crash. Off: memory only, at-most-once on a crash.'),
@@ -119,8 +123,6 @@ export const configSchema = z.strictObject({
       maxConcurrentRequests: z.number().int().min(1).max(32).default(4).describe('Requests of one batch in flight at once (a batch over maxRequestBytes is sent as several).'),
       requestTimeoutMs: z.number().int().min(1000).default(30_000).describe('Longest wait for one ingestion request before it is retried (an abandoned request may still land: its rows can then arrive twice, which the de-duplication view removes).'),
       retryMaxAttempts: z.number().int().min(1).default(10).describe('Managed mode: streaming attempts of a transiently failing batch before it falls back to queued ingestion. A transient failure is otherwise retried for as long as it lasts (the batch stays in the spool); only what ADX refuses for good is dead-lettered.'),
-      retryMinDelayMs: z.number().int().min(10).default(500).describe('First retry delay; doubles each attempt, with jitter.'),
-      retryMaxDelayMs: z.number().int().min(10).default(30_000).describe('Longest retry delay.'),
       retryMaxAgeMs: z.number().int().min(1000).default(600_000).describe('Managed mode: how long streaming is retried before the batch falls back to queued ingestion.'),
       deadLetterDirectory: z.string().default('./dead-letter').describe('Where batches ADX refused for good (a mapping or schema error, `@permanent: true`) are written, gzipped, with the reason; `hubble-adx redrive` sends them again.'),
       deadLetterMaxBytes: z.number().int().min(1024 * 1024).default(256 * MiB).describe('Largest dead-letter directory. At it, a refused batch is not written: it stays pending in the spool (backpressure follows), and HubbleAdxDeadLetterDirectoryFull fires. Nothing is deleted to make room.'),

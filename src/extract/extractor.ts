@@ -24,10 +24,7 @@ export interface ExtractorOptions {
 export class Extractor {
   private readonly joiner: CriPartialJoiner;
 
-  constructor(
-    private readonly opts: ExtractorOptions,
-    private readonly out: ExtractOutput,
-  ) {
+  constructor(private readonly opts: ExtractorOptions) {
     this.joiner = new CriPartialJoiner({
       maxBytes: opts.partialMaxBytes,
       maxAgeMs: opts.partialMaxAgeMs,
@@ -49,13 +46,16 @@ export class Extractor {
     return this.joiner.evicted;
   }
 
-  /** `source`: who brought this record, remembered by the lines its partial pieces are part of. */
-  push(rec: Record<string, unknown>, timeSec: number | null, now: number, source?: PieceSource): void {
+  /**
+   * What one record is: a record, a skip or a dead letter, told to `out` (the request's own
+   * output). `source`: who brought it, remembered by the lines its partial pieces are part of.
+   */
+  push(rec: Record<string, unknown>, timeSec: number | null, now: number, out: ExtractOutput, source?: PieceSource): void {
     const merged = this.opts.mergeLogKey ? rec[this.opts.mergeLogKey] : rec;
     if (isMap(merged)) {
       const kind = exporterKindOf(merged);
       if (kind) {
-        this.emit(kind, merged, rec, timeSec, null);
+        this.emit(out, kind, merged, rec, timeSec, null);
         return;
       }
     }
@@ -68,7 +68,7 @@ export class Extractor {
       }
     }
     if (line === null) {
-      this.out.skip('no_log_field');
+      out.skip('no_log_field');
       return;
     }
     // `_p` is deliberately not read: Fluent Bit's cri multiline parser leaves `_p: P` on lines it has
@@ -79,52 +79,52 @@ export class Extractor {
       let tooLarge = false;
       for (const f of failures) {
         tooLarge ||= f.reason === 'partial_too_large';
-        this.fail(f, f.reason === 'partial_too_large' ? rec : null);
+        this.fail(out, f, f.reason === 'partial_too_large' ? rec : null);
       }
       // This piece is in a dead letter when its line just went over the bound, else it waits.
-      if (!tooLarge) this.out.skip('partial_piece');
+      if (!tooLarge) out.skip('partial_piece');
       return;
     }
     if (tag === 'F' && this.joiner.size > 0) {
       const whole = this.joiner.complete(this.streamKey(rec), line);
-      if (whole.text === null) this.out.skip('partial_piece');
-      else this.line(whole.text, rec, timeSec);
-      if (whole.sources.length > 0) this.out.piecesDone(whole.sources);
+      if (whole.text === null) out.skip('partial_piece');
+      else this.line(out, whole.text, rec, timeSec);
+      if (whole.sources.length > 0) out.piecesDone(whole.sources);
       return;
     }
-    this.line(line, rec, timeSec);
+    this.line(out, line, rec, timeSec);
   }
 
   /** Report partial lines that never completed; call periodically and at shutdown. */
-  expire(now: number): void {
-    for (const f of this.joiner.expire(now)) this.fail(f, null);
+  expire(now: number, out: ExtractOutput): void {
+    for (const f of this.joiner.expire(now)) this.fail(out, f, null);
   }
 
-  drain(): void {
-    for (const f of this.joiner.drain()) this.fail(f, null);
+  drain(out: ExtractOutput): void {
+    for (const f of this.joiner.drain()) this.fail(out, f, null);
   }
 
-  private line(line: string, rec: Record<string, unknown>, timeSec: number | null): void {
+  private line(out: ExtractOutput, line: string, rec: Record<string, unknown>, timeSec: number | null): void {
     if (line.length > this.opts.maxLineBytes) {
       if (mayCarryRecord(line)) {
-        this.out.dead({ stage: 'extract', reason: 'line_too_long', message: `a ${line.length}-character line exceeds limits.maxLineBytes (${this.opts.maxLineBytes}); not parsed`, raw: line, nodeName: nodeOfRecord(rec) });
+        out.dead({ stage: 'extract', reason: 'line_too_long', message: `a ${line.length}-character line exceeds limits.maxLineBytes (${this.opts.maxLineBytes}); not parsed`, raw: line, nodeName: nodeOfRecord(rec) });
       } else {
-        this.out.skip('agent_log');
+        out.skip('agent_log');
       }
       return;
     }
     const parsed = parseHubbleLine(line);
     if (parsed.ok) {
-      this.emit(parsed.kind, parsed.obj, rec, timeSec, line);
+      this.emit(out, parsed.kind, parsed.obj, rec, timeSec, line);
     } else if ('skip' in parsed) {
-      this.out.skip(parsed.skip);
+      out.skip(parsed.skip);
     } else {
-      this.out.dead({ stage: 'extract', reason: parsed.dead, message: parsed.message, raw: line, nodeName: nodeOfRecord(rec) });
+      out.dead({ stage: 'extract', reason: parsed.dead, message: parsed.message, raw: line, nodeName: nodeOfRecord(rec) });
     }
   }
 
-  private emit(kind: ExporterKind, obj: Record<string, unknown>, rec: Record<string, unknown>, timeSec: number | null, line: string | null): void {
-    this.out.record({
+  private emit(out: ExtractOutput, kind: ExporterKind, obj: Record<string, unknown>, rec: Record<string, unknown>, timeSec: number | null, line: string | null): void {
+    out.record({
       line,
       kind,
       payload: obj[kind] as Record<string, unknown>,
@@ -135,15 +135,15 @@ export class Extractor {
     });
   }
 
-  private fail(f: PartialFailure, rec: Record<string, unknown> | null): void {
+  private fail(out: ExtractOutput, f: PartialFailure, rec: Record<string, unknown> | null): void {
     const why =
       f.reason === 'partial_too_large'
         ? `CRI partial line exceeded extract.partialMaxBytes (${this.opts.partialMaxBytes}) after ${f.pieces} pieces`
         : f.reason === 'partial_evicted'
           ? `CRI partial line given up after ${f.pieces} pieces to stay within extract.partialMaxLines (${this.opts.partialMaxLines}) and extract.partialMaxTotalBytes (${this.opts.partialMaxTotalBytes}) over all streams`
           : `CRI partial line got no final piece within extract.partialMaxAgeMs (${this.opts.partialMaxAgeMs}) after ${f.pieces} pieces`;
-    this.out.dead({ stage: 'extract', reason: f.reason, message: `${why} (stream ${f.key})`, raw: f.text, nodeName: rec ? nodeOfRecord(rec) : null });
-    if (f.sources.length > 0) this.out.piecesDone(f.sources);
+    out.dead({ stage: 'extract', reason: f.reason, message: `${why} (stream ${f.key})`, raw: f.text, nodeName: rec ? nodeOfRecord(rec) : null });
+    if (f.sources.length > 0) out.piecesDone(f.sources);
   }
 
   private streamKey(rec: Record<string, unknown>): string {

@@ -35,7 +35,7 @@ export interface PieceSource {
   pendingLines: number;
 }
 
-/** Where the extractor sends each outcome; one object for the whole pipeline, no per-record closures. */
+/** Where the extractor tells each outcome: the output of the request (or tick) being made into rows. */
 export interface ExtractOutput {
   record(r: ExporterRecord): void;
   skip(reason: SkipReason): void;

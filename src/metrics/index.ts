@@ -1,2 +1,3 @@
 export { createMetrics, type Metrics } from './registry.js';
 export { LabelCap, OTHER } from './label-cap.js';
+export { CountsPublisher } from './publish-counts.js';

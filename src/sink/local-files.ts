@@ -1,8 +1,9 @@
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { boundedJson } from '../json-values.js';
 import type { RowOfTable, TableKey } from '../schema/index.js';
 import type { Sink } from './types.js';
+import { concatData, type Batch, type ChunkWriter } from '../batch/index.js';
+import { LinesWriter } from './lines-writer.js';
 
 export interface LocalSinkOptions {
   directory: string;
@@ -29,14 +30,19 @@ export class LocalFileSink implements Sink {
 
   constructor(private readonly opts: LocalSinkOptions) {}
 
-  async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
-    if (rows.length === 0) return;
-    let text = '';
-    for (const row of rows) text += boundedJson(row) + '\n';
-    const file = await this.fileFor(table);
-    await file.handle.write(text);
-    file.bytes += Buffer.byteLength(text);
-    if (file.bytes >= this.opts.maxFileBytes) await this.rotate(table);
+  readonly maxBatchBytes = 8 * 1024 * 1024;
+
+  writer<K extends TableKey>(_table: K): ChunkWriter<RowOfTable[K]> {
+    return new LinesWriter<RowOfTable[K]>(jsonLine);
+  }
+
+  async write(batch: Batch): Promise<void> {
+    if (batch.rows === 0) return;
+    const data = concatData(batch);
+    const file = await this.fileFor(batch.table);
+    await file.handle.write(data);
+    file.bytes += data.length;
+    if (file.bytes >= this.opts.maxFileBytes) await this.rotate(batch.table);
   }
 
   private async fileFor(table: TableKey): Promise<OpenFile> {
@@ -73,4 +79,9 @@ export class LocalFileSink implements Sink {
     this.files.clear();
     await Promise.all(all.map((f) => f.handle.close()));
   }
+}
+
+/** A row as the local sink writes it: every column, nulls included. JSON.stringify throws on a row it cannot write. */
+function jsonLine(row: unknown): string {
+  return JSON.stringify(row);
 }

@@ -1,3 +1,2 @@
-export { Spool, type SpoolRecord, type SpoolOptions, type ReplayedRecord } from './spool.js';
+export { Spool, MemoryToken, type DeliveryToken, type SpoolToken, type SpoolOptions, type ReplayedRecord } from './spool.js';
 export type { SpooledRequest } from './request-record.js';
-export { RequestHold } from './request-hold.js';

@@ -9,18 +9,75 @@ import { decodeRequest, encodeRequest, type SpooledRequest } from './request-rec
 
 // A rows record names its table by its index in TABLE_KEYS, which only ever grows at the end.
 
-/** A spooled record, tracked until every one of its rows is acknowledged downstream. */
-export interface SpoolRecord {
-  segment: Segment;
-  /** Where the record starts in its segment: what the acknowledgement file names. */
-  offset: number;
-  rows: number;
-  remaining: number;
-  bytes: number;
-  /** Set once every row is acknowledged. */
-  finished?: boolean;
-  /** Records kept until this one is finished (see `keepUntil`). */
-  dependents?: SpoolRecord[];
+/**
+ * What travels with a request's rows to the sink: each batch carries the tokens of the requests
+ * whose rows it holds, with counts, and acknowledges them once the sink has taken the batch. It is
+ * also the source of the CRI partial pieces its request brought (the extractor counts the
+ * unfinished lines holding them in `pendingLines`).
+ */
+export interface DeliveryToken {
+  pendingLines: number;
+  /** `rows` of the request's rows are taken by the sink. */
+  ack(rows: number): void;
+}
+
+/** A token for rows that are not spooled (spool off): nothing to release. */
+export class MemoryToken implements DeliveryToken {
+  pendingLines = 0;
+  ack(): void {}
+}
+
+/**
+ * A spooled record, kept until every one of its rows is acknowledged and every request it kept
+ * (`keepUntilDelivered`) has been let go. Its place in the spool is known once the append is on
+ * disk; a token whose append failed is never in the spool, and nothing it is told matters.
+ */
+export class SpoolToken implements DeliveryToken {
+  pendingLines = 0;
+  /** @internal where the record starts in its segment: what the acknowledgement file names. */
+  segment: Segment | null = null;
+  offset = 0;
+  private remaining = 0;
+  private finished = false;
+  private dropped = false;
+  private dependents: SpoolToken[] | null = null;
+
+  constructor(private readonly spool: Spool) {}
+
+  /** @internal the rows (and held lines) to acknowledge before the record can go. */
+  expect(rows: number): void {
+    this.remaining = rows;
+    if (rows === 0) this.ack(0);
+  }
+
+  /** @internal the append failed: the request was not taken. */
+  drop(): void {
+    this.dropped = true;
+  }
+
+  /** @internal once appended. */
+  locate(segment: Segment, offset: number): void {
+    this.segment = segment;
+    this.offset = offset;
+    if (this.finished) this.spool.noteDone(this);
+  }
+
+  /** @internal keep `held` (one of its counted rows stands for it) until this record is done. */
+  keep(held: SpoolToken): void {
+    if (this.finished) held.ack(1);
+    else (this.dependents ??= []).push(held);
+  }
+
+  ack(rows: number): void {
+    if (this.dropped) return;
+    this.remaining -= rows;
+    if (this.remaining > 0 || this.finished) return;
+    this.finished = true;
+    if (this.segment) this.spool.noteDone(this);
+    // After the record itself: the requests it kept are let go only once it is done.
+    if (this.dependents) for (const d of this.dependents) d.ack(1);
+    this.dependents = null;
+  }
 }
 
 interface Segment {
@@ -47,16 +104,14 @@ export interface SpoolHooks {
 }
 
 export type ReplayedRecord =
-  | { kind: 'rows'; table: TableKey; rows: unknown[]; record: SpoolRecord }
+  | { kind: 'rows'; table: TableKey; rows: unknown[]; token: SpoolToken }
   /** The caller makes the rows again and tells how many with `expect`. */
-  | { kind: 'request'; request: SpooledRequest; record: SpoolRecord };
+  | { kind: 'request'; request: SpooledRequest; token: SpoolToken };
 
 interface Waiter {
   buf: Buffer;
-  rows: number;
-  /** What the record's rows weigh in memory, for the batcher's bounds. */
-  payloadBytes: number;
-  resolve: (r: SpoolRecord) => void;
+  token: SpoolToken;
+  resolve: () => void;
   reject: (e: unknown) => void;
 }
 
@@ -142,7 +197,9 @@ export class Spool {
    * A request record as it was spooled, read back from its segment (a request parked while the
    * pipeline was full, or left by an earlier run).
    */
-  async readRequest(record: SpoolRecord): Promise<SpooledRequest | null> {
+  async readRequest(token: SpoolToken): Promise<SpooledRequest | null> {
+    const record = token;
+    if (!record.segment) return null;
     const h = await open(record.segment.path, 'r');
     try {
       const head = Buffer.alloc(HEADER_BYTES);
@@ -158,7 +215,8 @@ export class Spool {
   }
 
   /**
-   * Read every record left by an earlier run, oldest first. Torn or corrupt tails are cut from
+   * Read every record left by an earlier run, oldest first; each comes with its token, whose rows
+   * are told with `expect` once they are made again. Torn or corrupt tails are cut from
    * their segment; `torn` counts them. The segments read are sealed: new appends go to a new one.
    */
   async *replay(report: (file: string, offset: number, reason: string) => void): AsyncGenerator<ReplayedRecord> {
@@ -185,8 +243,7 @@ export class Spool {
         let item: ReplayedRecord | null = null;
         if (r.tableIndex === REQUEST_KIND) {
           const request = decodeRequest(r.payload);
-          const record = { segment: seg, offset, rows: 0, remaining: 0, bytes: r.payload.length };
-          if (request) item = { kind: 'request', request, record };
+          if (request) item = { kind: 'request', request, token: this.located(seg, offset) };
         } else {
           const table = TABLE_KEYS[r.tableIndex];
           let rows: unknown[] | null = null;
@@ -195,7 +252,7 @@ export class Spool {
           } catch {
             rows = null;
           }
-          if (table && Array.isArray(rows)) item = { kind: 'rows', table, rows, record: { segment: seg, offset, rows: rows.length, remaining: rows.length, bytes: r.payload.length } };
+          if (table && Array.isArray(rows)) item = { kind: 'rows', table, rows, token: this.located(seg, offset) };
         }
         if (!item) {
           report(path, offset, 'corrupt');
@@ -217,33 +274,74 @@ export class Spool {
     }
   }
 
+  private located(seg: Segment, offset: number): SpoolToken {
+    const t = new SpoolToken(this);
+    t.segment = seg;
+    t.offset = offset;
+    return t;
+  }
+
+  /** A token for a request about to be made into rows, before it is appended. */
+  issue(): SpoolToken {
+    return new SpoolToken(this);
+  }
+
   /** Append one table's rows made without a request; resolves once they are on disk (fdatasync). */
-  append(table: TableKey, rows: readonly unknown[]): Promise<SpoolRecord> {
-    const payload = Buffer.from(JSON.stringify(rows));
-    return this.enqueue(encodeRecord(TABLE_KEYS.indexOf(table), payload), rows.length, payload.length);
+  async appendRows(table: TableKey, rows: readonly unknown[]): Promise<SpoolToken> {
+    const token = this.issue();
+    token.expect(rows.length);
+    await this.enqueue(encodeRecord(TABLE_KEYS.indexOf(table), Buffer.from(JSON.stringify(rows))), token);
+    return token;
   }
 
   /**
-   * Append a request as received, the source of `rows` rows (all tables) weighing `memoryBytes`;
-   * resolves once it is on disk (fdatasync).
+   * Append a request as received, the source of `rows` rows (all tables), plus one for each line it
+   * started that is still waiting for pieces; resolves once it is on disk (fdatasync). When the
+   * append fails, the token is dropped: the request was not taken.
    */
-  appendRequest(request: SpooledRequest, rows: number, memoryBytes: number): Promise<SpoolRecord> {
-    return this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(request)), rows, memoryBytes);
+  async appendRequest(token: SpoolToken, request: SpooledRequest, rows: number): Promise<void> {
+    token.expect(rows + token.pendingLines);
+    try {
+      await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(request)), token);
+    } catch (err) {
+      token.drop();
+      throw err;
+    }
   }
 
-  /** How many rows a replayed request made this time; with none it is acknowledged at once. */
-  expect(record: SpoolRecord, rows: number, memoryBytes: number): void {
-    record.rows = rows;
-    record.remaining = rows;
-    record.bytes = memoryBytes;
-    if (rows === 0) this.ack(record, 0);
+  /**
+   * Append a request to be made into rows later (the rows in memory are at their bounds): how many
+   * rows it makes is told with `expect` once it is.
+   */
+  async appendParked(request: SpooledRequest): Promise<SpoolToken> {
+    const token = this.issue();
+    await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(request)), token);
+    return token;
   }
 
-  private enqueue(buf: Buffer, rows: number, payloadBytes: number): Promise<SpoolRecord> {
+  /** How many rows a replayed or parked record made; with none it is acknowledged at once. */
+  expect(token: SpoolToken, rows: number): void {
+    token.expect(rows + token.pendingLines);
+  }
+
+  /**
+   * Requests whose CRI pieces were joined into a line of a later request (`until`) stay in the
+   * spool until that request is delivered, so that a replay after a crash has every piece of the
+   * line. Without `until` (the line made no row) they are let go now.
+   */
+  keepUntilDelivered(held: readonly unknown[], until: SpoolToken | null): void {
+    for (const h of held) {
+      if (!(h instanceof SpoolToken)) continue;
+      if (until) until.keep(h);
+      else h.ack(1);
+    }
+  }
+
+  private enqueue(buf: Buffer, token: SpoolToken): Promise<void> {
     if (this.closed) return Promise.reject(new Error('spool is closed'));
     this.totalBytes += buf.length;
     return new Promise((resolve, reject) => {
-      this.queue.push({ buf, rows, payloadBytes, resolve, reject });
+      this.queue.push({ buf, token, resolve, reject });
       if (!this.flushing) void this.flush();
     });
   }
@@ -264,7 +362,8 @@ export class Spool {
         seg.bytes += data.length;
         seg.records += batch.length;
         for (const w of batch) {
-          w.resolve({ segment: seg, offset, rows: w.rows, remaining: w.rows, bytes: w.payloadBytes });
+          w.token.locate(seg, offset);
+          w.resolve();
           offset += w.buf.length;
         }
         if (seg.bytes >= this.o.segmentBytes) await this.seal();
@@ -300,27 +399,9 @@ export class Spool {
     }
   }
 
-  /**
-   * Keep `held` (one of its counted rows stands for this) until `record` is finished: a request
-   * whose partial pieces were joined into a line of a later request must be replayed with it.
-   */
-  keepUntil(record: SpoolRecord, held: SpoolRecord): void {
-    if (record.finished) this.ack(held, 1);
-    else (record.dependents ??= []).push(held);
-  }
-
-  /** Rows of a record were acknowledged downstream; frees its segment when it was the last. */
-  ack(record: SpoolRecord, rows: number): void {
-    record.remaining -= rows;
-    if (record.remaining > 0 || record.finished) return;
-    record.finished = true;
-    this.noteDone(record);
-    // After the record itself: the requests it kept are let go only once it is done.
-    if (record.dependents) for (const d of record.dependents) this.ack(d, 1);
-  }
-
-  private noteDone(record: SpoolRecord): void {
-    const seg = record.segment;
+  /** @internal every row of a record is acknowledged: frees its segment when it was the last. */
+  noteDone(record: SpoolToken): void {
+    const seg = record.segment!;
     seg.done++;
     if (seg.sealed && seg.done === seg.records) {
       this.track(this.remove(seg));

@@ -14,7 +14,19 @@ declare module 'avro-js/lib/schemas.js' {
 }
 declare module 'avro-js/lib/files.js' {
   import type { Duplex } from 'node:stream';
+  import type { AvroType } from 'avro-js/lib/schemas.js';
   export const streams: {
     BlockEncoder: new (schema: unknown, opts?: { codec?: string; blockSize?: number }) => Duplex;
+    BlockDecoder: new (opts?: { decode?: boolean }) => Duplex;
   };
+  export const HEADER_TYPE: AvroType;
+  export const MAGIC_BYTES: Buffer;
+}
+declare module 'avro-js/lib/utils.js' {
+  export class Tap {
+    constructor(buf: Buffer, pos?: number);
+    buf: Buffer;
+    pos: number;
+    isValid(): boolean;
+  }
 }

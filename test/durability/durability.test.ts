@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLinesBody } from '../support/fluent-bit-bodies.js';
-import type { RowOfTable, TableKey } from '../../src/schema/index.js';
+import type { TableKey } from '../../src/schema/index.js';
+import { RowSink, rowSink } from '../support/row-sink.js';
 import type { Sink } from '../../src/sink/index.js';
 import { spawnService, type Child } from '../support/child-service.js';
 import { FakeAdx } from '../support/fake-adx.js';
@@ -63,8 +64,8 @@ describe('durability: nothing acknowledged is lost', () => {
     HUBBLE_ADX_SINK__KUSTO__CLUSTER_URL: adx.url,
     HUBBLE_ADX_SINK__KUSTO__DATABASE: 'hubble',
     HUBBLE_ADX_SINK__KUSTO__AUTH: 'none',
-    HUBBLE_ADX_SINK__KUSTO__RETRY_MIN_DELAY_MS: '20',
-    HUBBLE_ADX_SINK__KUSTO__RETRY_MAX_DELAY_MS: '200',
+    HUBBLE_ADX_RETRY__MIN_DELAY_MS: '20',
+    HUBBLE_ADX_RETRY__MAX_DELAY_MS: '200',
     HUBBLE_ADX_SINK__KUSTO__RETRY_MAX_ATTEMPTS: '100000',
     HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_DIRECTORY: join(spool, '..', 'dead'),
     HUBBLE_ADX_SPOOL__DIRECTORY: spool,
@@ -75,7 +76,8 @@ describe('durability: nothing acknowledged is lost', () => {
 
   it('ADX down for a while: requests are parked in the spool (200, never 503 while it has room), then every acknowledged flow arrives exactly once', async () => {
     const svc = await startService({
-      sink: { type: 'kusto', kusto: { clusterUrl: adx.url, database: 'hubble', auth: 'none', retryMinDelayMs: 20, retryMaxDelayMs: 100, retryMaxAttempts: 100_000 } },
+      sink: { type: 'kusto', kusto: { clusterUrl: adx.url, database: 'hubble', auth: 'none', retryMaxAttempts: 100_000 } },
+      retry: { minDelayMs: 20, maxDelayMs: 100 },
       batch: { maxAgeMs: 50, maxRows: 100, maxPendingRows: 300 },
     } as never);
     running.push(svc);
@@ -184,14 +186,10 @@ describe('durability: nothing acknowledged is lost', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const delivered: string[] = [];
-    const sink: Sink = {
-      name: 'gated',
-      async write<K extends TableKey>(_t: K, rows: RowOfTable[K][]) {
-        await gate;
-        for (const r of rows) delivered.push((r as { Uuid: string }).Uuid);
-      },
-      async close() {},
-    };
+    const sink: Sink = rowSink('gated', async (_t, rows) => {
+      await gate;
+      for (const r of rows) delivered.push((r as { Uuid: string }).Uuid);
+    });
     const svc = await startService({ spool: { maxBytes: 1024 * 1024, segmentBytes: 64 * 1024 }, batch: { maxAgeMs: 50 } }, sink);
     running.push(svc);
     const accepted: string[] = [];

@@ -40,9 +40,10 @@ describe('an ADX outage longer than every retry bound', () => {
         kusto: {
           clusterUrl: `http://127.0.0.1:${gate.port}`, database: 'hubble', auth: 'none', deadLetterDirectory: dead,
           // Every bound far shorter than the outage.
-          retryMinDelayMs: 20, retryMaxDelayMs: 200, retryMaxAttempts: 2, retryMaxAgeMs: 1000, requestTimeoutMs: 1000,
+          retryMaxAttempts: 2, retryMaxAgeMs: 1000, requestTimeoutMs: 1000,
         },
       },
+      retry: { minDelayMs: 20, maxDelayMs: 200 },
       batch: { maxAgeMs: 100, maxRows: 100, maxPendingRows: 300 },
       spool: { maxBytes: spoolMaxBytes, segmentBytes: 64 * 1024 },
       server: { retryAfterSeconds: 1 },

@@ -1,15 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { Extractor, type DeadLetter, type ExporterRecord, type PieceSource, type SkipReason } from '../../src/extract/index.js';
+import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type PieceSource, type SkipReason } from '../../src/extract/index.js';
 
 const FLOW = { time: '2025-04-16T18:49:59.450463857Z', verdict: 'FORWARDED', IP: { source: '10.0.1.13', destination: '10.0.1.178' } };
 const LINE = JSON.stringify({ flow: FLOW, node_name: 'c1/n1', time: '2025-04-16T18:49:59.450463857Z' });
 
 function harness(opts: Partial<ConstructorParameters<typeof Extractor>[0]> = {}) {
   const out = { records: [] as ExporterRecord[], skips: [] as SkipReason[], dead: [] as DeadLetter[], done: [] as PieceSource[] };
-  const ex = new Extractor(
-    { logKeys: ['log', 'message'], partialMaxBytes: 64 * 1024, partialMaxAgeMs: 1000, partialMaxLines: 1024, partialMaxTotalBytes: 16 << 20, maxLineBytes: 1 << 20, ...opts },
-    { record: (r) => out.records.push(r), skip: (s) => out.skips.push(s), dead: (d) => out.dead.push(d), piecesDone: (s) => out.done.push(...s) },
-  );
+  const extractor = new Extractor({ logKeys: ['log', 'message'], partialMaxBytes: 64 * 1024, partialMaxAgeMs: 1000, partialMaxLines: 1024, partialMaxTotalBytes: 16 << 20, maxLineBytes: 1 << 20, ...opts });
+  const sink: ExtractOutput = { record: (r) => out.records.push(r), skip: (s) => out.skips.push(s), dead: (d) => out.dead.push(d), piecesDone: (s) => out.done.push(...s) };
+  // Every outcome told to the one output of this test.
+  const ex = {
+    push: (rec: Record<string, unknown>, timeSec: number | null, now: number, source?: PieceSource) => extractor.push(rec, timeSec, now, sink, source),
+    expire: (now: number) => extractor.expire(now, sink),
+    drain: () => extractor.drain(sink),
+    get pendingPartials() {
+      return extractor.pendingPartials;
+    },
+    get pendingPartialBytes() {
+      return extractor.pendingPartialBytes;
+    },
+    get evictedPartials() {
+      return extractor.evictedPartials;
+    },
+  };
   return { ex, out };
 }
 

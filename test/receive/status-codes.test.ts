@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RowOfTable, TableKey } from '../../src/schema/index.js';
+import type { TableKey } from '../../src/schema/index.js';
+import { RowSink, rowSink } from '../support/row-sink.js';
 import type { Sink } from '../../src/sink/index.js';
 import { CONTENT_TYPE, criRecord, eventV2, FbTime, gzip, jsonLinesBody, msgpackBody, snappyRaw, zstd } from '../support/fluent-bit-bodies.js';
 import { startService, type Running } from '../helpers/service.js';
@@ -140,24 +141,24 @@ describe('authentication', () => {
 });
 
 /** A sink that holds every write until released: the pipeline fills up behind it. */
-class GatedSink implements Sink {
+class GatedSink extends RowSink {
   readonly name = 'gated';
   rows = 0;
   readonly uuids: unknown[] = [];
   private gate: Promise<void>;
   private open!: () => void;
   constructor() {
+    super();
     this.gate = new Promise((r) => (this.open = r));
   }
   release() {
     this.open();
   }
-  async write<K extends TableKey>(t: K, rows: RowOfTable[K][]) {
+  protected async take(t: TableKey, rows: Record<string, unknown>[]) {
     await this.gate;
     this.rows += rows.length;
-    if (t === 'flows') for (const r of rows) this.uuids.push((r as { Uuid: unknown }).Uuid);
+    if (t === 'flows') for (const r of rows) this.uuids.push(r.Uuid);
   }
-  async close() {}
 }
 
 describe('backpressure: a full pipeline answers 503 with Retry-After, never another 4xx', () => {

@@ -34,7 +34,8 @@ describe('ADX sink, queued and managed, through Azurite', () => {
   async function service(mode: 'queued' | 'managed', format: 'avro' | 'multijson' = 'avro') {
     const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-dl-'));
     const s = await startService({
-      sink: { type: 'kusto', kusto: { clusterUrl: adx.url, database: 'hubble', auth: 'none', mode, format, retryMinDelayMs: 10, retryMaxDelayMs: 20, retryMaxAttempts: 2, deadLetterDirectory: dir } },
+      sink: { type: 'kusto', kusto: { clusterUrl: adx.url, database: 'hubble', auth: 'none', mode, format, retryMaxAttempts: 2, deadLetterDirectory: dir } },
+      retry: { minDelayMs: 10, maxDelayMs: 20 },
       batch: { maxAgeMs: 50 },
     } as never);
     running.push(s);

@@ -42,10 +42,11 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     adx.reset();
   });
 
-  async function kustoService(kusto: Record<string, unknown> = {}, batch: Record<string, unknown> = {}) {
+  async function kustoService(kusto: Record<string, unknown> = {}, batch: Record<string, unknown> = {}, retry: Record<string, unknown> = {}) {
     const deadLetterDirectory = mkdtempSync(join(tmpdir(), 'hubble-adx-dl-'));
     const s = await startService({
-      sink: { type: 'kusto', kusto: { clusterUrl: adx.url, database: 'hubble', auth: 'none', retryMinDelayMs: 10, retryMaxDelayMs: 50, deadLetterDirectory, ...kusto } },
+      sink: { type: 'kusto', kusto: { clusterUrl: adx.url, database: 'hubble', auth: 'none', deadLetterDirectory, ...kusto } },
+      retry: { minDelayMs: 10, maxDelayMs: 50, ...retry },
       batch: { maxAgeMs: 50, ...batch },
     } as never);
     running.push(s);
@@ -124,7 +125,7 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
   });
 
   it('stopping while a batch is being retried leaves it pending, never dead-lettered', async () => {
-    const { svc, deadLetterDirectory } = await kustoService({ retryMinDelayMs: 100, retryMaxDelayMs: 100 });
+    const { svc, deadLetterDirectory } = await kustoService({}, {}, { minDelayMs: 100, maxDelayMs: 100 });
     adx.down = true;
     await svc.post(jsonLinesBody([{ log: flow('at-stop') }]), ndjson);
     const delivered = await svc.service.stop(300);

@@ -8,22 +8,24 @@ import { configSchema } from '../../src/config/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { decodeBody } from '../../src/receive/index.js';
-import type { RowOfTable, TableKey } from '../../src/schema/index.js';
+import type { TableKey } from '../../src/schema/index.js';
+import { RowSink } from '../support/row-sink.js';
 import type { Sink } from '../../src/sink/index.js';
 import { metricValue } from '../helpers/service.js';
 
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** Keeps what it is given, or refuses everything (ADX down). */
-class MemorySink implements Sink {
+class MemorySink extends RowSink {
   readonly name = 'memory';
   readonly tables = new Map<TableKey, Record<string, unknown>[]>();
-  constructor(private readonly down = false) {}
-  async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
-    if (this.down) throw new Error('ADX is down');
-    this.tables.set(table, [...(this.tables.get(table) ?? []), ...(rows as Record<string, unknown>[])]);
+  constructor(private readonly down = false) {
+    super();
   }
-  async close(): Promise<void> {}
+  protected async take(table: TableKey, rows: Record<string, unknown>[]): Promise<void> {
+    if (this.down) throw new Error('ADX is down');
+    this.tables.set(table, [...(this.tables.get(table) ?? []), ...rows]);
+  }
 }
 
 /** A configuration with its own fresh spool directory. */

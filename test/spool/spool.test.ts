@@ -28,8 +28,8 @@ describe('spool (write-ahead log)', () => {
   it('what was appended and not acknowledged is replayed after a restart, in order, by table', async () => {
     const dir = tmp();
     const a = new Spool(opts(dir), noHooks);
-    await Promise.all([a.append('flows', rows('f', 3)), a.append('events', rows('e', 1))]);
-    await a.append('deadLetters', rows('d', 2));
+    await Promise.all([a.appendRows('flows', rows('f', 3)), a.appendRows('events', rows('e', 1))]);
+    await a.appendRows('deadLetters', rows('d', 2));
     // no ack, no close: as after kill -9
     const { out } = await replayAll(dir);
     expect(out.map((r) => [r.table, r.rows.length])).toEqual([['flows', 3], ['events', 1], ['deadLetters', 2]]);
@@ -40,16 +40,19 @@ describe('spool (write-ahead log)', () => {
     const dir = tmp();
     const a = new Spool(opts(dir), noHooks);
     const body = Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 0xff]);
-    const kept = await a.appendRequest({ format: 'msgpack', encoding: 'gzip', receivedAt: 1_795_161_600_123.5, body, processed: true }, 3, 4096);
-    await a.appendRequest({ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n'), processed: false }, 1, 12);
-    expect(kept).toMatchObject({ rows: 3, remaining: 3, bytes: 4096 });
-    a.ack(kept, 3);
+    const kept = a.issue();
+    await a.appendRequest(kept, { format: 'msgpack', encoding: 'gzip', receivedAt: 1_795_161_600_123.5, body, processed: true }, 3);
+    await a.appendRequest(a.issue(), { format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n'), processed: false }, 1);
+    kept.ack(2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await replayAll(dir)).requests).toHaveLength(2); // one row of three still out: both kept
+    kept.ack(1);
     await new Promise((r) => setTimeout(r, 20));
     const { spool, out, requests } = await replayAll(dir); // no close: as after kill -9
     expect(out).toEqual([]);
     expect(requests.map((r) => r.request)).toEqual([{ format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n'), processed: false }]);
     // Replay makes the rows again and says how many; with none, the record is done at once.
-    spool.expect(requests[0]!.record, 0, 12);
+    spool.expect(requests[0]!.token, 0);
     await spool.close();
     expect((await replayAll(dir)).requests).toEqual([]);
   });
@@ -57,11 +60,11 @@ describe('spool (write-ahead log)', () => {
   it('records acknowledged before a crash are not replayed (their offsets are in the .ack file)', async () => {
     const dir = tmp();
     const a = new Spool(opts(dir), noHooks);
-    const r1 = await a.append('flows', rows('acked', 2));
-    await a.append('flows', rows('pending', 2));
-    const r3 = await a.append('flows', rows('half', 2));
-    a.ack(r1, 2);
-    a.ack(r3, 1); // one row of two: the record is still pending
+    const r1 = await a.appendRows('flows', rows('acked', 2));
+    await a.appendRows('flows', rows('pending', 2));
+    const r3 = await a.appendRows('flows', rows('half', 2));
+    r1.ack(2);
+    r3.ack(1); // one row of two: the record is still pending
     await new Promise((r) => setTimeout(r, 20));
     const { out } = await replayAll(dir); // no close: as after kill -9
     expect(out.map((r) => (r.rows[0] as { Uuid: string }).Uuid)).toEqual(['pending-0', 'half-0']);
@@ -71,23 +74,23 @@ describe('spool (write-ahead log)', () => {
     const dir = tmp();
     let flushes = 0;
     const s = new Spool(opts(dir), { fsyncSeconds: () => flushes++ });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => s.append('flows', rows(`g${i}`, 1))));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => s.appendRows('flows', rows(`g${i}`, 1))));
     expect(flushes).toBeLessThanOrEqual(2);
   });
 
   it('a segment is deleted once sealed and fully acknowledged, never before', async () => {
     const dir = tmp();
     const s = new Spool(opts(dir, 4096), noHooks);
-    const r1 = await s.append('flows', rows('a', 40)); // > 4 KiB: seals its segment
-    const r2 = await s.append('flows', rows('b', 2));
+    const r1 = await s.appendRows('flows', rows('a', 40)); // > 4 KiB: seals its segment
+    const r2 = await s.appendRows('flows', rows('b', 2));
     expect(readdirSync(dir)).toHaveLength(2);
-    s.ack(r1, 39);
+    r1.ack(39);
     await new Promise((r) => setTimeout(r, 20));
     expect(readdirSync(dir)).toHaveLength(2);
-    s.ack(r1, 1);
+    r1.ack(1);
     await new Promise((r) => setTimeout(r, 20));
     expect(readdirSync(dir)).toHaveLength(1);
-    s.ack(r2, 2);
+    r2.ack(2);
     await s.close();
     expect(readdirSync(dir)).toEqual([]);
     expect(s.bytes).toBe(0);
@@ -97,7 +100,7 @@ describe('spool (write-ahead log)', () => {
     for (let trial = 0; trial < 25; trial++) {
       const dir = tmp();
       const s = new Spool(opts(dir), noHooks);
-      for (let i = 0; i < 5; i++) await s.append('flows', rows(`t${i}`, 3));
+      for (let i = 0; i < 5; i++) await s.appendRows('flows', rows(`t${i}`, 3));
       const [seg] = readdirSync(dir);
       const path = join(dir, seg!);
       const size = statSync(path).size;
@@ -116,7 +119,7 @@ describe('spool (write-ahead log)', () => {
   it('a corrupt record (bad checksum) is reported, cut, and never read as rows', async () => {
     const dir = tmp();
     const s = new Spool(opts(dir), noHooks);
-    for (let i = 0; i < 3; i++) await s.append('flows', rows(`c${i}`, 1));
+    for (let i = 0; i < 3; i++) await s.appendRows('flows', rows(`c${i}`, 1));
     const [seg] = readdirSync(dir);
     const path = join(dir, seg!);
     const buf = readFileSync(path);
@@ -131,12 +134,51 @@ describe('spool (write-ahead log)', () => {
   it('new appends after a restart go to a new segment, and replayed segments are freed once acknowledged', async () => {
     const dir = tmp();
     const a = new Spool(opts(dir), noHooks);
-    await a.append('flows', rows('old', 2));
+    await a.appendRows('flows', rows('old', 2));
     const { spool: b, out } = await replayAll(dir);
-    await b.append('flows', rows('new', 1));
+    await b.appendRows('flows', rows('new', 1));
     expect(readdirSync(dir).sort()).toHaveLength(2);
-    b.ack(out[0]!.record, 2);
+    b.expect(out[0]!.token, 2);
+    out[0]!.token.ack(2);
     await new Promise((r) => setTimeout(r, 20));
     expect(readdirSync(dir)).toHaveLength(1);
+  });
+
+  it('a request whose CRI partial line a later request finished stays until that request is delivered', async () => {
+    const dir = tmp();
+    const s = new Spool(opts(dir), noHooks);
+    const request = (n: number) => ({ format: 'json_lines', encoding: '', receivedAt: n, body: Buffer.from(`{"log":"${n}"}\n`), processed: true });
+    // The first request made 1 row and started a line still waiting for its final piece.
+    const first = s.issue();
+    first.pendingLines = 1;
+    await s.appendRequest(first, request(1), 1);
+    first.ack(1);
+    // The second finished that line: the first is kept until the second is delivered.
+    const second = s.issue();
+    await s.appendRequest(second, request(2), 2);
+    s.keepUntilDelivered([first], second);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await replayAll(dir)).requests.map((r) => r.request.receivedAt)).toEqual([1, 2]);
+    second.ack(2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await replayAll(dir)).requests).toEqual([]);
+  });
+
+  it('a request whose append failed is not in the spool, and what it is told later changes nothing', async () => {
+    const dir = tmp();
+    const s = new Spool(opts(dir), noHooks);
+    await s.close();
+    const lost = s.issue();
+    lost.pendingLines = 1;
+    await expect(s.appendRequest(lost, { format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{}\n'), processed: true }, 1)).rejects.toThrow(/closed/);
+    lost.ack(2);
+    const otherDir = tmp();
+    const other = new Spool(opts(otherDir), noHooks);
+    const later = other.issue();
+    await other.appendRequest(later, { format: 'json_lines', encoding: '', receivedAt: 2, body: Buffer.from('{}\n'), processed: true }, 1);
+    other.keepUntilDelivered([lost], later);
+    later.ack(1);
+    await other.close();
+    expect(readdirSync(otherDir)).toEqual([]);
   });
 });

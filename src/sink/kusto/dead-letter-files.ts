@@ -3,7 +3,6 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
-import { boundedJson } from '../../json-values.js';
 
 const gzip = promisify(gzipCb);
 const gunzip = promisify(gunzipCb);
@@ -23,12 +22,11 @@ export interface DeadLetterBatch {
   table: string;
 }
 
-const ROWS_RE = /\.jsonl(\.gz)?$/;
+const ROWS_RE = /\.(jsonl|avro)(\.gz)?$/;
 
 /**
  * Batches ADX refused for good, kept on disk until an operator redrives them: each is
- * `<dir>/<table>-<time>-<pid>-<seq>.jsonl.gz` (one JSON object per row, as the local sink writes
- * them, gzipped) with `.reason.json` beside it saying why. The directory is capped: past
+ * `<dir>/<table>-<time>-<pid>-<seq>.jsonl.gz` or `.avro.gz` (the batch as it was sent, gzipped) with `.reason.json` beside it saying why. The directory is capped: past
  * `maxBytes` a write is refused (DeadLetterDirectoryFull), never an older batch deleted.
  */
 export class DeadLetterFiles {
@@ -62,21 +60,21 @@ export class DeadLetterFiles {
     return { bytes, batches };
   }
 
-  async write(table: string, rows: readonly unknown[], reason: Record<string, unknown>): Promise<string> {
+  /** A batch as it was sent (JSON lines, or an Avro object container file), gzipped. */
+  async write(table: string, format: 'multijson' | 'avro', payload: Buffer, rows: number, reason: Record<string, unknown>): Promise<string> {
     const { bytes, batches } = this.measure();
     if (bytes >= this.maxBytes) throw new DeadLetterDirectoryFull(this.dir, bytes, this.maxBytes);
     await mkdir(this.dir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
     const base = join(this.dir, `${table}-${stamp}-${process.pid}-${String(this.seq++).padStart(4, '0')}`);
-    let text = '';
-    for (const r of rows) text += boundedJson(r) + '\n';
-    const body = await gzip(text);
-    const meta = JSON.stringify({ table, rows: rows.length, ...reason }, null, 2) + '\n';
+    const body = await gzip(payload);
+    const meta = JSON.stringify({ table, rows, format, ...reason }, null, 2) + '\n';
+    const rowsFile = `${base}.${format === 'avro' ? 'avro' : 'jsonl'}.gz`;
     // Rows first: a batch is listed (by its reason file) only once its rows are all there.
-    await writeFile(`${base}.jsonl.gz`, body);
+    await writeFile(rowsFile, body);
     await writeFile(`${base}.reason.json`, meta);
     this.onSize(bytes + body.length + Buffer.byteLength(meta), batches + 1);
-    return `${base}.jsonl.gz`;
+    return rowsFile;
   }
 }
 
@@ -86,7 +84,7 @@ export async function listDeadLetters(dir: string): Promise<DeadLetterBatch[]> {
   const out: DeadLetterBatch[] = [];
   for (const name of names.filter((n) => n.endsWith('.reason.json')).sort()) {
     const base = name.slice(0, -'.reason.json'.length);
-    const rowsName = names.includes(`${base}.jsonl.gz`) ? `${base}.jsonl.gz` : names.includes(`${base}.jsonl`) ? `${base}.jsonl` : null;
+    const rowsName = [`${base}.jsonl.gz`, `${base}.avro.gz`, `${base}.jsonl`].find((n) => names.includes(n)) ?? null;
     if (!rowsName) continue;
     const meta = JSON.parse(await readFile(join(dir, name), 'utf8')) as { table?: unknown };
     if (typeof meta.table !== 'string') continue;
@@ -95,11 +93,15 @@ export async function listDeadLetters(dir: string): Promise<DeadLetterBatch[]> {
   return out;
 }
 
-/** The rows of a dead-letter batch (gzipped, or plain from an older version). */
-export async function readDeadLetterRows(batch: DeadLetterBatch): Promise<Record<string, unknown>[]> {
+/**
+ * What a dead-letter batch holds: an Avro object container file, or rows as JSON lines (gzipped,
+ * or plain from an older version).
+ */
+export async function readDeadLetter(batch: DeadLetterBatch): Promise<{ avro: Buffer } | { rows: Record<string, unknown>[] }> {
   const raw = await readFile(batch.rowsFile);
-  const text = (batch.rowsFile.endsWith('.gz') ? await gunzip(raw) : raw).toString('utf8');
-  return text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const data = batch.rowsFile.endsWith('.gz') ? await gunzip(raw) : raw;
+  if (/\.avro(\.gz)?$/.test(batch.rowsFile)) return { avro: data };
+  return { rows: data.toString('utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
 export async function removeDeadLetter(batch: DeadLetterBatch): Promise<void> {

@@ -1,10 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { batchOf, type Batch, type ChunkWriter, type EncodedChunk } from '../../batch/index.js';
+import { timeOfRow } from '../lines-writer.js';
 import { TABLES, avroSchema, type ColumnSpec, type RowOfTable, type TableKey } from '../../schema/index.js';
 import { rfc3339ToMicros } from './datetime.js';
 
 const require = createRequire(import.meta.url);
 const schemas = require('avro-js/lib/schemas.js') as typeof import('avro-js/lib/schemas.js');
 const files = require('avro-js/lib/files.js') as typeof import('avro-js/lib/files.js');
+const utils = require('avro-js/lib/utils.js') as typeof import('avro-js/lib/utils.js');
+type AvroType = import('avro-js/lib/schemas.js').AvroType;
+type Tap = import('avro-js/lib/utils.js').Tap;
 
 type Convert = (v: unknown) => unknown;
 
@@ -88,11 +94,15 @@ function policyRef(p: unknown): unknown {
 }
 
 interface TableCodec {
-  type: unknown;
+  type: AvroType;
   converted: { name: string; convert: Convert }[];
+  /** The object container header: schema, null codec, this process's sync marker. */
+  header: Buffer;
 }
 
 const codecs = new Map<TableKey, TableCodec>();
+const SYNC = randomBytes(16);
+const LONG = schemas.createType('long');
 
 function codecFor(table: TableKey): TableCodec {
   let c = codecs.get(table);
@@ -102,33 +112,93 @@ function codecFor(table: TableKey): TableCodec {
       const convert = converter(x);
       return convert ? [{ name: x.name, convert }] : [];
     });
-    c = { type: schemas.createType(avroSchema(table), { typeHook: optionalUnions }), converted };
+    const type = schemas.createType(avroSchema(table), { typeHook: optionalUnions });
+    const meta = { 'avro.schema': Buffer.from(JSON.stringify(avroSchema(table))), 'avro.codec': Buffer.from('null') };
+    const header = files.HEADER_TYPE.toBuffer({ magic: files.MAGIC_BYTES, meta, sync: SYNC });
+    c = { type, converted, header };
     codecs.set(table, c);
   }
   return c;
 }
 
-/** Rows to one Avro object container file (codec null: the request itself is gzipped). */
-export function encodeAvro<K extends TableKey>(table: K, rows: readonly RowOfTable[K][]): Promise<Buffer> {
-  const codec = codecFor(table);
-  return new Promise((resolve, reject) => {
-    const encoder = new files.streams.BlockEncoder(codec.type, { codec: 'null', blockSize: 256 * 1024 });
-    const chunks: Buffer[] = [];
-    encoder.on('data', (b: Buffer) => chunks.push(b));
-    encoder.on('error', reject);
-    encoder.on('end', () => resolve(Buffer.concat(chunks)));
-    const { converted } = codec;
-    for (const row of rows) {
-      const src = row as Record<string, unknown>;
-      // A copy per row (the stream may hold a written object until it is drained); a spread copy
-      // keeps the row's shape, so that only the converted columns are stored again.
-      const rec: Record<string, unknown> = { ...src };
-      for (let i = 0; i < converted.length; i++) {
-        const { name, convert } = converted[i]!;
-        rec[name] = convert(src[name]);
-      }
-      encoder.write(rec);
+/**
+ * Rows of one table as Avro datums, written into one growing buffer as they are made (no object
+ * per row survives the call). The datums are framed into an object container file per request
+ * to ADX (`avroContainer`).
+ */
+export class AvroWriter<K extends TableKey> implements ChunkWriter<RowOfTable[K]> {
+  private readonly codec: TableCodec;
+  private readonly tap: Tap;
+  private readonly ends: number[] = [];
+  private readonly times: number[] = [];
+
+  constructor(table: K, initialBytes = 64 * 1024) {
+    this.codec = codecFor(table);
+    this.tap = new utils.Tap(Buffer.allocUnsafe(initialBytes));
+  }
+
+  add(row: RowOfTable[K]): void {
+    const src = row as Record<string, unknown>;
+    // A spread copy keeps the row's shape, so that only the converted columns are stored again.
+    const rec: Record<string, unknown> = { ...src };
+    const { converted, type } = this.codec;
+    for (let i = 0; i < converted.length; i++) {
+      const { name, convert } = converted[i]!;
+      rec[name] = convert(src[name]);
     }
-    encoder.end();
+    const tap = this.tap;
+    const start = tap.pos;
+    try {
+      type._write(tap, rec);
+      if (!tap.isValid()) {
+        const grown = Buffer.allocUnsafe(Math.max(tap.buf.length * 2, (tap.pos - start) * 2 + start));
+        tap.buf.copy(grown, 0, 0, start);
+        tap.buf = grown;
+        tap.pos = start;
+        type._write(tap, rec);
+      }
+    } catch (err) {
+      tap.pos = start;
+      throw err;
+    }
+    this.ends.push(tap.pos);
+    this.times.push(timeOfRow(row));
+  }
+
+  finish(): EncodedChunk | null {
+    if (this.ends.length === 0) return null;
+    const data = Buffer.from(this.tap.buf.subarray(0, this.tap.pos));
+    return { data, rows: this.ends.length, ends: Uint32Array.from(this.ends), times: Float64Array.from(this.times) };
+  }
+}
+
+/** A batch's datums as one Avro object container file of one block (codec null: the request is gzipped). */
+export function avroContainer(batch: Batch): Buffer {
+  const { header } = codecFor(batch.table);
+  return Buffer.concat([header, LONG.toBuffer(batch.rows), LONG.toBuffer(batch.bytes), ...batch.chunks.map((c) => c.data), SYNC]);
+}
+
+/** The datums of an object container file (a dead-letter batch), as a chunk to send again. */
+export async function avroChunkOf(file: Buffer): Promise<EncodedChunk> {
+  const datums: Buffer[] = [];
+  const decoder = new files.streams.BlockDecoder({ decode: false });
+  const done = new Promise<void>((resolve, reject) => {
+    decoder.on('data', (b: Buffer) => datums.push(b));
+    decoder.on('end', resolve);
+    decoder.on('error', reject);
   });
+  decoder.end(file);
+  await done;
+  const ends = new Uint32Array(datums.length);
+  let at = 0;
+  datums.forEach((d, i) => (ends[i] = at += d.length));
+  return { data: Buffer.concat(datums), rows: datums.length, ends, times: new Float64Array(datums.length).fill(Number.NaN) };
+}
+
+/** Rows to one Avro object container file. */
+export function encodeAvro<K extends TableKey>(table: K, rows: readonly RowOfTable[K][]): Promise<Buffer> {
+  const w = new AvroWriter(table);
+  for (const row of rows) w.add(row);
+  const chunk = w.finish();
+  return Promise.resolve(avroContainer(batchOf(table, chunk ? [chunk] : [])));
 }

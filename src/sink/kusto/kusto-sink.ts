@@ -11,8 +11,12 @@ import type { Sink } from '../types.js';
 import { classifyIngestError, type Verdict } from './classify-error.js';
 import { connectionFor } from './connection.js';
 import { DeadLetterFiles } from './dead-letter-files.js';
-import { encodeAvro } from './encode-avro.js';
-import { encodeMultijson } from './encode-multijson.js';
+import { AvroWriter, avroContainer } from './encode-avro.js';
+import { multijsonLine } from './encode-multijson.js';
+import { concatData, splitBatch, type Batch, type ChunkWriter } from '../../batch/index.js';
+import { LinesWriter } from '../lines-writer.js';
+import type { Logger } from '../../logger.js';
+import type { RetryPolicy } from '../../retry-policy.js';
 
 const gzip = promisify(gzipCb);
 
@@ -25,8 +29,7 @@ export interface KustoSinkOptions {
   maxRequestBytes: number;
   requestTimeoutMs: number;
   retryMaxAttempts: number;
-  retryMinDelayMs: number;
-  retryMaxDelayMs: number;
+  retry: RetryPolicy;
   retryMaxAgeMs: number;
   maxConcurrentRequests: number;
   gzipLevel?: number;
@@ -34,11 +37,6 @@ export interface KustoSinkOptions {
   deadLetterMaxBytes: number;
   tableNames: Record<TableKey, string>;
   credential: TokenCredential | null;
-}
-
-interface Logger {
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
 }
 
 type Route = 'streaming' | 'queued';
@@ -64,8 +62,6 @@ export class KustoSink implements Sink {
   private readonly streaming: StreamingIngestClient | null;
   private queuedClient: IngestClient | null = null;
   private readonly deadLetters: DeadLetterFiles;
-  /** Encoded bytes per row of each table, a moving average: how many rows fit in one request. */
-  private readonly bytesPerRow = new Map<TableKey, number>();
   private closed = false;
   private readonly measureTimer: NodeJS.Timeout;
 
@@ -84,62 +80,45 @@ export class KustoSink implements Sink {
     this.measureTimer.unref();
   }
 
-  async write<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<void> {
-    await this.send(table, rows);
+  /** Batches are cut under the streaming request limit as they are made. */
+  get maxBatchBytes(): number {
+    return Math.floor(this.o.maxRequestBytes * 0.9);
+  }
+
+  writer<K extends TableKey>(table: K): ChunkWriter<RowOfTable[K]> {
+    return this.o.format === 'avro' ? new AvroWriter(table) : new LinesWriter(multijsonLine(table));
+  }
+
+  async write(batch: Batch): Promise<void> {
+    await this.send(batch);
   }
 
   /**
    * Deliver a batch as `write` does, saying how it ended: acknowledged by ADX, or (some of its rows)
    * refused for good and written to the dead-letter directory. For `redrive`.
    */
-  async send<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<{ deadLettered: number }> {
-    if (rows.length === 0) return { deadLettered: 0 };
-    return { deadLettered: await this.deliver(table, rows) };
+  async send(batch: Batch): Promise<{ deadLettered: number }> {
+    if (batch.rows === 0) return { deadLettered: 0 };
+    return { deadLettered: await this.deliver(batch) };
   }
 
-  private encode<K extends TableKey>(table: K, rows: readonly RowOfTable[K][]): Promise<Buffer> {
-    return this.o.format === 'avro' ? encodeAvro(table, rows) : encodeMultijson(table, rows);
+  private payloadOf(batch: Batch): Buffer {
+    return this.o.format === 'avro' ? avroContainer(batch) : concatData(batch);
   }
 
   /** Resolves with how many of the rows were dead-lettered (0: ADX acknowledged them all). */
-  private async deliver<K extends TableKey>(table: K, rows: RowOfTable[K][]): Promise<number> {
+  private async deliver(batch: Batch): Promise<number> {
     const route: Route = this.o.mode === 'queued' ? 'queued' : 'streaming';
-    // Cut the batch to the request limit before encoding, from the row size seen so far, so that
-    // a batch is encoded once rather than halved and re-encoded until it fits.
-    const perRow = this.bytesPerRow.get(table);
-    if (route === 'streaming' && perRow !== undefined && rows.length > 1) {
-      const fit = Math.max(1, Math.floor((this.o.maxRequestBytes * 0.9) / perRow));
-      if (rows.length > fit) {
-        // Balanced parts (8 + 7 rather than 14 + 1), each under the limit.
-        const size = Math.ceil(rows.length / Math.ceil(rows.length / fit));
-        const chunks: RowOfTable[K][][] = [];
-        for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
-        return this.inParallel(chunks, (c) => this.deliverChunk(table, c, route));
+    if (route === 'streaming' && batch.bytes > this.maxBatchBytes) {
+      if (batch.rows > 1) {
+        // Balanced parts (8 + 7 rather than 14 + 1), each under the limit, sent side by side.
+        const parts = splitBatch(batch, Math.ceil(batch.bytes / this.maxBatchBytes));
+        return this.inParallel(parts, (p) => this.deliver(p));
       }
+      if (this.o.mode === 'managed') return this.attempt(batch, this.payloadOf(batch), 'queued', 'too_large');
+      return this.deadLetter(batch, { reason: 'too_large', detail: `one row encodes to ${batch.bytes} bytes, over sink.kusto.maxRequestBytes` });
     }
-    return this.deliverChunk(table, rows, route);
-  }
-
-  private async deliverChunk<K extends TableKey>(table: K, rows: RowOfTable[K][], route: Route): Promise<number> {
-    let payload: Buffer;
-    try {
-      payload = await this.encode(table, rows);
-    } catch (err) {
-      // The pipeline only makes rows that encode; a row that still does not (one spooled by an
-      // older version, say) is found by halving and dead-lettered alone, and the rest goes on.
-      if (rows.length === 1) return this.deadLetter(table, rows, { reason: 'unencodable', detail: (err as Error).message });
-      const half = Math.ceil(rows.length / 2);
-      return (await this.deliverChunk(table, rows.slice(0, half), route)) + (await this.deliverChunk(table, rows.slice(half), route));
-    }
-    const seen = this.bytesPerRow.get(table);
-    const now = payload.length / rows.length;
-    this.bytesPerRow.set(table, seen === undefined ? now : seen * 0.8 + now * 0.2);
-    if (route === 'streaming' && payload.length > this.o.maxRequestBytes) {
-      if (rows.length > 1) return this.split(table, rows, payload.length);
-      if (this.o.mode === 'managed') return this.attempt(table, rows, payload, 'queued', 'too_large');
-      return this.deadLetter(table, rows, { reason: 'too_large', detail: `one row encodes to ${payload.length} bytes, over sink.kusto.maxRequestBytes` });
-    }
-    return this.attempt(table, rows, payload, route, null);
+    return this.attempt(batch, this.payloadOf(batch), route, null);
   }
 
   /**
@@ -165,12 +144,10 @@ export class KustoSink implements Sink {
     return sum;
   }
 
-  /** Split in proportion to how far over the limit the encoding is (halves when ADX said 413). */
-  private async split<K extends TableKey>(table: K, rows: RowOfTable[K][], encodedBytes?: number): Promise<number> {
-    const parts = encodedBytes === undefined ? 2 : Math.max(2, Math.ceil(encodedBytes / (this.o.maxRequestBytes * 0.9)));
-    const size = Math.ceil(rows.length / parts);
+  /** ADX said 413: halves, each sent as a batch of its own. */
+  private async split(batch: Batch): Promise<number> {
     let dead = 0;
-    for (let i = 0; i < rows.length; i += size) dead += await this.deliver(table, rows.slice(i, i + size));
+    for (const part of splitBatch(batch, 2)) dead += await this.deliver(part);
     return dead;
   }
 
@@ -181,13 +158,13 @@ export class KustoSink implements Sink {
    * spool. Only managed mode moves on, to queued ingestion, once streaming has failed
    * `retryMaxAttempts` times or for `retryMaxAgeMs`.
    */
-  private async attempt<K extends TableKey>(table: K, rows: RowOfTable[K][], payload: Buffer, route: Route, fellBackFor: string | null): Promise<number> {
+  private async attempt(batch: Batch, payload: Buffer, route: Route, fellBackFor: string | null): Promise<number> {
+    const { table, rows } = batch;
     if (fellBackFor) this.metrics.kustoFallbacks.inc({ table, reason: fellBackFor });
     const started = Date.now();
     const canFallBack = this.o.mode === 'managed' && route === 'streaming';
-    let delay = this.o.retryMinDelayMs;
     for (let attempt = 1; ; attempt++) {
-      const verdict = await this.sendOnce(table, payload, route, rows.length);
+      const verdict = await this.sendOnce(table, payload, route, rows);
       if (verdict === null) return 0;
       const spent = canFallBack && (attempt >= this.o.retryMaxAttempts || Date.now() - started >= this.o.retryMaxAgeMs);
       // Shutting down is not a reason to give rows up: they stay pending (and in the spool).
@@ -195,18 +172,17 @@ export class KustoSink implements Sink {
       if (verdict.action === 'retry' && !spent) {
         if (verdict.reason === 'throttled') this.metrics.kustoThrottled.inc({ table });
         this.metrics.kustoRetries.inc({ table, reason: verdict.reason });
-        this.log.warn({ table, route, attempt, rows: rows.length, reason: verdict.reason, detail: verdict.detail, retryInMs: delay }, 'ingestion failed; retrying');
-        await sleep(delay * (0.5 + Math.random() / 2));
-        delay = Math.min(delay * 2, this.o.retryMaxDelayMs);
+        this.log.warn({ table, route, attempt, rows, reason: verdict.reason, detail: verdict.detail, retryInMs: this.o.retry.delayMs(attempt) }, 'ingestion failed; retrying');
+        await this.o.retry.wait(attempt);
         if (this.closed) throw new Error('sink closed while the batch was being retried; it stays pending');
         continue;
       }
-      if (verdict.action === 'split' && rows.length > 1) return this.split(table, rows);
+      if (verdict.action === 'split' && rows > 1) return this.split(batch);
       if (canFallBack && verdict.action !== 'dead_letter') {
-        return this.attempt(table, rows, payload, 'queued', verdict.action === 'retry' ? 'retries_spent' : verdict.reason);
+        return this.attempt(batch, payload, 'queued', verdict.action === 'retry' ? 'retries_spent' : verdict.reason);
       }
       this.metrics.kustoPermanentErrors.inc({ table, reason: verdict.reason });
-      return this.deadLetter(table, rows, { reason: verdict.reason, detail: verdict.detail, status: verdict.status, attempts: attempt, route });
+      return this.deadLetter(batch, { reason: verdict.reason, detail: verdict.detail, status: verdict.status, attempts: attempt, route });
     }
   }
 
@@ -248,17 +224,18 @@ export class KustoSink implements Sink {
    * Keep rows ADX refused for good on disk. When the directory is at its cap this throws: the batch
    * is not taken, stays pending in the spool, and backpressure follows, rather than losing it.
    */
-  private async deadLetter(table: TableKey, rows: readonly unknown[], reason: Record<string, unknown>): Promise<number> {
+  private async deadLetter(batch: Batch, reason: Record<string, unknown>): Promise<number> {
+    const { table, rows } = batch;
     let file: string;
     try {
-      file = await this.deadLetters.write(this.o.tableNames[table], rows, reason);
+      file = await this.deadLetters.write(this.o.tableNames[table], this.o.format, this.payloadOf(batch), rows, reason);
     } catch (err) {
-      this.log.error({ table, rows: rows.length, err, ...reason }, 'batch refused by ADX and the dead-letter directory cannot take it; it stays pending');
+      this.log.error({ table, rows, err, ...reason }, 'batch refused by ADX and the dead-letter directory cannot take it; it stays pending');
       throw err;
     }
-    this.metrics.sinkDeadLetteredRows.inc({ table, reason: String(reason.reason) }, rows.length);
-    this.log.error({ table, rows: rows.length, file, ...reason }, 'batch dead-lettered: ADX will not take it (redrive it after fixing the cause: hubble-adx redrive)');
-    return rows.length;
+    this.metrics.sinkDeadLetteredRows.inc({ table, reason: String(reason.reason) }, rows);
+    this.log.error({ table, rows, file, ...reason }, 'batch dead-lettered: ADX will not take it (redrive it after fixing the cause: hubble-adx redrive)');
+    return rows;
   }
 
   async close(): Promise<void> {
@@ -285,8 +262,4 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     clearTimeout(timer);
     p.catch(() => undefined);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,0 +1,42 @@
+import { concatData, type Batch, type ChunkWriter } from '../../src/batch/index.js';
+import type { RowOfTable, TableKey } from '../../src/schema/index.js';
+import type { Sink } from '../../src/sink/index.js';
+import { LinesWriter } from '../../src/sink/lines-writer.js';
+
+/** The rows of a batch of JSON lines, as objects. */
+export function rowsOf(batch: Batch): Record<string, unknown>[] {
+  return concatData(batch)
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/**
+ * A test sink that sees rows as objects: they are encoded as JSON lines as they are made (as the
+ * local sink does), and each batch is read back before `take` gets it.
+ */
+export abstract class RowSink implements Sink {
+  abstract readonly name: string;
+  readonly maxBatchBytes = 8 * 1024 * 1024;
+
+  writer<K extends TableKey>(_table: K): ChunkWriter<RowOfTable[K]> {
+    return new LinesWriter<RowOfTable[K]>((row) => JSON.stringify(row));
+  }
+
+  async write(batch: Batch): Promise<void> {
+    await this.take(batch.table, rowsOf(batch));
+  }
+
+  protected abstract take(table: TableKey, rows: Record<string, unknown>[]): Promise<void>;
+
+  async close(): Promise<void> {}
+}
+
+/** A RowSink from a function. */
+export function rowSink(name: string, take: (table: TableKey, rows: Record<string, unknown>[]) => Promise<void>): Sink {
+  return new (class extends RowSink {
+    readonly name = name;
+    protected take = take;
+  })();
+}

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from './logger.js';
 import type { Config } from './config/index.js';
 import type { Metrics } from './metrics/index.js';
 import { TABLE_KEYS, type RowOfTable, type TableKey } from './schema/index.js';
@@ -21,7 +21,7 @@ export interface RedriveSummary {
  * first. A batch is removed only once ADX acknowledged it, or once it was written anew to the
  * dead-letter directory because ADX refused it again; nothing is removed otherwise.
  */
-export async function redrive(dir: string, config: Config, metrics: Metrics, log: FastifyBaseLogger): Promise<RedriveSummary> {
+export async function redrive(dir: string, config: Config, metrics: Metrics, log: Logger): Promise<RedriveSummary> {
   const sink = createKustoSink(config, metrics, log);
   const keyOf = new Map<string, TableKey>(TABLE_KEYS.map((k) => [config.sink.tables[k], k]));
   const summary: RedriveSummary = { batches: 0, sent: 0, rows: 0, refusedAgain: 0, left: 0 };

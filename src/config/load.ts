@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { FlowFilters } from '../enrich/flow-filter.js';
-import { NetworkNames } from '../enrich/ip-scope.js';
 import { TABLES } from '../schema/index.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -148,18 +146,6 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const flowColumns = new Set((TABLES.flows.columns as readonly { name: string }[]).map((c) => c.name));
   const badKeys = cfg.aggregation.key.filter((k) => !flowColumns.has(k));
   if (badKeys.length > 0) throw new ConfigError(badKeys.map((k) => ({ key: 'aggregation.key', message: `"${k}" is not a column of the flows table` })), origin);
-  try {
-    new NetworkNames(cfg.enrich.networks);
-  } catch (err) {
-    throw new ConfigError([{ key: 'enrich.networks', message: (err as Error).message }], origin);
-  }
-  for (const [list, filters] of [['allowList', cfg.filters.allowList], ['denyList', cfg.filters.denyList]] as const) {
-    try {
-      new FlowFilters(list === 'allowList' ? filters : [], list === 'denyList' ? filters : []);
-    } catch (err) {
-      throw new ConfigError([{ key: `filters.${list}`, message: (err as Error).message }], origin);
-    }
-  }
   if ((cfg.auth.basicUser === undefined) !== (cfg.auth.basicPassword === undefined)) {
     throw new ConfigError([{ key: 'auth.basicPassword', message: 'basicUser and basicPassword go together' }], origin);
   }

@@ -9,6 +9,15 @@ import { ipScope, NetworkNames } from './ip-scope.js';
 import { Pseudonymizer } from './pseudonymize.js';
 import { Sampler } from './sampler.js';
 import { LabelBag, workloadFromPodName } from './workload.js';
+import { StartupError } from '../startup-error.js';
+
+function configured<T>(key: string, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    throw new StartupError(key, (err as Error).message);
+  }
+}
 
 export interface EnrichOptions {
   cluster: string;
@@ -52,10 +61,11 @@ export class Enricher {
   private windowStart = Date.now();
 
   constructor(private readonly o: EnrichOptions) {
-    this.filters = new FlowFilters(o.filters.allowList, o.filters.denyList);
+    // Each part checks its own settings; what it refuses names the key (one line at startup).
+    this.filters = configured('filters', () => new FlowFilters(o.filters.allowList, o.filters.denyList));
     this.sampler = new Sampler(o.sampling.allowedOneIn);
     this.aggregator = o.aggregation.enabled ? new Aggregator(o.aggregation) : null;
-    this.networks = new NetworkNames(o.enrich.networks);
+    this.networks = configured('enrich.networks', () => new NetworkNames(o.enrich.networks));
     const p = o.enrich.pseudonymize;
     this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
     const limits = { maxEntries: o.enrich.identityCacheMaxEntries, maxBytes: o.enrich.identityCacheMaxBytes };

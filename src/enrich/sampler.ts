@@ -21,10 +21,6 @@ function fnv1a(s: string): number {
 export class Sampler {
   constructor(private readonly oneIn: number) {}
 
-  get active(): boolean {
-    return this.oneIn > 1;
-  }
-
   keep(row: FlowRow): boolean {
     if (this.oneIn <= 1 || row.Verdict === null || !SAMPLED_VERDICTS.has(row.Verdict)) return true;
     const a = `${row.SourceIp ?? ''}:${row.SourcePort ?? ''}`;

@@ -11,9 +11,15 @@ import { RequestOutput, type Output, type RowMaker } from './output.js';
 
 export type ProcessorConfig = Pick<Config, 'cluster' | 'extract' | 'limits' | 'enrich' | 'filters' | 'sampling' | 'aggregation'>;
 
+const RELEASED: LogRecord = { record: {}, timeSec: null };
+
 /** A decoded request to make into rows. */
 export interface RequestInput {
-  records: readonly LogRecord[];
+  /**
+   * Consumed: each entry is released once it is made into rows, so that what a request holds
+   * shrinks as it goes instead of surviving young-generation collections whole.
+   */
+  records: LogRecord[];
   bad: readonly BadPart[];
   /** When it was received: the time its rows are made at. */
   receivedAt: number;
@@ -63,7 +69,12 @@ export class Processor implements RowMaker {
     const out = this.open(input.source, { at: input.receivedAt, aggregate: !input.madeBefore }, false);
     out.counts.records = input.records.length;
     for (const p of input.bad) this.badPart(p, out);
-    for (const r of input.records) this.extractor.push(r.record, r.timeSec, input.receivedAt, out, input.source);
+    const records = input.records;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      records[i] = RELEASED;
+      this.extractor.push(r.record, r.timeSec, input.receivedAt, out, input.source);
+    }
     return this.close(out);
   }
 

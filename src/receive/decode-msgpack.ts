@@ -1,7 +1,7 @@
 import { Unpackr } from 'msgpackr';
 import { EventTime } from './event-time.js';
 import type { Decoded, LogRecord, TooMany } from './types.js';
-import { boundedJson } from '../json-values.js';
+import { boundedJson, isMap } from '../json-values.js';
 import { msgpackSpans } from './msgpack-spans.js';
 
 // Plain objects for maps (records are read by key), no msgpackr record extension, and 64-bit
@@ -14,8 +14,8 @@ function timeOf(t: unknown): number | null {
   return null;
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof EventTime) && !Buffer.isBuffer(v);
+/** A record map: msgpack also decodes event times and binary strings to objects. */
+const isRecordMap = (v: unknown): v is Record<string, unknown> => isMap(v) && !(v instanceof EventTime) && !Buffer.isBuffer(v);
 
 /**
  * One Fluent Bit event: `[[time, {metadata}], {record}]` (Fluent Bit 2.1+) or `[time, {record}]`
@@ -24,7 +24,7 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
 export function eventToRecord(ev: unknown): LogRecord | string {
   if (!Array.isArray(ev) || ev.length !== 2) return 'an event must be a 2-element array';
   const [head, record] = ev as [unknown, unknown];
-  if (!isMap(record)) return 'the event record is not a map';
+  if (!isRecordMap(record)) return 'the event record is not a map';
   if (Array.isArray(head)) {
     if (head.length < 1 || head.length > 2) return 'the event header must be [time, metadata]';
     return { record, timeSec: timeOf(head[0]) };

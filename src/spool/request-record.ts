@@ -28,7 +28,8 @@ export interface SpooledRequest {
 const VERSION = 2;
 const FLAG_PROCESSED = 1;
 
-export function encodeRequest(r: SpooledRequest): Buffer {
+/** The request as the parts of a payload: its head, then the body as it is (not copied). */
+export function encodeRequest(r: SpooledRequest): Buffer[] {
   const format = Buffer.from(r.format, 'latin1');
   const encoding = Buffer.from(r.encoding, 'latin1');
   if (format.length > 255 || encoding.length > 255) throw new Error('format or encoding name too long to spool');
@@ -40,7 +41,7 @@ export function encodeRequest(r: SpooledRequest): Buffer {
   o += encoding.copy(head, o);
   o = head.writeDoubleBE(r.receivedAt, o);
   head.writeUInt8(r.processed ? FLAG_PROCESSED : 0, o);
-  return Buffer.concat([head, r.body]);
+  return [head, r.body];
 }
 
 /** The request in a payload, or null when the payload is not one this version can read. */

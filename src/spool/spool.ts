@@ -109,10 +109,28 @@ export type ReplayedRecord =
   | { kind: 'request'; request: SpooledRequest; token: SpoolToken };
 
 interface Waiter {
-  buf: Buffer;
+  parts: Buffer[];
+  bytes: number;
   token: SpoolToken;
   resolve: () => void;
   reject: (e: unknown) => void;
+}
+
+/** Write every part, in order, without joining them first (a writev may take fewer than all). */
+async function writeAll(h: FileHandle, parts: Buffer[], total: number): Promise<void> {
+  let done = 0;
+  let rest = parts;
+  for (;;) {
+    const { bytesWritten } = await h.writev(rest.length > 512 ? rest.slice(0, 512) : rest);
+    done += bytesWritten;
+    if (done >= total) return;
+    // Drop what was written, cutting the part it ended in.
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < rest.length && skip >= rest[i]!.length) skip -= rest[i++]!.length;
+    rest = rest.slice(i);
+    if (skip > 0) rest[0] = rest[0]!.subarray(skip);
+  }
 }
 
 const SEGMENT_RE = /^segment-(\d{16})\.wal$/;
@@ -290,7 +308,7 @@ export class Spool {
   async appendRows(table: TableKey, rows: readonly unknown[]): Promise<SpoolToken> {
     const token = this.issue();
     token.expect(rows.length);
-    await this.enqueue(encodeRecord(TABLE_KEYS.indexOf(table), Buffer.from(JSON.stringify(rows))), token);
+    await this.enqueue(encodeRecord(TABLE_KEYS.indexOf(table), [Buffer.from(JSON.stringify(rows))]), token);
     return token;
   }
 
@@ -337,11 +355,13 @@ export class Spool {
     }
   }
 
-  private enqueue(buf: Buffer, token: SpoolToken): Promise<void> {
+  private enqueue(parts: Buffer[], token: SpoolToken): Promise<void> {
     if (this.closed) return Promise.reject(new Error('spool is closed'));
-    this.totalBytes += buf.length;
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    this.totalBytes += bytes;
     return new Promise((resolve, reject) => {
-      this.queue.push({ buf, token, resolve, reject });
+      this.queue.push({ parts, bytes, token, resolve, reject });
       if (!this.flushing) void this.flush();
     });
   }
@@ -353,23 +373,25 @@ export class Spool {
       this.queue = [];
       try {
         const seg = await this.segmentForWrite();
-        const data = batch.length === 1 ? batch[0]!.buf : Buffer.concat(batch.map((w) => w.buf));
+        const parts = batch.length === 1 ? batch[0]!.parts : batch.flatMap((w) => w.parts);
+        let total = 0;
+        for (const w of batch) total += w.bytes;
         const t0 = performance.now();
-        await this.handle!.write(data);
+        await writeAll(this.handle!, parts, total);
         await this.handle!.datasync();
         this.hooks.fsyncSeconds((performance.now() - t0) / 1000);
         let offset = seg.bytes;
-        seg.bytes += data.length;
+        seg.bytes += total;
         seg.records += batch.length;
         for (const w of batch) {
           w.token.locate(seg, offset);
           w.resolve();
-          offset += w.buf.length;
+          offset += w.bytes;
         }
         if (seg.bytes >= this.o.segmentBytes) await this.seal();
       } catch (err) {
         for (const w of batch) {
-          this.totalBytes -= w.buf.length;
+          this.totalBytes -= w.bytes;
           w.reject(err);
         }
       }

@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, statSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -180,5 +181,19 @@ describe('spool (write-ahead log)', () => {
     later.ack(1);
     await other.close();
     expect(readdirSync(otherDir)).toEqual([]);
+  });
+
+  it('reads the records an earlier version wrote (SHA-256 framed "HAS1"), so an upgrade loses nothing', async () => {
+    const dir = tmp();
+    const payload = Buffer.from(JSON.stringify(rows('v1', 2)));
+    const header = Buffer.alloc(16);
+    header.writeUInt32BE(0x48415331, 0);
+    header.writeUInt32BE(payload.length, 4);
+    header.writeUInt32BE(createHash('sha256').update(payload).digest().readUInt32BE(0), 8);
+    header.writeUInt8(0, 12); // flows
+    writeFileSync(join(dir, 'segment-0000000000000000.wal'), Buffer.concat([header, payload]));
+    const { out, problems } = await replayAll(dir);
+    expect(problems).toEqual([]);
+    expect(out.map((r) => [r.table, (r.rows[1] as { Uuid: string }).Uuid])).toEqual([['flows', 'v1-1']]);
   });
 });

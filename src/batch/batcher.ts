@@ -7,6 +7,8 @@ import { batchOf, sliceChunk, type Batch, type EncodedChunk } from './encoded.js
 export interface BatcherOptions {
   maxRows: number;
   maxAgeMs: number;
+  /** Batches of one table being written at once. */
+  maxInFlight: number;
 }
 
 export interface BatcherHooks {
@@ -27,14 +29,17 @@ interface Gathering {
 
 interface Lane {
   open: Gathering | null;
+  /** Sealed, not yet being written, oldest first. */
   ready: Gathering[];
-  writing: boolean;
+  /** Being written (and retried until the sink takes them). */
+  writing: Set<Gathering>;
 }
 
 /**
- * Gathers encoded rows into batches per table (by rows, bytes and age) and writes them to the sink
- * one batch at a time per table, in order. A batch that fails stays at the head of its lane and is
- * written again (the one retry policy); once the sink has taken it, the tokens it carries are
+ * Gathers encoded rows into batches per table (by rows, bytes and age) and writes them to the sink,
+ * up to `maxInFlight` batches of a table at once, oldest first (one at a time, the wait for each
+ * acknowledgement, not CPU, bounded throughput). A batch that fails is written again (the one retry
+ * policy) until the sink takes it; once it has, the tokens it carries are
  * acknowledged with their counts. `pendingRows` and `pendingBytes` count everything not yet taken,
  * and are what backpressure is decided on.
  */
@@ -52,7 +57,7 @@ export class Batcher {
     private readonly retry: RetryPolicy,
     private readonly hooks: BatcherHooks,
   ) {
-    for (const k of TABLE_KEYS) this.lanes.set(k, { open: null, ready: [], writing: false });
+    for (const k of TABLE_KEYS) this.lanes.set(k, { open: null, ready: [], writing: new Set() });
     this.timer = setInterval(() => this.flushAged(Date.now()), Math.max(5, Math.min(250, opts.maxAgeMs / 2)));
     this.timer.unref();
   }
@@ -70,6 +75,7 @@ export class Batcher {
   oldestPendingSince(): number | null {
     let oldest: number | null = null;
     for (const lane of this.lanes.values()) {
+      for (const g of lane.writing) if (oldest === null || g.openedAt < oldest) oldest = g.openedAt;
       const g = lane.ready[0] ?? lane.open;
       if (g && (oldest === null || g.openedAt < oldest)) oldest = g.openedAt;
     }
@@ -128,32 +134,38 @@ export class Batcher {
     if (!lane.open) return;
     lane.ready.push(lane.open);
     lane.open = null;
-    if (!lane.writing) void this.drain(table, lane);
+    this.start(table, lane);
   }
 
-  private async drain(table: TableKey, lane: Lane): Promise<void> {
-    lane.writing = true;
-    let failures = 0;
-    while (lane.ready.length > 0 && !this.stopped) {
-      const g = lane.ready[0]!;
-      const batch = batchOf(table, g.chunks);
+  private start(table: TableKey, lane: Lane): void {
+    while (!this.stopped && lane.ready.length > 0 && lane.writing.size < this.opts.maxInFlight) {
+      const g = lane.ready.shift()!;
+      lane.writing.add(g);
+      void this.write(table, lane, g);
+    }
+  }
+
+  private async write(table: TableKey, lane: Lane, g: Gathering): Promise<void> {
+    const batch = batchOf(table, g.chunks);
+    for (let failures = 0; ; ) {
       try {
         await this.sink.write(batch);
+        break;
       } catch (err) {
-        if (this.stopped) break;
+        // Stopped: the batch stays pending (in the spool, when there is one).
+        if (this.stopped) return;
         failures++;
         this.hooks.failed(table, g.rows, err, this.retry.delayMs(failures));
         await this.retry.wait(failures);
-        continue;
+        if (this.stopped) return;
       }
-      failures = 0;
-      lane.ready.shift();
-      this.pending -= g.rows;
-      this.pendingByteCount -= g.bytes;
-      for (let i = 0; i < g.tokens.length; i++) g.tokens[i]!.ack(g.counts[i]!);
-      this.hooks.written(batch, Date.now());
     }
-    lane.writing = false;
+    lane.writing.delete(g);
+    this.pending -= g.rows;
+    this.pendingByteCount -= g.bytes;
+    for (let i = 0; i < g.tokens.length; i++) g.tokens[i]!.ack(g.counts[i]!);
+    this.hooks.written(batch, Date.now());
+    this.start(table, lane);
     if (this.pending === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

@@ -88,8 +88,9 @@ export const configSchema = z.strictObject({
   batch: section({
     maxRows: z.number().int().min(1).default(2000).describe('Rows per batch handed to the sink. 2,000 flows of JSON lines are about one streaming request (sink.kusto.maxRequestBytes), so bigger batches only split; in the bench they cost ~20% more CPU per flow (bigger strings, rows held longer).'),
     maxAgeMs: z.number().int().min(10).default(1000).describe('Longest a row waits in a partial batch before it is flushed.'),
-    maxPendingRows: z.number().int().min(1).default(20_000).describe('Rows accepted but not yet taken by the sink before the receiver answers 503 (high watermark).'),
-    maxPendingBytes: z.number().int().min(1024 * 1024).default(24 * MiB).describe('The same bound in bytes (of the pending rows, encoded as the sink sends them): what keeps memory bounded. Keep it under a fifth of the heap (128 MB in the image).'),
+    maxInFlight: z.number().int().min(1).max(32).default(4).describe('Batches of one table written to the sink at once (each acknowledged on its own).'),
+    maxPendingRows: z.number().int().min(1).default(10_000).describe('Rows accepted but not yet taken by the sink before the receiver answers 503 (high watermark).'),
+    maxPendingBytes: z.number().int().min(1024 * 1024).default(12 * MiB).describe('The same bound in bytes (of the pending rows, encoded as the sink sends them): what keeps memory bounded. Keep it under a fifth of the heap (128 MB in the image).'),
     resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
   }),
   retry: section({

@@ -373,7 +373,8 @@ describe('Fluent Bit configuration', () => {
 
   it('sends msgpack with gzip, retries without limit and buffers on disk', () => {
     const out = classic.find((s) => s.section === 'OUTPUT')!.props;
-    expect(out).toMatchObject({ name: 'http', format: 'msgpack', compress: 'gzip', retry_limit: 'no_limits', port: '9880' });
+    expect(out).toMatchObject({ name: 'http', format: 'msgpack', retry_limit: 'no_limits', port: '9880' });
+    expect(out.compress).toBeUndefined();
     const input = classic.find((s) => s.section === 'INPUT')!.props;
     expect(input).toMatchObject({ name: 'tail', 'multiline.parser': 'cri', 'storage.type': 'filesystem' });
     expect(input.path).toMatch(/cilium-\*_kube-system_cilium-agent-\*\.log$/);
@@ -386,7 +387,8 @@ describe('Fluent Bit configuration', () => {
     expect(input).toMatchObject({ name: 'tail', 'storage.type': 'filesystem', rotate_wait: '30' });
     expect(input['multiline.parser']).toBeUndefined();
     const out = fileExport.find((s) => s.section === 'OUTPUT')!.props;
-    expect(out).toMatchObject({ name: 'http', format: 'msgpack', compress: 'gzip', retry_limit: 'no_limits' });
+    expect(out).toMatchObject({ name: 'http', format: 'msgpack', retry_limit: 'no_limits' });
+    expect(out.compress).toBeUndefined();
     const values = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/cilium-values.yaml'), 'utf8')) as { hubble: { export: { static: { filePath: string } } } };
     expect(input.path!.split(',')).toContain(values.hubble.export.static.filePath);
     const acns = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/acns-containernetworklog.yaml'), 'utf8')) as { apiVersion: string; kind: string; spec: { includefilters: { verdict: string[] }[] } };

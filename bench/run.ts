@@ -72,7 +72,11 @@ class CountingSink implements Sink {
     if (this.format === 'none') return;
     const body = this.format === 'avro' ? avroContainer(batch) : concatData(batch);
     this.wireRaw += body.length;
-    if (this.compress) this.wireGzip += (await gzipAsync(body)).length;
+    if (this.compress) {
+      // Read the sum only once the gzip is done: batches are written side by side.
+      const gz = await gzipAsync(body);
+      this.wireGzip += gz.length;
+    }
   }
   reset(): void {
     this.flows = 0;

@@ -133,7 +133,9 @@ export class KustoSink implements Sink {
       while (next < items.length && failure === null) {
         const item = items[next++]!;
         try {
-          sum += await run(item);
+          // Not `sum += await`: that reads the sum before the wait, losing the other lanes' parts.
+          const n = await run(item);
+          sum += n;
         } catch (err) {
           failure = err;
         }

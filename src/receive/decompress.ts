@@ -1,4 +1,4 @@
-import { gunzip, constants as zc } from 'node:zlib';
+import { brotliDecompress, gunzip, constants as zc } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import snappy from 'snappyjs';
 import type { BodyError } from './types.js';
@@ -55,6 +55,17 @@ function gunzipBounded(body: Buffer, max: number): Promise<Decompressed> {
   });
 }
 
+/** Brotli: what the spool stores plain bodies as (and any client may send). */
+function unbrotliBounded(body: Buffer, max: number): Promise<Decompressed> {
+  return new Promise((resolve) => {
+    brotliDecompress(body, { maxOutputLength: max, chunkSize: Math.max(MIN_CHUNK, Math.min(body.length * 32, MAX_CHUNK, max)) }, (err, out) => {
+      if (!err) return resolve({ ok: true, body: out });
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return resolve(tooLarge('br', max));
+      resolve(corrupt('br', err));
+    });
+  });
+}
+
 function unzstdBounded(body: Buffer, max: number): Decompressed {
   const declared = zstdDeclared(body);
   if (typeof declared === 'string') return corrupt('zstd', new Error(declared));
@@ -107,7 +118,7 @@ function snappyDeclaredLength(body: Buffer): number {
   return -1;
 }
 
-/** Undo Fluent Bit's `compress` (Content-Encoding gzip, zstd or snappy), never past `max` bytes. */
+/** Undo Fluent Bit's `compress` (Content-Encoding gzip, zstd or snappy; br), never past `max` bytes. */
 export async function decompress(body: Buffer, encoding: string | undefined, max: number): Promise<Decompressed> {
   const enc = (encoding ?? '').trim().toLowerCase();
   switch (enc) {
@@ -121,10 +132,12 @@ export async function decompress(body: Buffer, encoding: string | undefined, max
       return unzstdBounded(body, max);
     case 'snappy':
       return unsnappyBounded(body, max);
+    case 'br':
+      return unbrotliBounded(body, max);
     default:
       return {
         ok: false,
-        error: { status: 415, reason: 'unsupported_encoding', message: `Content-Encoding "${enc}" is not supported (gzip, zstd, snappy or none)` },
+        error: { status: 415, reason: 'unsupported_encoding', message: `Content-Encoding "${enc}" is not supported (gzip, zstd, snappy, br or none)` },
       };
   }
 }

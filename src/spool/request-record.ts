@@ -1,3 +1,5 @@
+import { brotliCompressSync, constants as zc } from 'node:zlib';
+
 /**
  * A request as received, kept in the spool instead of the rows made from it: the compressed body is
  * a tenth of the rows' JSON and costs nothing to produce, where serializing every row cost as much
@@ -22,6 +24,17 @@ export interface SpooledRequest {
    * (layout version 2; version 1 records were always made into rows).
    */
   processed: boolean;
+}
+
+/**
+ * A request as it is best kept: a body that came uncompressed is stored with brotli at quality 1
+ * (encoding `br`), about a twentieth of its size for a couple of microseconds per flow, so that an
+ * outage holds as many flows in the spool as with compressed bodies. Others are kept as they came.
+ */
+export function compacted(r: SpooledRequest): SpooledRequest {
+  if (r.encoding !== '' && r.encoding.toLowerCase() !== 'identity') return r;
+  const body = brotliCompressSync(r.body, { params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: r.body.length } });
+  return { ...r, encoding: 'br', body };
 }
 
 /** Version 1 had no flags byte; version 2 adds it after the time. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import lockfile from 'proper-lockfile';
 import { HEADER_BYTES, REQUEST_KIND, decodeRecord, encodeRecord } from './record-format.js';
-import { decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
+import { compacted, decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
 
 // A rows record names its table by its index in TABLE_KEYS, which only ever grows at the end.
 
@@ -320,7 +320,7 @@ export class Spool {
   async appendRequest(token: SpoolToken, request: SpooledRequest, rows: number): Promise<void> {
     token.expect(rows + token.pendingLines);
     try {
-      await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(request)), token);
+      await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(compacted(request))), token);
     } catch (err) {
       token.drop();
       throw err;
@@ -333,7 +333,7 @@ export class Spool {
    */
   async appendParked(request: SpooledRequest): Promise<SpoolToken> {
     const token = this.issue();
-    await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(request)), token);
+    await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(compacted(request))), token);
     return token;
   }
 

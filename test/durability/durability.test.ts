@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,9 @@ import { startService, type Running } from '../helpers/service.js';
 import { containerNodeOptions } from '../support/container-node-options.js';
 
 const ndjson = { 'content-type': 'application/x-ndjson' };
+// Padding of random text: the spool compresses plain bodies, and a run of one letter would take no room.
 const flowLine = (uuid: string, pad = 0) =>
-  JSON.stringify({ flow: { time: new Date().toISOString(), uuid, verdict: 'FORWARDED', ...(pad ? { Summary: 'x'.repeat(pad) } : {}) }, node_name: 'c1/n1' });
+  JSON.stringify({ flow: { time: new Date().toISOString(), uuid, verdict: 'FORWARDED', ...(pad ? { Summary: randomBytes(pad).toString('base64').slice(0, pad) } : {}) }, node_name: 'c1/n1' });
 const body = (uuids: string[], pad = 0) => jsonLinesBody(uuids.map((u) => ({ log: flowLine(u, pad) })));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), `hubble-adx-${p}-`));

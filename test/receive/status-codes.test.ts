@@ -116,7 +116,7 @@ describe('bodies that can never succeed: 4xx, counted, and what can be kept is k
   it('a Content-Type no Fluent Bit format uses: 415; an unknown Content-Encoding: 415', async () => {
     const svc = await start();
     expect((await svc.post(Buffer.from('x'), { 'content-type': 'text/plain' })).status).toBe(415);
-    expect((await svc.post(Buffer.from('x'), { ...ndjson, 'content-encoding': 'br' })).status).toBe(415);
+    expect((await svc.post(Buffer.from('x'), { ...ndjson, 'content-encoding': 'deflate' })).status).toBe(415);
     expect(await svc.metric('hubble_adx_bodies_rejected_total', { reason: 'unsupported_content_type' })).toBe(1);
     expect(await svc.metric('hubble_adx_bodies_rejected_total', { reason: 'unsupported_encoding' })).toBe(1);
   });

@@ -1,4 +1,8 @@
+import { hostname } from 'node:os';
 import { Backpressure } from './backpressure.js';
+import { configHash, CoverageWindow } from './coverage/index.js';
+import type { Counts } from './process/index.js';
+import { VERSION } from './version.js';
 import { Batcher, type Batch } from './batch/index.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
@@ -51,6 +55,9 @@ export class Pipeline implements IngestTarget {
   private backlogLeft = 0;
   private backlogDone: (() => void) | null = null;
   private replayedRows = 0;
+  private readonly coverage: CoverageWindow;
+  /** Since when the rows in memory (or parked requests) have been at their bound; null when not. */
+  private pressureSince: number | null = null;
   /** State evictions already published, to publish the growth of each counter. */
   private evictionsSeen = { cri_partial_lines: 0, identities: 0, aggregate_keys: 0 };
 
@@ -72,8 +79,50 @@ export class Pipeline implements IngestTarget {
         log.error({ err, table, rows, retryInMs, sink: sink.name }, 'sink write failed; batch kept for retry');
       },
     });
+    this.coverage = new CoverageWindow(
+      {
+        windowSeconds: config.coverage.windowSeconds,
+        cluster: config.cluster,
+        nodeName: config.coverage.nodeName ?? process.env.NODE_NAME ?? hostname(),
+        configHash: configHash(config),
+        version: VERSION,
+      },
+      Date.now(),
+    );
     this.timer = setInterval(() => this.tick(Date.now()), 1000);
     this.timer.unref();
+  }
+
+  /** A request's counts: into the coverage window always, into the metrics when `publish`. */
+  private account(c: Counts, publish: boolean): void {
+    this.coverage.add(c);
+    if (publish) this.counts.publish(c);
+  }
+
+  /** A request was answered 503: counted in the coverage window. */
+  refused(): void {
+    this.coverage.refused();
+  }
+
+  /**
+   * overload.mode aggregate-allowed: whether allowed flows are folded into aggregates now, the
+   * rows in memory (or parked requests) having stayed at their bound for overload.afterSeconds.
+   */
+  private aggregatingAllowed(now: number): boolean {
+    const o = this.config.overload;
+    return o.mode === 'aggregate-allowed' && this.pressureSince !== null && now - this.pressureSince >= o.afterSeconds * 1000;
+  }
+
+  /** Pressure starts at the bound, and ends once everything is back under batch.resumeBelow of it. */
+  private notePressure(now: number): void {
+    if (this.pressureSince === null) {
+      if (this.overMemoryBounds(1) || this.parked.length > 0) this.pressureSince = now;
+    } else if (!this.overMemoryBounds(this.config.batch.resumeBelow) && this.parked.length === 0) {
+      this.pressureSince = null;
+    }
+    const aggregating = this.aggregatingAllowed(now);
+    this.metrics.overloadAggregating.set(aggregating ? 1 : 0);
+    if (aggregating) this.coverage.overloadAggregating();
   }
 
   /**
@@ -154,7 +203,9 @@ export class Pipeline implements IngestTarget {
   /** What refuses requests: the spool's size with a spool, the rows in memory without one. */
   private overBoundsReason(fraction: number): string | null {
     if (this.spool) return this.spool.bytes >= this.config.spool.maxBytes * fraction ? 'spool_full' : null;
-    return this.overMemoryBounds(fraction) ? 'queue_full' : null;
+    // Aggregating allowed flows, requests are taken up to twice the bound: denied flows still add rows.
+    const allowance = this.aggregatingAllowed(Date.now()) ? 2 : 1;
+    return this.overMemoryBounds(fraction * allowance) ? 'queue_full' : null;
   }
 
   get pendingRows(): number {
@@ -170,12 +221,17 @@ export class Pipeline implements IngestTarget {
     const spooled = this.spool;
     const receivedAt = Date.now();
     const request = original ? { format, encoding: original.encoding ?? '', receivedAt, body: original.body } : null;
-    if (spooled && request && (this.parked.length > 0 || this.overMemoryBounds(1))) {
+    this.notePressure(receivedAt);
+    const aggregateAllowed = this.aggregatingAllowed(receivedAt);
+    // Under overload with aggregate-allowed, requests are made into rows at once (allowed flows
+    // folded) rather than parked, up to twice the bounds in memory.
+    const park = aggregateAllowed ? this.overMemoryBounds(2) : this.parked.length > 0 || this.overMemoryBounds(1);
+    if (spooled && request && park) {
       return this.park(spooled, { ...request, processed: false }, decoded.records.length);
     }
     const token = spooled ? spooled.issue() : undefined;
-    const out = this.processor.request({ records: decoded.records, bad: decoded.bad, receivedAt, madeBefore: false, source: token });
-    this.counts.publish(out.counts);
+    const out = this.processor.request({ records: decoded.records, bad: decoded.bad, receivedAt, madeBefore: false, source: token, aggregateAllowed });
+    this.account(out.counts, true);
     const c = out.counts;
     const summary: IngestSummary = { records: c.records, flows: c.flows, events: c.events, skipped: c.skipped, deadLettered: c.deadLettered, deadLetterRows: c.deadLetterRows, deferred: false };
     if (spooled && token && request) await this.commitRequest(spooled, token, { ...request, processed: true }, out);
@@ -198,7 +254,7 @@ export class Pipeline implements IngestTarget {
   /** A body that cannot be decoded at all is still kept, as dead letters. */
   async setAside(parts: BadPart[]): Promise<void> {
     const out = this.processor.badBody(parts, Date.now());
-    this.counts.publish(out.counts);
+    this.account(out.counts, true);
     await this.commitRows(out);
   }
 
@@ -289,11 +345,12 @@ export class Pipeline implements IngestTarget {
    */
   private async unpark(spool: Spool, req: SpooledRequest, token: SpoolToken): Promise<number> {
     const d = await decodeBody(req.body, req.format as BodyFormat, req.encoding || undefined, this.config.limits, this.config.server.jsonDateKey);
+    const aggregateAllowed = this.aggregatingAllowed(Date.now());
     const out = d.ok
-      ? this.processor.request({ records: d.decoded.records, bad: d.decoded.bad, receivedAt: req.receivedAt, madeBefore: req.processed, source: token })
+      ? this.processor.request({ records: d.decoded.records, bad: d.decoded.bad, receivedAt: req.receivedAt, madeBefore: req.processed, source: token, aggregateAllowed })
       : // Only a configuration change (tighter limits) can refuse a body taken before: keep it whole.
         this.processor.request({ records: [], bad: [{ reason: d.error.reason, message: `spooled request refused on replay: ${d.error.message}`, raw: req.body.toString('base64') }], receivedAt: req.receivedAt, madeBefore: req.processed, source: token });
-    if (!req.processed) this.counts.publish(out.counts);
+    this.account(out.counts, !req.processed);
     spool.expect(token, out.rows);
     spool.keepUntilDelivered(out.finished, token);
     this.hand(out, token);
@@ -324,9 +381,12 @@ export class Pipeline implements IngestTarget {
     // Parked requests first: one may hold the final piece of a line a request before it started.
     // What is still parked when the time is up stays in the spool, and so do the unfinished lines.
     if (!(await within(this.unparked()))) return false;
-    const out = this.processor.drain(Date.now());
-    this.counts.publish(out.counts);
+    const now = Date.now();
+    const out = this.processor.drain(now);
+    this.account(out.counts, true);
     await this.commitRows(out).catch((err: unknown) => this.log.error({ err }, 'could not spool the last dead letters'));
+    // The last coverage window ends here: the next start begins a new one, and the time between is uncovered.
+    await this.commitCoverage(now, true).catch((err: unknown) => this.log.error({ err }, 'could not spool the last coverage row'));
     return within(this.batcher.flush());
   }
 
@@ -352,13 +412,23 @@ export class Pipeline implements IngestTarget {
     return delivered;
   }
 
+  /** The coverage row of the window that ended (every window, traffic or not), spooled and handed on. */
+  private async commitCoverage(now: number, final: boolean): Promise<void> {
+    const row = this.coverage.close(now, this.oldestPendingSeconds(now), final);
+    if (!row) return;
+    this.metrics.coverageWindows.inc();
+    await this.commitRows(this.processor.made('coverage', [row], now));
+  }
+
   private tick(now: number): void {
     // While replaying, pieces carry their request's original time: they would all look expired.
     const out = this.processor.tick(now, !this.replaying);
-    this.counts.publish(out.counts);
+    this.account(out.counts, true);
     if (out.rows > 0 || out.finished.length > 0) {
       this.commitRows(out).catch((err: unknown) => this.log.error({ err }, 'could not spool aggregated rows or expired partial lines'));
     }
+    this.notePressure(now);
+    if (!this.draining) this.commitCoverage(now, false).catch((err: unknown) => this.log.error({ err }, 'could not spool a coverage row'));
     if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
     this.publishGauges();
   }
@@ -373,15 +443,20 @@ export class Pipeline implements IngestTarget {
     this.publishEvictions('cri_partial_lines', s.partialsEvicted);
     this.publishEvictions('identities', s.identitiesEvicted);
     this.publishEvictions('aggregate_keys', s.aggregateOverflows);
-    let oldest = this.batcher.oldestPendingSince();
-    const firstParked = this.parked[0]?.receivedAt;
-    if (firstParked !== undefined && (oldest === null || firstParked < oldest)) oldest = firstParked;
-    m.oldestPendingAge.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
+    m.oldestPendingAge.set(this.oldestPendingSeconds(Date.now()));
     m.parkedRequests.set(this.parked.length);
     if (this.spool) {
       m.spoolBytes.set(this.spool.bytes);
       m.spoolSegments.set(this.spool.segmentCount);
     }
+  }
+
+  /** Age of the oldest row not yet delivered, parked requests included. */
+  private oldestPendingSeconds(now: number): number {
+    let oldest = this.batcher.oldestPendingSince();
+    const firstParked = this.parked[0]?.receivedAt;
+    if (firstParked !== undefined && (oldest === null || firstParked < oldest)) oldest = firstParked;
+    return oldest === null ? 0 : Math.max(0, (now - oldest) / 1000);
   }
 
   private publishEvictions(state: keyof Pipeline['evictionsSeen'], total: number): void {
@@ -394,6 +469,7 @@ export class Pipeline implements IngestTarget {
     const table: TableKey = batch.table;
     this.metrics.rowsWritten.inc({ table }, batch.rows);
     this.metrics.batchRows.observe({ table }, batch.rows);
+    this.coverage.written(batch.rows);
     const lag = this.metrics.eventLag.labels({ table });
     for (const c of batch.chunks) {
       const times = c.times;

@@ -37,6 +37,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
       notReadyReason: () => pipeline.notReadyReason(),
       ingest: (d, f, bytes, original) => pipeline.ingest(d, f, bytes, original),
       setAside: (parts) => pipeline.setAside(parts),
+      refused: () => pipeline.refused(),
     },
     metrics,
     {

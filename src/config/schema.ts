@@ -93,6 +93,14 @@ export const configSchema = z.strictObject({
     maxPendingBytes: z.number().int().min(1024 * 1024).default(12 * MiB).describe('The same bound in bytes (of the pending rows, encoded as the sink sends them): what keeps memory bounded. Keep it under a fifth of the heap (128 MB in the image).'),
     resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
   }),
+  coverage: section({
+    windowSeconds: z.number().int().min(5).max(3600).default(60).describe('Length of a HubbleCoverage window: one row per node per window, also when no flow arrived (a heartbeat: silence then means the pipeline is down).'),
+    nodeName: z.string().min(1).optional().describe('Node named in HubbleCoverage rows; by default the NODE_NAME environment variable (the manifests set it from spec.nodeName), else the host name.'),
+  }),
+  overload: section({
+    mode: z.enum(['backpressure', 'aggregate-allowed']).default('backpressure').describe('What sustained overload does: `backpressure` parks requests in the spool and answers 503 once it is full (Fluent Bit buffers); `aggregate-allowed` folds allowed (FORWARDED) flows into one row per key per aggregation window, with FlowCount, while denied and dropped flows are always kept one by one, until the pressure clears.'),
+    afterSeconds: z.number().int().min(0).default(30).describe('How long the rows in memory (or parked requests) must stay at their bound before aggregate-allowed starts aggregating.'),
+  }),
   retry: section({
     minDelayMs: z.number().int().min(10).default(500).describe('First wait before a failed write is tried again (a transient ADX failure, a local file that cannot be written); doubles each attempt, with jitter. The one retry policy of every sink.'),
     maxDelayMs: z.number().int().min(10).default(30_000).describe('Longest wait between two attempts.'),
@@ -136,6 +144,7 @@ export const configSchema = z.strictObject({
       events: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleEvents').describe('Table for lost/agent/debug events.'),
       deadLetters: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleDeadLetters').describe('Table for records set aside with a reason.'),
       identities: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleIdentities').describe('Table for the labels of each security identity (see enrich.endpointLabels).'),
+      coverage: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('HubbleCoverage').describe('Table for the completeness record: one row per node per coverage window.'),
     }),
   }),
   enrich: section({

@@ -54,6 +54,8 @@ export class Enricher {
   private readonly filters: FlowFilters;
   private readonly sampler: Sampler;
   private readonly aggregator: Aggregator | null;
+  /** Allowed flows folded under overload (overload.mode aggregate-allowed), whatever aggregation says. */
+  private readonly overloadAggregator: Aggregator;
   private readonly networks: NetworkNames;
   private readonly pseudonymizer: Pseudonymizer | null;
   private readonly labelFacts: LabelFactsCache;
@@ -65,6 +67,7 @@ export class Enricher {
     this.filters = configured('filters', () => new FlowFilters(o.filters.allowList, o.filters.denyList));
     this.sampler = new Sampler(o.sampling.allowedOneIn);
     this.aggregator = o.aggregation.enabled ? new Aggregator(o.aggregation) : null;
+    this.overloadAggregator = new Aggregator({ ...o.aggregation, verdicts: ['FORWARDED'] });
     this.networks = configured('enrich.networks', () => new NetworkNames(o.enrich.networks));
     const p = o.enrich.pseudonymize;
     this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
@@ -80,17 +83,22 @@ export class Enricher {
 
   /** Flows kept on their own row because aggregation.maxKeys was reached, since the start. */
   get aggregateOverflows(): number {
-    return this.aggregator?.overflowed ?? 0;
+    return (this.aggregator?.overflowed ?? 0) + this.overloadAggregator.overflowed;
   }
 
-  /** `aggregate: false` keeps a flow out of aggregation (replay of spooled requests). */
-  process(row: FlowRow, now = Date.now(), aggregate = true): Outcome {
+  /**
+   * `aggregate: false` keeps a flow out of aggregation (replay of spooled requests);
+   * `aggregateAllowed` folds an allowed flow into an aggregate row even when aggregation is off
+   * (overload.mode aggregate-allowed, under sustained pressure). Denied and dropped flows are never.
+   */
+  process(row: FlowRow, now = Date.now(), aggregate = true, aggregateAllowed = false): Outcome {
     this.enrich(row);
     if (this.filters.active && !this.filters.pass(row)) return 'filtered';
     if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
     if (!this.sampler.keep(row)) return 'sampled_out';
     this.catalog.observe(row, now);
     if (aggregate && this.aggregator?.absorb(row)) return 'aggregated';
+    if (aggregate && aggregateAllowed && this.overloadAggregator.absorb(row)) return 'aggregated';
     return 'kept';
   }
 
@@ -106,10 +114,13 @@ export class Enricher {
 
   /** Aggregated rows whose window has ended (all of them when `force`, at shutdown). */
   takeAggregated(now: number, force = false): FlowRow[] {
-    if (!this.aggregator || this.aggregator.size === 0) return [];
+    const held = (this.aggregator?.size ?? 0) + this.overloadAggregator.size;
+    if (held === 0) return [];
     if (!force && now - this.windowStart < this.o.aggregation.windowSeconds * 1000) return [];
     this.windowStart = now;
-    return this.aggregator.take();
+    const rows = this.aggregator ? this.aggregator.take() : [];
+    for (const r of this.overloadAggregator.take()) rows.push(r);
+    return rows;
   }
 
   private enrich(row: FlowRow): void {

@@ -108,6 +108,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'CRI partial lines waiting for their final piece.',
       registers: [registry],
     }),
+    overloadAggregating: new Gauge({
+      name: `${p}overload_aggregating`,
+      help: '1 while overload.mode aggregate-allowed folds allowed flows into aggregate rows under sustained pressure (denied flows are still kept one by one), else 0.',
+      registers: [registry],
+    }),
+    coverageWindows: new Counter({
+      name: `${p}coverage_windows_total`,
+      help: 'HubbleCoverage rows made (one per coverage window, heartbeats included).',
+      registers: [registry],
+    }),
     pendingRows: new Gauge({
       name: `${p}pipeline_pending_rows`,
       help: 'Rows buffered in batches or in flight to the sink.',
@@ -115,7 +125,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     pendingBytes: new Gauge({
       name: `${p}pipeline_pending_bytes`,
-      help: 'Bytes of the rows buffered or in flight to the sink, as the decompressed size of the requests they came from.',
+      help: 'Bytes of the rows buffered or in flight to the sink, encoded as the sink sends them.',
       registers: [registry],
     }),
     spoolBytes: new Gauge({
@@ -262,7 +272,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   return metrics;
 }
 
-const TABLE_LABELS = ['flows', 'events', 'deadLetters', 'identities'] as const;
+const TABLE_LABELS = ['flows', 'events', 'deadLetters', 'identities', 'coverage'] as const;
 
 /**
  * Every series whose label values are known in advance starts at 0, so that `increase(...) > 0`

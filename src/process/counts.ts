@@ -6,6 +6,13 @@ export interface Counts {
   records: number;
   /** Flow records made into rows (whatever enrichment then decided). */
   flows: number;
+  /**
+   * Flow records, and lines that may have been one but could not be read: always the flows kept,
+   * aggregated, filtered, sampled out and dead-lettered together.
+   */
+  flowsSeen: number;
+  /** Of those, the ones set aside as dead letters. */
+  flowsDeadLettered: number;
   events: number;
   skipped: number;
   /** Dead letters of every stage, written one by one or summarized. */
@@ -28,6 +35,8 @@ export function emptyCounts(): Counts {
   return {
     records: 0,
     flows: 0,
+    flowsSeen: 0,
+    flowsDeadLettered: 0,
     events: 0,
     skipped: 0,
     deadLettered: 0,

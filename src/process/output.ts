@@ -41,6 +41,8 @@ export class RequestOutput implements ExtractOutput {
     readonly at: number,
     /** Whether its flows may be aggregated (not when it was made into rows once before). */
     readonly aggregate: boolean,
+    /** Whether allowed flows are folded into aggregates whatever aggregation says (overload). */
+    readonly aggregateAllowed: boolean,
     keepRows: boolean,
   ) {
     this.rowObjects = keepRows ? {} : null;

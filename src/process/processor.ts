@@ -31,6 +31,8 @@ export interface RequestInput {
   madeBefore: boolean;
   /** Who brought its records: remembered by the CRI partial lines its pieces are part of. */
   source?: PieceSource;
+  /** Fold allowed flows into aggregate rows (overload.mode aggregate-allowed, under pressure). */
+  aggregateAllowed?: boolean;
 }
 
 /**
@@ -66,7 +68,7 @@ export class Processor implements RowMaker {
 
   /** A request made into rows. */
   request(input: RequestInput): Output {
-    const out = this.open(input.source, { at: input.receivedAt, aggregate: !input.madeBefore }, false);
+    const out = this.open(input.source, { at: input.receivedAt, aggregate: !input.madeBefore, aggregateAllowed: input.aggregateAllowed === true }, false);
     out.counts.records = input.records.length;
     for (const p of input.bad) this.badPart(p, out);
     const records = input.records;
@@ -105,6 +107,13 @@ export class Processor implements RowMaker {
     return this.close(out);
   }
 
+  /** Rows made elsewhere (coverage), encoded, and kept as objects to be spooled as rows. */
+  made<K extends TableKey>(table: K, rows: readonly RowOfTable[K][], now: number): Output {
+    const out = this.open(undefined, { at: now, aggregate: false }, true);
+    for (const row of rows) this.encode(out, table, row, null);
+    return out.finish([]);
+  }
+
   /** Rows spooled as rows by an earlier run, encoded again; one that no longer encodes is a dead letter. */
   rows<K extends TableKey>(table: K, rows: readonly RowOfTable[K][], now: number): Output {
     const out = this.open(undefined, { at: now, aggregate: false }, false);
@@ -129,13 +138,21 @@ export class Processor implements RowMaker {
   }
 
   record(r: ExporterRecord, out: RequestOutput): void {
-        try {
-      if (r.kind === 'flow') {
+        const flow = r.kind === 'flow';
+    if (flow) out.counts.flowsSeen++;
+    try {
+      if (flow) {
         const row = normalizeFlow(r.payload, r, this.config.cluster);
-        if (this.tooDeep('flows', row, r, out)) return;
-        const outcome = this.enricher.process(row, out.at, out.aggregate);
+        if (this.tooDeep('flows', row, r, out)) {
+          out.counts.flowsDeadLettered++;
+          return;
+        }
+        const outcome = this.enricher.process(row, out.at, out.aggregate, out.aggregateAllowed);
         out.counts.flows++;
-        if (outcome === 'kept' && !this.encode(out, 'flows', row, r)) return;
+        if (outcome === 'kept' && !this.encode(out, 'flows', row, r)) {
+          out.counts.flowsDeadLettered++;
+          return;
+        }
         bump(out.counts.outcomes, outcome);
         return;
       }
@@ -147,12 +164,18 @@ export class Processor implements RowMaker {
       out.counts.events++;
     } catch (err) {
       // A shape no normalizer rule expected: keep the record, say why, go on with the rest.
+      if (flow) out.counts.flowsDeadLettered++;
       this.dead({ stage: 'normalize', reason: 'normalize_failed', message: (err as Error).message, raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName }, out);
     }
   }
 
   dead(d: DeadLetter, out: RequestOutput): void {
     out.counts.deadLettered++;
+    if (d.stage === 'receive' || d.stage === 'extract') {
+      // A line or body part that could not be read may have been a flow: it is accounted as one.
+      out.counts.flowsSeen++;
+      out.counts.flowsDeadLettered++;
+    }
     bump(out.counts.deadLetters, `${d.stage}\t${d.reason}`);
     const row = this.deadRows.add(d, Date.now());
     if (!row) return;
@@ -164,8 +187,8 @@ export class Processor implements RowMaker {
     }
   }
 
-  private open(source: PieceSource | undefined, making: { at: number; aggregate: boolean }, keepRows: boolean): RequestOutput {
-    return new RequestOutput(this, this.writerFor, source, making.at, making.aggregate, keepRows);
+  private open(source: PieceSource | undefined, making: { at: number; aggregate: boolean; aggregateAllowed?: boolean }, keepRows: boolean): RequestOutput {
+    return new RequestOutput(this, this.writerFor, source, making.at, making.aggregate, making.aggregateAllowed === true, keepRows);
   }
 
   private close(out: RequestOutput): Output {

@@ -15,6 +15,8 @@ export interface IngestTarget {
   ingest(decoded: Decoded, format: BodyFormat, inflatedBytes: number, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary>;
   /** A body that is not records at all (undecodable) still goes to dead letters. */
   setAside(parts: BadPart[]): Promise<void>;
+  /** A request was answered 503 (backpressure, or a spool that could not take it): counted for coverage. */
+  refused(): void;
 }
 
 export interface IngestSummary {
@@ -111,6 +113,7 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     const refused = target.refuseReason();
     if (refused) {
       metrics.backpressure.inc({ reason: refused });
+      target.refused();
       count(label, 503);
       return reply
         .code(503)
@@ -151,6 +154,7 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
       // Not acknowledged, so Fluent Bit keeps the chunk and sends it again.
       req.log.error({ err }, 'could not spool the request');
       metrics.backpressure.inc({ reason: 'spool_error' });
+      target.refused();
       count(format, 503);
       return reply.code(503).header('Retry-After', String(opts.retryAfterSeconds)).send({ error: 'unavailable', message: 'could not store the request; retry later' });
     }

@@ -29,6 +29,7 @@ const TABLE_DOCS: Record<TableKey, string> = {
   events: 'Hubble lost events, agent and debug events',
   deadLetters: 'Records hubble-adx could not use, with the reason',
   identities: 'Labels of each Cilium security identity the flows reference, per observing node',
+  coverage: 'What each hubble-adx saw, kept and set aside per node per window, heartbeats included: the completeness record',
 };
 
 function mappings(n: TableNames): string {

@@ -7,7 +7,7 @@
  * that analysts can tell which hubble-adx produced it after a `.create-merge table` migration.
  */
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export type KustoType = 'string' | 'int' | 'long' | 'real' | 'bool' | 'datetime' | 'dynamic';
 
@@ -149,17 +149,41 @@ export const IDENTITY_COLUMNS = [
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 
+export const COVERAGE_COLUMNS = [
+  { name: 'TimeGenerated', type: 'datetime', doc: 'When the window closed (WindowEnd).' },
+  { name: 'WindowStart', type: 'datetime', doc: 'Start of the window (windows are coverage.windowSeconds long, aligned to the clock).' },
+  { name: 'WindowEnd', type: 'datetime', doc: 'End of the window; earlier than WindowStart + windowSeconds only for the last window before a shutdown.' },
+  { name: 'Cluster', type: 'string', doc: 'Configured cluster of this hubble-adx instance.' },
+  { name: 'NodeName', type: 'string', doc: 'Node this hubble-adx instance runs on (coverage.nodeName: the NODE_NAME environment variable by default).' },
+  { name: 'RecordsReceived', type: 'long', doc: 'Fluent Bit records made into rows in the window.' },
+  { name: 'FlowsSeen', type: 'long', doc: 'Flow records, and lines that may have been one but could not be read, made into rows in the window. Always FlowsKept + FlowsFiltered + FlowsSampledOut + FlowsDeadLettered.' },
+  { name: 'FlowsKept', type: 'long', doc: 'Flows represented in the flows table: one per row, or counted in the FlowCount of an aggregate row.' },
+  { name: 'FlowsFiltered', type: 'long', doc: 'Flows left out by filters.allowList / filters.denyList.' },
+  { name: 'FlowsSampledOut', type: 'long', doc: 'Allowed flows left out by sampling.allowedOneIn.' },
+  { name: 'FlowsDeadLettered', type: 'long', doc: 'Flow records (and unreadable candidate lines, undecodable body parts) set aside in the dead-letter table instead.' },
+  { name: 'FlowsAggregated', type: 'long', doc: 'Of FlowsKept, the flows folded into aggregate rows (aggregation, or overload.mode aggregate-allowed).' },
+  { name: 'RowsWritten', type: 'long', doc: 'Rows of every table the sink acknowledged in the window.' },
+  { name: 'HubbleLostEvents', type: 'long', doc: 'Events Hubble itself reported lost (lost_events records) in the window: a gap before hubble-adx.' },
+  { name: 'BackpressureResponses', type: 'long', doc: 'Requests answered 503 in the window (Fluent Bit retried them; sustained, its buffer may drop).' },
+  { name: 'OldestPendingSeconds', type: 'real', doc: 'Age of the oldest row not yet delivered when the window closed.' },
+  { name: 'OverloadAggregating', type: 'bool', doc: 'Whether overload.mode aggregate-allowed was aggregating allowed flows at any time in the window.' },
+  { name: 'ConfigHash', type: 'string', doc: 'Hash of the settings that decide which flows are kept (filters, sampling, aggregation, overload, limits, extract): a change marks a change of what is recorded.' },
+  { name: 'Version', type: 'string', doc: 'hubble-adx version that wrote the row.' },
+  { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
+] as const satisfies readonly ColumnSpec[];
+
 export const TABLES = {
   flows: { defaultName: 'HubbleFlows', columns: FLOW_COLUMNS },
   events: { defaultName: 'HubbleEvents', columns: EVENT_COLUMNS },
   deadLetters: { defaultName: 'HubbleDeadLetters', columns: DEAD_LETTER_COLUMNS },
   identities: { defaultName: 'HubbleIdentities', columns: IDENTITY_COLUMNS },
+  coverage: { defaultName: 'HubbleCoverage', columns: COVERAGE_COLUMNS },
 } as const;
 
 export type TableKey = keyof typeof TABLES;
 
 /** Every table, in a fixed order (the spool stores a table as its index here: append only). */
-export const TABLE_KEYS: readonly TableKey[] = ['flows', 'events', 'deadLetters', 'identities'];
+export const TABLE_KEYS: readonly TableKey[] = ['flows', 'events', 'deadLetters', 'identities', 'coverage'];
 
 interface TsTypeOf {
   string: string;
@@ -180,10 +204,12 @@ export type FlowRow = RowOf<typeof FLOW_COLUMNS>;
 export type EventRow = RowOf<typeof EVENT_COLUMNS>;
 export type DeadLetterRow = RowOf<typeof DEAD_LETTER_COLUMNS>;
 export type IdentityRow = RowOf<typeof IDENTITY_COLUMNS>;
+export type CoverageRow = RowOf<typeof COVERAGE_COLUMNS>;
 
 export interface RowOfTable {
   flows: FlowRow;
   events: EventRow;
   deadLetters: DeadLetterRow;
   identities: IdentityRow;
+  coverage: CoverageRow;
 }

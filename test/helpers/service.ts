@@ -26,6 +26,8 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
 export async function startService(overrides: DeepPartial<Config> = {}, sink?: Sink): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-test-'));
   const raw = {
+    // Coverage windows of an hour: a test that counts rows sees only the last one, at its stop.
+    coverage: { windowSeconds: 3600, ...(overrides.coverage ?? {}) },
     ...overrides,
     sink: { ...(overrides.sink ?? {}), local: { directory: dir, ...(overrides.sink?.local ?? {}) } },
     spool: { directory: join(dir, 'spool'), ...(overrides.spool ?? {}) },

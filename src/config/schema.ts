@@ -94,7 +94,7 @@ export const configSchema = z.strictObject({
     resumeBelow: z.number().min(0.1).max(1).default(0.8).describe('After a 503, requests are taken again once pending rows, bytes and spool are below this fraction of their bound (low watermark).'),
   }),
   coverage: section({
-    windowSeconds: z.number().int().min(5).max(3600).default(60).describe('Length of a HubbleCoverage window: one row per node per window, also when no flow arrived (a heartbeat: silence then means the pipeline is down).'),
+    windowSeconds: z.number().int().min(1).max(3600).default(60).describe('Length of a HubbleCoverage window: one row per node per window, also when no flow arrived (a heartbeat: silence then means the pipeline is down).'),
     nodeName: z.string().min(1).optional().describe('Node named in HubbleCoverage rows; by default the NODE_NAME environment variable (the manifests set it from spec.nodeName), else the host name.'),
   }),
   overload: section({

@@ -76,6 +76,7 @@ export interface FunctionDefinition {
 /** The stored functions analysts use. */
 export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): FunctionDefinition[] {
   const F = n.flows;
+  const C = n.coverage;
   const fn = (name: string, params: string, doc: string, body: string): FunctionDefinition => ({ name, params, doc, body: body.trim() });
   // The enrich stage fills PolicyName; rows written with it turned off get the same answer here.
   const decidingPolicy = `
@@ -180,6 +181,66 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
     | extend SourceLabels = iff(isnull(SourceLabels), SourceIdentityLabels, SourceLabels),
              DestinationLabels = iff(isnull(DestinationLabels), DestinationIdentityLabels, DestinationLabels)
     | project-away SourceIdentityLabels, DestinationIdentityLabels`,
+    ),
+    fn(
+      'HubbleCoverageGaps',
+      'start: datetime, end: datetime, window: timespan = 1m',
+      'Where the record may be incomplete, per node: a window with no coverage row (the pipeline was down), Hubble lost events, 503 answers, a change of what is kept (ConfigHash)',
+      `
+    let Rows = ${C}
+        | where WindowEnd > start and WindowStart < end
+        // At least once: a row may arrive twice.
+        | summarize arg_max(TimeGenerated, *) by Cluster, NodeName, WindowStart;
+    let Ordered = Rows
+        | order by Cluster asc, NodeName asc, WindowStart asc
+        | extend PrevCluster = prev(Cluster), PrevNode = prev(NodeName), PrevEnd = prev(WindowEnd), PrevHash = prev(ConfigHash)
+        | extend SameNode = PrevCluster == Cluster and PrevNode == NodeName;
+    let Missing = Ordered
+        | where SameNode and WindowStart - PrevEnd > window
+        | project Cluster, NodeName, Kind = "missing_window", GapStart = PrevEnd, GapEnd = WindowStart,
+                  Detail = strcat("no coverage row for ", tostring(WindowStart - PrevEnd));
+    let Silent = Rows
+        | summarize LastEnd = max(WindowEnd) by Cluster, NodeName
+        | where LastEnd < end - 2 * window and LastEnd < now() - 2 * window
+        | project Cluster, NodeName, Kind = "missing_window", GapStart = LastEnd, GapEnd = iff(end < now(), end, now()),
+                  Detail = "no coverage row since: the node stopped reporting";
+    let Lost = Rows
+        | where HubbleLostEvents > 0
+        | project Cluster, NodeName, Kind = "hubble_lost_events", GapStart = WindowStart, GapEnd = WindowEnd,
+                  Detail = strcat(HubbleLostEvents, " events lost by Hubble before hubble-adx");
+    let Busy = Rows
+        | where BackpressureResponses > 0
+        | project Cluster, NodeName, Kind = "backpressure", GapStart = WindowStart, GapEnd = WindowEnd,
+                  Detail = strcat(BackpressureResponses, " requests answered 503 (Fluent Bit retried; sustained, its buffer may drop)");
+    let Changed = Ordered
+        | where SameNode and PrevHash != ConfigHash
+        | project Cluster, NodeName, Kind = "config_changed", GapStart = WindowStart, GapEnd = WindowEnd,
+                  Detail = strcat("ConfigHash ", PrevHash, " -> ", ConfigHash);
+    union Missing, Silent, Lost, Busy, Changed
+    | order by GapStart asc, Cluster asc, NodeName asc`,
+    ),
+    fn(
+      'HubbleCompleteness',
+      'start: datetime, end: datetime',
+      'Per node: flows seen, kept, filtered, sampled out, dead-lettered and lost by Hubble, as shares, and the share of the time covered by coverage rows',
+      `
+    ${C}
+    | where WindowEnd > start and WindowStart < end
+    | summarize arg_max(TimeGenerated, *) by Cluster, NodeName, WindowStart
+    | summarize Windows = count(), CoveredSeconds = sum((WindowEnd - WindowStart) / 1s),
+                Seen = sum(FlowsSeen), Kept = sum(FlowsKept), Filtered = sum(FlowsFiltered), SampledOut = sum(FlowsSampledOut),
+                DeadLettered = sum(FlowsDeadLettered), Aggregated = sum(FlowsAggregated), Lost = sum(HubbleLostEvents),
+                BackpressureResponses = sum(BackpressureResponses), ConfigHashes = dcount(ConfigHash)
+        by Cluster, NodeName
+    | extend Observed = Seen + Lost
+    | extend KeptShare = iff(Observed == 0, real(null), todouble(Kept) / Observed),
+             FilteredShare = iff(Observed == 0, real(null), todouble(Filtered) / Observed),
+             SampledOutShare = iff(Observed == 0, real(null), todouble(SampledOut) / Observed),
+             DeadLetteredShare = iff(Observed == 0, real(null), todouble(DeadLettered) / Observed),
+             LostShare = iff(Observed == 0, real(null), todouble(Lost) / Observed),
+             CoveredShare = CoveredSeconds / ((iff(end < now(), end, now()) - start) / 1s),
+             Balanced = Seen == Kept + Filtered + SampledOut + DeadLettered
+    | order by Cluster asc, NodeName asc`,
     ),
     fn(
       'HubbleLostEvents',

@@ -14,7 +14,7 @@ export interface Running {
   dir: string;
   config: Config;
   /** Flush pending rows, then read every row the local sink wrote for a table. */
-  rows(table: 'HubbleFlows' | 'HubbleEvents' | 'HubbleDeadLetters' | 'HubbleIdentities'): Promise<Record<string, unknown>[]>;
+  rows(table: 'HubbleFlows' | 'HubbleEvents' | 'HubbleDeadLetters' | 'HubbleIdentities' | 'HubbleCoverage'): Promise<Record<string, unknown>[]>;
   post(body: Buffer, headers: Record<string, string>, path?: string): Promise<Response>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;

@@ -249,7 +249,7 @@ describe('Prometheus rules and dashboards', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-rules-')), 'rules.yaml');
     writeFileSync(file, stringify({ groups: groups.map((g) => ({ name: 'hubble-adx', ...g })) }));
     const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 12 rules found/);
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 13 rules found/);
     expect(r.status).toBe(0);
   });
 
@@ -314,7 +314,7 @@ describe('Prometheus rules and dashboards', () => {
     for (const p of dash.panels) {
       for (const t of p.targets) {
         // The Grafana ADX data source's macros, as it expands them.
-        const kql = t.query.replace(/\$__timeFilter\((\w+)\)/g, '$1 between (ago(1d) .. now())').replace(/\$__timeInterval/g, '1h').replace(/\$cluster/g, "'aks-prod'");
+        const kql = t.query.replace(/\$__timeFilter\((\w+)\)/g, '$1 between (ago(1d) .. now())').replace(/\$__timeInterval/g, '1h').replace(/\$__timeFrom\b/g, 'ago(1d)').replace(/\$__timeTo\b/g, 'now()').replace(/\$cluster/g, "'aks-prod'");
         expect(kqlErrors(kql), p.title).toEqual([]);
       }
     }

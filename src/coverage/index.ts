@@ -1,0 +1,2 @@
+export { CoverageWindow, type CoverageOptions } from './coverage-window.js';
+export { configHash } from './config-hash.js';

@@ -49,6 +49,8 @@ interface Phase {
   flows: number;
   cpuSeconds: number;
   gcSeconds: number;
+  /** Of it, mark-compact (major) collections: what promotion costs. */
+  majorGcSeconds: number;
   elapsed: number;
   refused: number;
 }
@@ -164,6 +166,7 @@ async function runService(gzipBodies: boolean, templates: { buf: Buffer; offsets
       flows: accepted,
       cpuSeconds: metricValue(after, 'hubble_adx_process_cpu_seconds_total') - metricValue(before, 'hubble_adx_process_cpu_seconds_total'),
       gcSeconds: metricSum(after, 'hubble_adx_nodejs_gc_duration_seconds_sum') - metricSum(before, 'hubble_adx_nodejs_gc_duration_seconds_sum'),
+      majorGcSeconds: metricValue(after, 'hubble_adx_nodejs_gc_duration_seconds_sum', { kind: 'major' }) - metricValue(before, 'hubble_adx_nodejs_gc_duration_seconds_sum', { kind: 'major' }),
       elapsed,
       refused,
       before,
@@ -220,7 +223,7 @@ async function main() {
   console.log(`JSON.parse floor of the same lines: ${floorUs.toFixed(1)} us per flow`);
   console.log('');
   const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
-  const cols = ['body', 'flows/s', 'us/flow', 'x floor', 'GC share', 'p50 lag', 'p99 lag', 'peak RSS MB', '503s'];
+  const cols = ['body', 'flows/s', 'us/flow', 'x floor', 'GC (major)', 'p50 lag', 'p99 lag', 'peak RSS MB', '503s'];
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(6) : c.padStart(12))).join(''));
   for (const r of results) {
     const s = r.saturation;
@@ -230,7 +233,7 @@ async function main() {
       (s.flows / s.elapsed).toFixed(0),
       us.toFixed(1),
       (us / floorUs).toFixed(1),
-      `${((s.gcSeconds / Math.max(s.cpuSeconds, 1e-9)) * 100).toFixed(0)}%`,
+      `${((s.gcSeconds / Math.max(s.cpuSeconds, 1e-9)) * 100).toFixed(0)}% (${((s.majorGcSeconds / Math.max(s.cpuSeconds, 1e-9)) * 100).toFixed(0)}%)`,
       `<= ${r.steady.p50} s`,
       `<= ${r.steady.p99} s`,
       `${mb(r.peakRss)} (heap ${mb(r.peakHeap)}, ext ${mb(r.peakExternal)})`,

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { Backpressure } from './backpressure.js';
+import { OverloadPolicy } from './overload.js';
 import { configHash, CoverageWindow } from './coverage/index.js';
 import type { Counts } from './process/index.js';
 import { VERSION } from './version.js';
@@ -56,8 +57,7 @@ export class Pipeline implements IngestTarget {
   private backlogDone: (() => void) | null = null;
   private replayedRows = 0;
   private readonly coverage: CoverageWindow;
-  /** Since when the rows in memory (or parked requests) have been at their bound; null when not. */
-  private pressureSince: number | null = null;
+  private readonly overload: OverloadPolicy;
   /** State evictions already published, to publish the growth of each counter. */
   private evictionsSeen = { cri_partial_lines: 0, identities: 0, aggregate_keys: 0 };
 
@@ -70,6 +70,7 @@ export class Pipeline implements IngestTarget {
     this.processor = new Processor(config, (table) => sink.writer(table));
     this.counts = new CountsPublisher(metrics, config.limits.maxMetricLabelValues);
     this.backpressure = new Backpressure(config.batch.resumeBelow);
+    this.overload = new OverloadPolicy(config.overload.mode, config.overload.afterSeconds);
     this.spool = config.spool.enabled ? new Spool(config.spool, { fsyncSeconds: (s) => metrics.spoolFsync.observe(s) }) : null;
     metrics.spoolLimit.set(config.spool.enabled ? config.spool.maxBytes : 0);
     this.batcher = new Batcher(sink, config.batch, new RetryPolicy(config.retry.minDelayMs, config.retry.maxDelayMs), {
@@ -104,22 +105,12 @@ export class Pipeline implements IngestTarget {
     this.coverage.refused();
   }
 
-  /**
-   * overload.mode aggregate-allowed: whether allowed flows are folded into aggregates now, the
-   * rows in memory (or parked requests) having stayed at their bound for overload.afterSeconds.
-   */
   private aggregatingAllowed(now: number): boolean {
-    const o = this.config.overload;
-    return o.mode === 'aggregate-allowed' && this.pressureSince !== null && now - this.pressureSince >= o.afterSeconds * 1000;
+    return this.overload.aggregating(now);
   }
 
-  /** Pressure starts at the bound, and ends once everything is back under batch.resumeBelow of it. */
   private notePressure(now: number): void {
-    if (this.pressureSince === null) {
-      if (this.overMemoryBounds(1) || this.parked.length > 0) this.pressureSince = now;
-    } else if (!this.overMemoryBounds(this.config.batch.resumeBelow) && this.parked.length === 0) {
-      this.pressureSince = null;
-    }
+    this.overload.note(now, this.overMemoryBounds(1) || this.parked.length > 0, !this.overMemoryBounds(this.config.batch.resumeBelow) && this.parked.length === 0);
     const aggregating = this.aggregatingAllowed(now);
     this.metrics.overloadAggregating.set(aggregating ? 1 : 0);
     if (aggregating) this.coverage.overloadAggregating();

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { batchOf, type Batch, type ChunkWriter, type EncodedChunk } from '../../batch/index.js';
 import { timeOfRow } from '../lines-writer.js';
+import { growScratch, returnScratch, takeScratch } from '../scratch.js';
 import { TABLES, avroSchema, type ColumnSpec, type RowOfTable, type TableKey } from '../../schema/index.js';
 import { rfc3339ToMicros } from './datetime.js';
 
@@ -132,9 +133,9 @@ export class AvroWriter<K extends TableKey> implements ChunkWriter<RowOfTable[K]
   private readonly ends: number[] = [];
   private readonly times: number[] = [];
 
-  constructor(table: K, initialBytes = 64 * 1024) {
+  constructor(table: K) {
     this.codec = codecFor(table);
-    this.tap = new utils.Tap(Buffer.allocUnsafe(initialBytes));
+    this.tap = new utils.Tap(takeScratch(64 * 1024));
   }
 
   add(row: RowOfTable[K]): void {
@@ -151,9 +152,7 @@ export class AvroWriter<K extends TableKey> implements ChunkWriter<RowOfTable[K]
     try {
       type._write(tap, rec);
       if (!tap.isValid()) {
-        const grown = Buffer.allocUnsafe(Math.max(tap.buf.length * 2, (tap.pos - start) * 2 + start));
-        tap.buf.copy(grown, 0, 0, start);
-        tap.buf = grown;
+        tap.buf = growScratch(tap.buf, start, (tap.pos - start) * 2 + start);
         tap.pos = start;
         type._write(tap, rec);
       }
@@ -166,9 +165,12 @@ export class AvroWriter<K extends TableKey> implements ChunkWriter<RowOfTable[K]
   }
 
   finish(): EncodedChunk | null {
-    if (this.ends.length === 0) return null;
-    const data = Buffer.from(this.tap.buf.subarray(0, this.tap.pos));
-    return { data, rows: this.ends.length, ends: Uint32Array.from(this.ends), times: Float64Array.from(this.times) };
+    const rows = this.ends.length;
+    const data = rows === 0 ? null : Buffer.from(this.tap.buf.subarray(0, this.tap.pos));
+    returnScratch(this.tap.buf);
+    this.tap.buf = Buffer.alloc(0);
+    if (data === null) return null;
+    return { data, rows, ends: Uint32Array.from(this.ends), times: Float64Array.from(this.times) };
   }
 }
 

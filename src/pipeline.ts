@@ -376,9 +376,11 @@ export class Pipeline implements IngestTarget {
     const out = this.processor.drain(now);
     this.account(out.counts, true);
     await this.commitRows(out).catch((err: unknown) => this.log.error({ err }, 'could not spool the last dead letters'));
-    // The last coverage window ends here: the next start begins a new one, and the time between is uncovered.
-    await this.commitCoverage(now, true).catch((err: unknown) => this.log.error({ err }, 'could not spool the last coverage row'));
-    return within(this.batcher.flush());
+    const delivered = await within(this.batcher.flush());
+    // The last coverage window ends here, with what was delivered in it: the next start begins a
+    // new one, and the time between is uncovered.
+    await this.commitCoverage(Date.now(), true).catch((err: unknown) => this.log.error({ err }, 'could not spool the last coverage row'));
+    return (await within(this.batcher.flush())) && delivered;
   }
 
   /** Resolves once every parked request is made into rows (they go as batches are written). */

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { Backpressure } from './backpressure.js';
+import { ParkedRequests } from './parked-requests.js';
 import { OverloadPolicy } from './overload.js';
 import { configHash, CoverageWindow } from './coverage/index.js';
 import type { Counts } from './process/index.js';
@@ -7,7 +8,7 @@ import { VERSION } from './version.js';
 import { Batcher, type Batch } from './batch/index.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
-import { CountsPublisher, type Metrics } from './metrics/index.js';
+import { CountsPublisher, PipelineGauges, type Metrics } from './metrics/index.js';
 import { Processor, type Output } from './process/index.js';
 import { decodeBody, type BadPart, type BodyFormat, type Decoded, type IngestSummary, type IngestTarget } from './receive/index.js';
 import { RetryPolicy } from './retry-policy.js';
@@ -17,14 +18,6 @@ import { MemoryToken, Spool, type DeliveryToken, type SpooledRequest, type Spool
 
 /** Rows that are not spooled (spool off) travel with this token: nothing to release. */
 const IN_MEMORY = new MemoryToken();
-
-/** A spooled request not yet made into rows, oldest first. */
-interface Parked {
-  token: SpoolToken;
-  receivedAt: number;
-  /** Left by an earlier run (startup replay). */
-  backlog: boolean;
-}
 
 /**
  * The runtime: receive → spool → process → batch → sink. A request is answered once it is in the
@@ -42,24 +35,15 @@ export class Pipeline implements IngestTarget {
   private readonly backpressure: Backpressure;
   private readonly timer: NodeJS.Timeout;
   private draining = false;
-  /** Set once the batches are stopped: nothing more is made into rows. */
-  private closing = false;
   /** recover() has taken the spool: requests can be spooled. */
   private started = false;
   private replaying = false;
-  /**
-   * Requests in the spool not yet made into rows: what an earlier run left, and what arrived while
-   * the rows in memory were at their bounds. Only where they are is kept in memory.
-   */
-  private parked: Parked[] = [];
-  private unparking: Promise<void> | null = null;
-  private backlogLeft = 0;
-  private backlogDone: (() => void) | null = null;
+  /** Requests in the spool not yet made into rows (null without a spool). */
+  private readonly parked: ParkedRequests | null;
   private replayedRows = 0;
   private readonly coverage: CoverageWindow;
   private readonly overload: OverloadPolicy;
-  /** State evictions already published, to publish the growth of each counter. */
-  private evictionsSeen = { cri_partial_lines: 0, identities: 0, aggregate_keys: 0 };
+  private readonly gauges: PipelineGauges;
 
   constructor(
     private readonly config: Config,
@@ -69,9 +53,13 @@ export class Pipeline implements IngestTarget {
   ) {
     this.processor = new Processor(config, (table) => sink.writer(table));
     this.counts = new CountsPublisher(metrics, config.limits.maxMetricLabelValues);
+    this.gauges = new PipelineGauges(metrics);
     this.backpressure = new Backpressure(config.batch.resumeBelow);
     this.overload = new OverloadPolicy(config.overload.mode, config.overload.afterSeconds);
     this.spool = config.spool.enabled ? new Spool(config.spool, { fsyncSeconds: (s) => metrics.spoolFsync.observe(s) }) : null;
+    this.parked = this.spool
+      ? new ParkedRequests({ spool: this.spool, make: (req, token) => this.unpark(this.spool!, req, token), hasRoom: () => !this.overMemoryBounds(1), log })
+      : null;
     metrics.spoolLimit.set(config.spool.enabled ? config.spool.maxBytes : 0);
     this.batcher = new Batcher(sink, config.batch, new RetryPolicy(config.retry.minDelayMs, config.retry.maxDelayMs), {
       written: (batch, now) => this.written(batch, now),
@@ -109,8 +97,9 @@ export class Pipeline implements IngestTarget {
     return this.overload.aggregating(now);
   }
 
+  /** Pressure: the rows in memory at their bound or requests parked; it ends under batch.resumeBelow. */
   private notePressure(now: number): void {
-    this.overload.note(now, this.overMemoryBounds(1) || this.parked.length > 0, !this.overMemoryBounds(this.config.batch.resumeBelow) && this.parked.length === 0);
+    this.overload.note(now, this.overMemoryBounds(1) || this.parkedCount > 0, !this.overMemoryBounds(this.config.batch.resumeBelow) && this.parkedCount === 0);
     const aggregating = this.aggregatingAllowed(now);
     this.metrics.overloadAggregating.set(aggregating ? 1 : 0);
     if (aggregating) this.coverage.overloadAggregating();
@@ -130,7 +119,7 @@ export class Pipeline implements IngestTarget {
     await spool.lock();
     this.started = true;
     this.replaying = true;
-    let backlog = 0;
+    const parked = this.parked!;
     try {
       for await (const r of spool.replay((file, offset, reason) => {
         this.metrics.spoolTornRecords.inc({ reason });
@@ -145,16 +134,15 @@ export class Pipeline implements IngestTarget {
           continue;
         }
         // Only where it is: the body is read again when its turn comes.
-        this.parked.push({ token: r.token, receivedAt: r.request.receivedAt, backlog: true });
-        backlog++;
+        parked.add(r.token, r.request.receivedAt, true);
       }
     } finally {
       this.replaying = false;
     }
-    const done = backlog === 0 ? Promise.resolve() : new Promise<void>((res) => (this.backlogDone = res));
-    this.backlogLeft = backlog;
-    this.kickUnpark();
+    const done = parked.backlogMade();
+    parked.kick();
     await done;
+    this.replayedRows += parked.backlogRows;
     this.metrics.spoolReplayedRows.inc(this.replayedRows);
     if (this.replayedRows > 0) this.log.info({ rows: this.replayedRows }, 'spool replayed: undelivered rows from the previous run are being sent');
     this.publishGauges();
@@ -216,7 +204,7 @@ export class Pipeline implements IngestTarget {
     const aggregateAllowed = this.aggregatingAllowed(receivedAt);
     // Under overload with aggregate-allowed, requests are made into rows at once (allowed flows
     // folded) rather than parked, up to twice the bounds in memory.
-    const park = aggregateAllowed ? this.overMemoryBounds(2) : this.parked.length > 0 || this.overMemoryBounds(1);
+    const park = aggregateAllowed ? this.overMemoryBounds(2) : this.parkedCount > 0 || this.overMemoryBounds(1);
     if (spooled && request && park) {
       return this.park(spooled, { ...request, processed: false }, decoded.records.length);
     }
@@ -236,9 +224,9 @@ export class Pipeline implements IngestTarget {
    */
   private async park(spool: Spool, request: SpooledRequest, records: number): Promise<IngestSummary> {
     const token = await spool.appendParked(request);
-    this.parked.push({ token, receivedAt: request.receivedAt, backlog: false });
+    this.parked!.add(token, request.receivedAt, false);
     this.publishGauges();
-    this.kickUnpark();
+    this.parked!.kick();
     return { records, flows: 0, events: 0, skipped: 0, deadLettered: 0, deadLetterRows: 0, deferred: true };
   }
 
@@ -288,45 +276,6 @@ export class Pipeline implements IngestTarget {
   private hand(out: Output, token: DeliveryToken): void {
     for (const { table, chunk } of out.chunks) this.batcher.add(table, chunk, token);
     this.publishGauges();
-  }
-
-  /**
-   * Make the parked requests into rows, oldest first, while the rows in memory are under their
-   * bounds; called again whenever batches are written.
-   */
-  private kickUnpark(): void {
-    if (this.unparking || this.parked.length === 0 || this.closing || !this.spool) return;
-    const spool = this.spool;
-    this.unparking = (async () => {
-      while (this.parked.length > 0 && !this.closing && !this.overMemoryBounds(1)) {
-        const p = this.parked[0]!;
-        let req: SpooledRequest | null;
-        try {
-          req = await spool.readRequest(p.token);
-        } catch (err) {
-          this.log.error({ err, offset: p.token.offset }, 'could not read a parked request back from the spool; trying again');
-          await new Promise((res) => setTimeout(res, 1000));
-          continue;
-        }
-        this.parked.shift();
-        let rows = 0;
-        if (!req) {
-          this.log.error({ offset: p.token.offset }, 'a parked spool record is not a request this version can read; it is let go');
-          spool.expect(p.token, 0);
-        } else {
-          rows = await this.unpark(spool, req, p.token);
-        }
-        if (p.backlog) {
-          this.replayedRows += rows;
-          if (--this.backlogLeft === 0) this.backlogDone?.();
-        }
-        this.publishGauges();
-      }
-    })().finally(() => {
-      this.unparking = null;
-      // What was parked while the loop ended gets its own turn.
-      if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
-    });
   }
 
   /**
@@ -385,18 +334,18 @@ export class Pipeline implements IngestTarget {
 
   /** Resolves once every parked request is made into rows (they go as batches are written). */
   private async unparked(): Promise<void> {
-    while (this.parked.length > 0 && !this.closing) {
-      this.kickUnpark();
-      await (this.unparking ?? new Promise((r) => setTimeout(r, 20)));
-      if (this.parked.length > 0) await new Promise((r) => setTimeout(r, 20));
-    }
+    await this.parked?.drained();
+  }
+
+  /** Parked requests get their turn once the rows in memory are back under batch.resumeBelow. */
+  private kickUnpark(): void {
+    if (this.parked && this.parkedCount > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.parked.kick();
   }
 
   async close(graceMs?: number): Promise<boolean> {
     const delivered = await this.drain(graceMs);
-    this.closing = true;
     clearInterval(this.timer);
-    await this.unparking;
+    await this.parked?.stop();
     // Stop the batcher before the sink, so that a batch still being retried is left pending
     // (it is in the spool) instead of being written anywhere else.
     this.batcher.stop();
@@ -422,41 +371,34 @@ export class Pipeline implements IngestTarget {
     }
     this.notePressure(now);
     if (!this.draining) this.commitCoverage(now, false).catch((err: unknown) => this.log.error({ err }, 'could not spool a coverage row'));
-    if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
+    this.kickUnpark();
     this.publishGauges();
   }
 
   private publishGauges(): void {
-    const m = this.metrics;
     const s = this.processor.state;
-    m.pendingRows.set(this.batcher.pendingRows);
-    m.pendingBytes.set(this.batcher.pendingBytes);
-    m.criPartialsPending.set(s.partialLines);
-    m.criPartialBytes.set(s.partialBytes);
-    this.publishEvictions('cri_partial_lines', s.partialsEvicted);
-    this.publishEvictions('identities', s.identitiesEvicted);
-    this.publishEvictions('aggregate_keys', s.aggregateOverflows);
-    m.oldestPendingAge.set(this.oldestPendingSeconds(Date.now()));
-    m.parkedRequests.set(this.parked.length);
-    if (this.spool) {
-      m.spoolBytes.set(this.spool.bytes);
-      m.spoolSegments.set(this.spool.segmentCount);
-    }
+    this.gauges.publish({
+      pendingRows: this.batcher.pendingRows,
+      pendingBytes: this.batcher.pendingBytes,
+      ...s,
+      oldestPendingSeconds: this.oldestPendingSeconds(Date.now()),
+      parkedRequests: this.parkedCount,
+      spool: this.spool ? { bytes: this.spool.bytes, segments: this.spool.segmentCount } : null,
+    });
+  }
+
+  private get parkedCount(): number {
+    return this.parked?.length ?? 0;
   }
 
   /** Age of the oldest row not yet delivered, parked requests included. */
   private oldestPendingSeconds(now: number): number {
     let oldest = this.batcher.oldestPendingSince();
-    const firstParked = this.parked[0]?.receivedAt;
+    const firstParked = this.parked?.oldestReceivedAt;
     if (firstParked !== undefined && (oldest === null || firstParked < oldest)) oldest = firstParked;
     return oldest === null ? 0 : Math.max(0, (now - oldest) / 1000);
   }
 
-  private publishEvictions(state: keyof Pipeline['evictionsSeen'], total: number): void {
-    const grown = total - this.evictionsSeen[state];
-    if (grown > 0) this.metrics.stateEvictions.inc({ state }, grown);
-    this.evictionsSeen[state] = total;
-  }
 
   private written(batch: Batch, now: number): void {
     const table: TableKey = batch.table;
@@ -471,7 +413,7 @@ export class Pipeline implements IngestTarget {
         if (!Number.isNaN(t)) lag.observe(Math.max(0, (now - t) / 1000));
       }
     }
-    if (this.parked.length > 0 && !this.overMemoryBounds(this.config.batch.resumeBelow)) this.kickUnpark();
+    this.kickUnpark();
     this.publishGauges();
   }
 }

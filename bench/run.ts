@@ -144,7 +144,7 @@ async function main() {
         for (const b of input) {
           const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
           // As the receiver does: the body as received goes along, for the spool.
-          if (d.ok) await p.ingest(d.decoded, 'msgpack', d.inflatedBytes, { body: b, encoding: 'gzip' });
+          if (d.ok) await p.ingest(d.decoded, 'msgpack', { body: b, encoding: 'gzip' });
         }
         await p.flush();
       });
@@ -161,7 +161,7 @@ async function main() {
     const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), new CountingSink(format), quietLog);
     for (const b of bodies.slice(0, 20)) {
       const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
-      if (d.ok) await p.ingest(d.decoded, 'msgpack', d.inflatedBytes);
+      if (d.ok) await p.ingest(d.decoded, 'msgpack');
     }
     await p.close();
   }

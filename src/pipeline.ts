@@ -195,7 +195,7 @@ export class Pipeline implements IngestTarget {
    * `original` is the body as received: with the spool on, it is what is spooled (the rows are
    * made again from it on replay), which costs far less than serializing the rows.
    */
-  async ingest(decoded: Decoded, format: BodyFormat, _inflatedBytes = 0, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
+  async ingest(decoded: Decoded, format: BodyFormat, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary> {
     if (this.spool && !original) throw new Error('with the spool on, a request is spooled as received: its body must come with it');
     const spooled = this.spool;
     const receivedAt = Date.now();

@@ -57,7 +57,7 @@ export async function replay(input: Readable | string, pipeline: Pipeline, chunk
     // The records as the JSON lines request they stand for: what the spool keeps of them.
     let text = '';
     for (const r of chunk) text += JSON.stringify(r.record) + '\n';
-    const s = await pipeline.ingest({ records: chunk, bad: [] }, 'json_lines', text.length, { body: Buffer.from(text), encoding: undefined });
+    const s = await pipeline.ingest({ records: chunk, bad: [] }, 'json_lines', { body: Buffer.from(text), encoding: undefined });
     total.flows += s.flows;
     total.events += s.events;
     total.skipped += s.skipped;

@@ -35,7 +35,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
     {
       refuseReason: () => pipeline.refuseReason(),
       notReadyReason: () => pipeline.notReadyReason(),
-      ingest: (d, f, bytes, original) => pipeline.ingest(d, f, bytes, original),
+      ingest: (d, f, original) => pipeline.ingest(d, f, original),
       setAside: (parts) => pipeline.setAside(parts),
       refused: () => pipeline.refused(),
     },

@@ -12,7 +12,7 @@ export interface IngestTarget {
   /** null when ready for traffic; refusing, or close to it (a spool nearly full), is not ready. */
   notReadyReason(): string | null;
   /** Resolves once the rows are durable (spooled); rejects when they could not be taken. */
-  ingest(decoded: Decoded, format: BodyFormat, inflatedBytes: number, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary>;
+  ingest(decoded: Decoded, format: BodyFormat, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary>;
   /** A body that is not records at all (undecodable) still goes to dead letters. */
   setAside(parts: BadPart[]): Promise<void>;
   /** A request was answered 503 (backpressure, or a spool that could not take it): counted for coverage. */
@@ -149,7 +149,7 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     metrics.recordsReceived.inc({ format }, result.decoded.records.length);
     let summary: IngestSummary;
     try {
-      summary = await target.ingest(result.decoded, format, result.inflatedBytes, { body, encoding: req.headers['content-encoding'] });
+      summary = await target.ingest(result.decoded, format, { body, encoding: req.headers['content-encoding'] });
     } catch (err) {
       // Not acknowledged, so Fluent Bit keeps the chunk and sends it again.
       req.log.error({ err }, 'could not spool the request');

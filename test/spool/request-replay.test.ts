@@ -39,7 +39,7 @@ const pipeline = (config: ReturnType<typeof spooled>, sink: Sink, metrics = crea
 async function send(p: Pipeline, body: Buffer, config: ReturnType<typeof spooled>) {
   const d = await decodeBody(body, 'msgpack', 'gzip', config.limits, config.server.jsonDateKey);
   if (!d.ok) throw new Error(d.error.message);
-  return p.ingest(d.decoded, 'msgpack', d.inflatedBytes, { body, encoding: 'gzip' });
+  return p.ingest(d.decoded, 'msgpack', { body, encoding: 'gzip' });
 }
 
 describe('spooled requests', () => {

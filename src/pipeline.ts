@@ -93,14 +93,10 @@ export class Pipeline implements IngestTarget {
     this.coverage.refused();
   }
 
-  private aggregatingAllowed(now: number): boolean {
-    return this.overload.aggregating(now);
-  }
-
   /** Pressure: the rows in memory at their bound or requests parked; it ends under batch.resumeBelow. */
   private notePressure(now: number): void {
     this.overload.note(now, this.overMemoryBounds(1) || this.parkedCount > 0, !this.overMemoryBounds(this.config.batch.resumeBelow) && this.parkedCount === 0);
-    const aggregating = this.aggregatingAllowed(now);
+    const aggregating = this.overload.aggregating(now);
     this.metrics.overloadAggregating.set(aggregating ? 1 : 0);
     if (aggregating) this.coverage.overloadAggregating();
   }
@@ -183,7 +179,7 @@ export class Pipeline implements IngestTarget {
   private overBoundsReason(fraction: number): string | null {
     if (this.spool) return this.spool.bytes >= this.config.spool.maxBytes * fraction ? 'spool_full' : null;
     // Aggregating allowed flows, requests are taken up to twice the bound: denied flows still add rows.
-    const allowance = this.aggregatingAllowed(Date.now()) ? 2 : 1;
+    const allowance = this.overload.aggregating(Date.now()) ? 2 : 1;
     return this.overMemoryBounds(fraction * allowance) ? 'queue_full' : null;
   }
 
@@ -201,7 +197,7 @@ export class Pipeline implements IngestTarget {
     const receivedAt = Date.now();
     const request = original ? { format, encoding: original.encoding ?? '', receivedAt, body: original.body } : null;
     this.notePressure(receivedAt);
-    const aggregateAllowed = this.aggregatingAllowed(receivedAt);
+    const aggregateAllowed = this.overload.aggregating(receivedAt);
     // Under overload with aggregate-allowed, requests are made into rows at once (allowed flows
     // folded) rather than parked, up to twice the bounds in memory.
     const park = aggregateAllowed ? this.overMemoryBounds(2) : this.parkedCount > 0 || this.overMemoryBounds(1);
@@ -285,11 +281,9 @@ export class Pipeline implements IngestTarget {
    */
   private async unpark(spool: Spool, req: SpooledRequest, token: SpoolToken): Promise<number> {
     const d = await decodeBody(req.body, req.format as BodyFormat, req.encoding || undefined, this.config.limits, this.config.server.jsonDateKey);
-    const aggregateAllowed = this.aggregatingAllowed(Date.now());
-    const out = d.ok
-      ? this.processor.request({ records: d.decoded.records, bad: d.decoded.bad, receivedAt: req.receivedAt, madeBefore: req.processed, source: token, aggregateAllowed })
-      : // Only a configuration change (tighter limits) can refuse a body taken before: keep it whole.
-        this.processor.request({ records: [], bad: [{ reason: d.error.reason, message: `spooled request refused on replay: ${d.error.message}`, raw: req.body.toString('base64') }], receivedAt: req.receivedAt, madeBefore: req.processed, source: token });
+    // Only a configuration change (tighter limits) can refuse a body taken before: keep it whole.
+    const { records, bad } = d.ok ? d.decoded : { records: [], bad: [{ reason: d.error.reason, message: `spooled request refused on replay: ${d.error.message}`, raw: req.body.toString('base64') }] };
+    const out = this.processor.request({ records, bad, receivedAt: req.receivedAt, madeBefore: req.processed, source: token, aggregateAllowed: this.overload.aggregating(Date.now()) });
     this.account(out.counts, !req.processed);
     spool.expect(token, out.rows);
     spool.keepUntilDelivered(out.finished, token);

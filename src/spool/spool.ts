@@ -216,15 +216,14 @@ export class Spool {
    * pipeline was full, or left by an earlier run).
    */
   async readRequest(token: SpoolToken): Promise<SpooledRequest | null> {
-    const record = token;
-    if (!record.segment) return null;
-    const h = await open(record.segment.path, 'r');
+    if (!token.segment) return null;
+    const h = await open(token.segment.path, 'r');
     try {
       const head = Buffer.alloc(HEADER_BYTES);
-      await h.read(head, 0, HEADER_BYTES, record.offset);
+      await h.read(head, 0, HEADER_BYTES, token.offset);
       const len = head.readUInt32BE(4);
       const buf = Buffer.alloc(HEADER_BYTES + len);
-      await h.read(buf, 0, buf.length, record.offset);
+      await h.read(buf, 0, buf.length, token.offset);
       const r = decodeRecord(buf, 0);
       return r.ok && r.tableIndex === REQUEST_KIND ? decodeRequest(Buffer.from(r.payload)) : null;
     } finally {

@@ -1,8 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TableKey } from '../../src/schema/index.js';
-import { RowSink, rowSink } from '../support/row-sink.js';
-import type { Sink } from '../../src/sink/index.js';
+import { RowSink } from '../support/row-sink.js';
 import { CONTENT_TYPE, criRecord, eventV2, FbTime, gzip, jsonLinesBody, msgpackBody, snappyRaw, zstd } from '../support/fluent-bit-bodies.js';
 import { startService, type Running } from '../helpers/service.js';
 

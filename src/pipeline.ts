@@ -125,6 +125,8 @@ export class Pipeline implements IngestTarget {
           while (this.overMemoryBounds(1)) await new Promise((res) => setTimeout(res, 20));
           // Counted when they were first made: only encoded again.
           const out = this.processor.rows(r.table, r.rows as never[], Date.now());
+          // The record goes once every row made from it is delivered, however many batches they span.
+          spool.expect(r.token, out.rows);
           this.hand(out, r.token);
           this.replayedRows += out.rows;
           continue;

@@ -8,6 +8,7 @@ import { configSchema } from '../../src/config/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { decodeBody } from '../../src/receive/index.js';
+import { Spool } from '../../src/spool/index.js';
 import type { TableKey } from '../../src/schema/index.js';
 import { RowSink } from '../support/row-sink.js';
 import type { Sink } from '../../src/sink/index.js';
@@ -137,5 +138,31 @@ describe('spooled requests', () => {
     await p.close();
     expect(sink.tables.get('deadLetters')?.map((r) => [r.Reason, r.RawData])).toEqual([['partial_incomplete', line.slice(0, 20)]]);
     expect(readdirSync(dir).filter((f) => f.endsWith('.wal'))).toEqual([]);
+  });
+
+  it('rows spooled as rows (aggregates, expired lines) stay in the spool until every one of them is delivered, also when they span batches', async () => {
+    const config = configSchema.parse({ spool: { directory: mkdtempSync(join(tmpdir(), 'hubble-adx-replay-')) }, batch: { maxAgeMs: 20, maxRows: 2, maxInFlight: 1 } });
+    const rows = ['r-0', 'r-1', 'r-2'].map((Uuid) => ({ TimeGenerated: '2026-01-01T00:00:00Z', Uuid, Verdict: 'FORWARDED' }));
+    const earlier = new Spool(config.spool, { fsyncSeconds: () => undefined });
+    await earlier.appendRows('flows', rows);
+    // A sink that takes the first batch (two rows) and then refuses: the third row is not delivered.
+    let taken = 0;
+    const stingy = new (class extends MemorySink {
+      protected override async take(table: TableKey, got: Record<string, unknown>[]): Promise<void> {
+        if (table === 'flows' && taken > 0) throw new Error('ADX is down');
+        if (table === 'flows') taken += got.length;
+        await super.take(table, got);
+      }
+    })();
+    const second = pipeline(config, stingy);
+    await second.recover();
+    for (let i = 0; i < 100 && taken === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(taken).toBe(2);
+    await second.close(50);
+    const replayed: string[] = [];
+    for await (const r of new Spool(config.spool, { fsyncSeconds: () => undefined }).replay(() => undefined)) {
+      if (r.kind === 'rows') for (const row of r.rows) replayed.push((row as { Uuid: string }).Uuid);
+    }
+    expect(replayed).toEqual(['r-0', 'r-1', 'r-2']);
   });
 });

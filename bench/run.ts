@@ -12,7 +12,7 @@ import { decodeBody } from '../src/receive/index.js';
 import type { RowOfTable, TableKey } from '../src/schema/index.js';
 
 const gzipAsync = promisify(gzipCb);
-import type { Sink } from '../src/sink/index.js';
+import type { Sink, Verdict } from '../src/sink/index.js';
 import { criRecord, gzip, msgpackBody } from '../test/support/fluent-bit-bodies.js';
 import { FlowGenerator } from '../test/support/generator.js';
 import { HUBBLE_DIR } from '../test/support/fixtures.js';
@@ -67,7 +67,14 @@ class CountingSink implements Sink {
     if (this.format === 'multijson') return new LinesWriter(multijsonLine(table));
     return new NullWriter();
   }
-  async write(batch: Batch): Promise<void> {
+  readonly routes = ['counting'];
+  classify(err: unknown): Verdict {
+    return { action: 'retry', reason: 'unknown', status: null, detail: String(err) };
+  }
+  async setAside(): Promise<void> {
+    throw new Error('the counting sink refuses nothing');
+  }
+  async send(batch: Batch): Promise<void> {
     if (batch.table === 'flows') this.flows += batch.rows;
     if (this.format === 'none') return;
     const body = this.format === 'avro' ? avroContainer(batch) : concatData(batch);
@@ -140,11 +147,12 @@ async function main() {
     for (let i = 0; i < REPEAT; i++) {
       sink.reset();
       const p = new Pipeline(cfg, createMetrics({ defaultMetrics: false }), sink, quietLog);
+      await p.recover();
       const f = await measureOnce(stage, flows, async () => {
         for (const b of input) {
           const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
           // As the receiver does: the body as received goes along, for the spool.
-          if (d.ok) await p.ingest(d.decoded, 'msgpack', { body: b, encoding: 'gzip' });
+          if (d.ok) await p.ingest({ format: 'msgpack', encoding: 'gzip', body: b, decoded: d.decoded });
         }
         await p.flush();
       });
@@ -159,9 +167,10 @@ async function main() {
   // Warm up the JIT on a slice of the input so that each stage is measured in steady state.
   for (const format of ['none', 'avro', 'multijson'] as const) {
     const p = new Pipeline(config, createMetrics({ defaultMetrics: false }), new CountingSink(format), quietLog);
+    await p.recover();
     for (const b of bodies.slice(0, 20)) {
       const d = await decodeBody(b, 'msgpack', 'gzip', limits, 'date');
-      if (d.ok) await p.ingest(d.decoded, 'msgpack');
+      if (d.ok) await p.ingest({ format: 'msgpack', encoding: 'gzip', body: b, decoded: d.decoded });
     }
     await p.close();
   }

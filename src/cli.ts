@@ -83,7 +83,10 @@ function printSchema(format: string): string {
 
 async function serve(configFile: string | undefined): Promise<number> {
   const config = loadConfig({ file: configFile });
-  const service = createService(config);
+  const service = createService(config, {
+    // Another process may own the spool now: answer nothing more, and let the kubelet restart the pod.
+    fatal: () => process.exit(75),
+  });
   const { app } = service;
   let signals = 0;
   const onSignal = (sig: string) => {
@@ -130,8 +133,10 @@ async function startupStep(key: string, what: string, step: () => unknown): Prom
 }
 
 async function runReplay(file: string, configFile: string | undefined): Promise<number> {
-  const config = loadConfig({ file: configFile });
-  const service = createService(config, { logger: { level: config.log.level } });
+  // A replay is a run of its own: it never takes the service's spool, and its coverage rows say `replay`.
+  const loaded = loadConfig({ file: configFile });
+  const config = { ...loaded, spool: { ...loaded.spool, enabled: false } };
+  const service = createService(config, { logger: { level: config.log.level }, runKind: 'replay' });
   await service.recover();
   let summary;
   try {

@@ -3,7 +3,7 @@ import type { Config } from './config/index.js';
 import type { Metrics } from './metrics/index.js';
 import { TABLE_KEYS, type RowOfTable, type TableKey } from './schema/index.js';
 import { batchOf } from './batch/index.js';
-import { avroChunkOf, createKustoSink, listDeadLetters, readDeadLetter, removeDeadLetter } from './sink/index.js';
+import { avroChunkOf, createKustoSink, deliveryFor, listDeadLetters, readDeadLetter, removeDeadLetter } from './sink/index.js';
 
 export interface RedriveSummary {
   batches: number;
@@ -22,7 +22,8 @@ export interface RedriveSummary {
  * dead-letter directory because ADX refused it again; nothing is removed otherwise.
  */
 export async function redrive(dir: string, config: Config, metrics: Metrics, log: Logger): Promise<RedriveSummary> {
-  const sink = createKustoSink(config, metrics, log);
+  const sink = createKustoSink(config, metrics);
+  const delivery = deliveryFor(sink, config, metrics, log);
   const keyOf = new Map<string, TableKey>(TABLE_KEYS.map((k) => [config.sink.tables[k], k]));
   const summary: RedriveSummary = { batches: 0, sent: 0, rows: 0, refusedAgain: 0, left: 0 };
   try {
@@ -50,7 +51,7 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
         }
         const toSend = batchOf(key, chunk ? [chunk] : []);
         rows = toSend.rows;
-        ({ deadLettered } = await sink.send(toSend));
+        deadLettered = (await delivery.deliver(toSend)).setAside;
       } catch (err) {
         log.error({ err, file: batch.rowsFile }, 'could not redrive this batch; left in place');
         summary.left++;
@@ -65,6 +66,7 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
       log.info({ file: batch.rowsFile, rows, refusedAgain: deadLettered > 0 }, 'dead-letter batch redriven');
     }
   } finally {
+    delivery.stop();
     await sink.close();
   }
   return summary;

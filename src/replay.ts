@@ -54,10 +54,10 @@ export async function replay(input: Readable | string, pipeline: Pipeline, chunk
       if (why === 'draining') throw new Error('the pipeline is shutting down');
       await new Promise((r) => setTimeout(r, 20));
     }
-    // The records as the JSON lines request they stand for: what the spool keeps of them.
+    // The records as the JSON lines request they stand for: what a spool would keep of them.
     let text = '';
     for (const r of chunk) text += JSON.stringify(r.record) + '\n';
-    const s = await pipeline.ingest({ records: chunk, bad: [] }, 'json_lines', { body: Buffer.from(text), encoding: undefined });
+    const s = await pipeline.ingest({ format: 'json_lines', encoding: '', body: Buffer.from(text), decoded: { records: chunk, bad: [] } });
     total.flows += s.flows;
     total.events += s.events;
     total.skipped += s.skipped;

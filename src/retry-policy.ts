@@ -1,4 +1,4 @@
-/** When to try a failed write again: capped exponential backoff with jitter (`retry.*`). */
+/** When to try a failed delivery again: capped exponential backoff with jitter (`retry.*`). */
 export class RetryPolicy {
   constructor(
     readonly minDelayMs: number,
@@ -12,9 +12,8 @@ export class RetryPolicy {
     return Math.min(this.minDelayMs * 2 ** Math.min(Math.max(failures - 1, 0), 30), this.maxDelayMs);
   }
 
-  /** Wait before the next attempt: half to all of the base wait, so that writers do not retry in step. */
-  wait(failures: number): Promise<void> {
-    const ms = this.delayMs(failures) * (0.5 + Math.random() / 2);
-    return new Promise((r) => setTimeout(r, ms));
+  /** The wait before the next attempt: half to all of the base wait, so that writers do not retry in step. */
+  jitteredMs(failures: number): number {
+    return this.delayMs(failures) * (0.5 + Math.random() / 2);
   }
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, type PipelineOptions } from './pipeline.js';
 import { buildHealthServer, buildReceiver } from './receive/index.js';
 import { createSink, type Sink } from './sink/index.js';
 
@@ -25,6 +25,10 @@ export interface ServiceOptions {
   metrics?: Metrics;
   /** pino logger options, or false in tests. */
   logger?: boolean | object;
+  /** `replay` runs the pipeline as a run of its own kind. */
+  runKind?: PipelineOptions['runKind'];
+  /** The spool lock was lost: the process must stop (the service exits non-zero). */
+  fatal?: PipelineOptions['fatal'];
 }
 
 /** Build the whole service from a validated config; `app.listen` is left to the caller. */
@@ -35,8 +39,7 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
     {
       refuseReason: () => pipeline.refuseReason(),
       notReadyReason: () => pipeline.notReadyReason(),
-      ingest: (d, f, original) => pipeline.ingest(d, f, original),
-      setAside: (parts) => pipeline.setAside(parts),
+      ingest: (request) => pipeline.ingest(request),
       refused: () => pipeline.refused(),
     },
     metrics,
@@ -50,7 +53,10 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
     },
   );
   const health = config.server.metricsPort === 0 ? null : buildHealthServer({ notReadyReason: () => pipeline.notReadyReason() }, metrics, logger);
-  const pipeline = new Pipeline(config, metrics, opts.sink ?? createSink(config, metrics, app.log), app.log);
+  const pipeline = new Pipeline(config, metrics, opts.sink ?? createSink(config, metrics), app.log, {
+    ...(opts.runKind ? { runKind: opts.runKind } : {}),
+    ...(opts.fatal ? { fatal: opts.fatal } : {}),
+  });
   let stopping: Promise<boolean> | null = null;
   return {
     app,

@@ -1,8 +1,17 @@
-import type { RetryPolicy } from '../retry-policy.js';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
-import type { Sink } from '../sink/index.js';
-import type { DeliveryToken } from '../spool/index.js';
 import { batchOf, sliceChunk, type Batch, type EncodedChunk } from './encoded.js';
+
+/** Whoever is told that rows it handed on were delivered: the receipt of the record they came from. */
+export interface DeliveryReceipt {
+  delivered(rows: number): void;
+}
+
+/** Where batches go: resolves once the batch is durably taken, rejects only when delivery stopped (shutdown). */
+export interface Delivery {
+  /** Largest batch, in encoded bytes, worth handing over at once. */
+  readonly maxBatchBytes: number;
+  deliver(batch: Batch): Promise<unknown>;
+}
 
 export interface BatcherOptions {
   maxRows: number;
@@ -11,17 +20,10 @@ export interface BatcherOptions {
   maxInFlight: number;
 }
 
-export interface BatcherHooks {
-  /** A batch was taken by the sink (its tokens are already acknowledged). */
-  written(batch: Batch, now: number): void;
-  failed(table: TableKey, rows: number, err: unknown, retryInMs: number): void;
-}
-
-/** The rows of one batch, with the tokens of the requests they came from (a run per request). */
+/** The rows of one batch: each slice with the receipt of the record it came from. */
 interface Gathering {
   chunks: EncodedChunk[];
-  tokens: DeliveryToken[];
-  counts: number[];
+  receipts: DeliveryReceipt[];
   rows: number;
   bytes: number;
   openedAt: number;
@@ -31,17 +33,16 @@ interface Lane {
   open: Gathering | null;
   /** Sealed, not yet being written, oldest first. */
   ready: Gathering[];
-  /** Being written (and retried until the sink takes them). */
+  /** Being delivered. */
   writing: Set<Gathering>;
 }
 
 /**
- * Gathers encoded rows into batches per table (by rows, bytes and age) and writes them to the sink,
- * up to `maxInFlight` batches of a table at once, oldest first (one at a time, the wait for each
- * acknowledgement, not CPU, bounded throughput). A batch that fails is written again (the one retry
- * policy) until the sink takes it; once it has, the tokens it carries are
- * acknowledged with their counts. `pendingRows` and `pendingBytes` count everything not yet taken,
- * and are what backpressure is decided on.
+ * Gathers encoded rows into batches per table (by rows, bytes and age) and hands them to delivery,
+ * up to `maxInFlight` batches of a table at once, oldest first. Delivery retries what fails (the
+ * one retry chain); once a batch is delivered, each slice in it is handed back to its receipt.
+ * `pendingRows` and `pendingBytes` count everything not yet delivered: what memory bounds and
+ * backpressure are decided on.
  */
 export class Batcher {
   private readonly lanes = new Map<TableKey, Lane>();
@@ -52,10 +53,10 @@ export class Batcher {
   private stopped = false;
 
   constructor(
-    private readonly sink: Sink,
+    private readonly delivery: Delivery,
     private readonly opts: BatcherOptions,
-    private readonly retry: RetryPolicy,
-    private readonly hooks: BatcherHooks,
+    /** A batch was delivered (its receipts are already told). */
+    private readonly written: (batch: Batch, now: number) => void,
   ) {
     for (const k of TABLE_KEYS) this.lanes.set(k, { open: null, ready: [], writing: new Set() });
     this.timer = setInterval(() => this.flushAged(Date.now()), Math.max(5, Math.min(250, opts.maxAgeMs / 2)));
@@ -66,12 +67,12 @@ export class Batcher {
     return this.pending;
   }
 
-  /** Encoded bytes of the rows not yet taken. */
+  /** Encoded bytes of the rows not yet delivered. */
   get pendingBytes(): number {
     return this.pendingByteCount;
   }
 
-  /** When the oldest row not yet taken by the sink was added, or null when there is none. */
+  /** When the oldest row not yet delivered was added, or null when there is none. */
   oldestPendingSince(): number | null {
     let oldest: number | null = null;
     for (const lane of this.lanes.values()) {
@@ -82,15 +83,15 @@ export class Batcher {
     return oldest;
   }
 
-  /** Rows of one table from one request, to be acknowledged to `token` once the sink has them. */
-  add(table: TableKey, chunk: EncodedChunk, token: DeliveryToken): void {
+  /** Rows of one table, to be handed back to `receipt` (which expects them) once delivered. */
+  add(table: TableKey, chunk: EncodedChunk, receipt: DeliveryReceipt): void {
     const lane = this.lanes.get(table)!;
     this.pending += chunk.rows;
     this.pendingByteCount += chunk.data.length;
-    const maxBytes = this.sink.maxBatchBytes;
+    const maxBytes = this.delivery.maxBatchBytes;
     let from = 0;
     while (from < chunk.rows) {
-      const g = (lane.open ??= { chunks: [], tokens: [], counts: [], rows: 0, bytes: 0, openedAt: Date.now() });
+      const g = (lane.open ??= { chunks: [], receipts: [], rows: 0, bytes: 0, openedAt: Date.now() });
       let to = Math.min(chunk.rows, from + this.opts.maxRows - g.rows);
       // Cut by bytes too when the chunk's rows are evenly sized enough to tell where.
       if (g.bytes + (chunk.data.length * (to - from)) / chunk.rows > maxBytes && to - from > 1) {
@@ -99,27 +100,22 @@ export class Batcher {
       }
       const part = sliceChunk(chunk, from, to);
       g.chunks.push(part);
+      g.receipts.push(receipt);
       g.rows += part.rows;
       g.bytes += part.data.length;
-      const last = g.tokens.length - 1;
-      if (last >= 0 && g.tokens[last] === token) g.counts[last]! += part.rows;
-      else {
-        g.tokens.push(token);
-        g.counts.push(part.rows);
-      }
       from = to;
       if (g.rows >= this.opts.maxRows || g.bytes >= maxBytes) this.seal(table, lane);
     }
   }
 
-  /** Seal every open batch now and resolve once everything pending has been written. */
+  /** Seal every open batch now and resolve once everything pending has been delivered. */
   flush(): Promise<void> {
     for (const [k, lane] of this.lanes) if (lane.open) this.seal(k, lane);
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stop writing: batches not yet taken stay pending (in the spool, when there is one). */
+  /** Stop: batches not yet delivered stay pending (in the spool, when there is one). */
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
@@ -147,24 +143,17 @@ export class Batcher {
 
   private async write(table: TableKey, lane: Lane, g: Gathering): Promise<void> {
     const batch = batchOf(table, g.chunks);
-    for (let failures = 0; ; ) {
-      try {
-        await this.sink.write(batch);
-        break;
-      } catch (err) {
-        // Stopped: the batch stays pending (in the spool, when there is one).
-        if (this.stopped) return;
-        failures++;
-        this.hooks.failed(table, g.rows, err, this.retry.delayMs(failures));
-        await this.retry.wait(failures);
-        if (this.stopped) return;
-      }
+    try {
+      await this.delivery.deliver(batch);
+    } catch {
+      // Delivery stopped (shutdown): the batch stays pending, in the spool.
+      return;
     }
     lane.writing.delete(g);
     this.pending -= g.rows;
     this.pendingByteCount -= g.bytes;
-    for (let i = 0; i < g.tokens.length; i++) g.tokens[i]!.ack(g.counts[i]!);
-    this.hooks.written(batch, Date.now());
+    for (let i = 0; i < g.chunks.length; i++) g.receipts[i]!.delivered(g.chunks[i]!.rows);
+    this.written(batch, Date.now());
     this.start(table, lane);
     if (this.pending === 0) {
       const waiters = this.idleWaiters;

@@ -109,7 +109,9 @@ export const configSchema = z.strictObject({
     enabled: z.boolean().default(true).describe('Write-ahead log on disk: a request is acknowledged only once it is flushed there (as received), and what was not yet delivered is made into rows and sent again after a restart or crash. Off: memory only, at-most-once on a crash.'),
     directory: z.string().default('./spool').describe('Spool directory (an emptyDir or hostPath volume in Kubernetes).'),
     maxBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * MiB).describe('Largest spool; when full the receiver answers 503 (nothing is ever deleted to make room).'),
-    segmentBytes: z.number().int().min(64 * 1024).default(16 * MiB).describe('Size at which a spool segment is closed; a closed segment is deleted once the rows of all its requests are delivered.'),
+    segmentBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(16 * MiB).describe('Size at which a spool segment is closed; a closed segment is deleted once the rows of all its requests are delivered.'),
+    resendWindowSeconds: z.number().int().min(0).default(900).describe('How long after its rows are delivered a request body is still recognised when Fluent Bit sends it again (a chunk whose answer it did not see, after a crash): answered 200, not made into rows twice. While in the spool it is always recognised.'),
+    resendMaxEntries: z.number().int().min(1000).default(200_000).describe('Most delivered bodies remembered for that (a digest each, about 100 bytes); past it the oldest are forgotten.'),
   }),
   shutdown: section({
     graceMs: z.number().int().min(0).default(25_000).describe('On SIGTERM: time to deliver what is pending before exiting 0 (keep under terminationGracePeriodSeconds); the rest stays in the spool.'),

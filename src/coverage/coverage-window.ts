@@ -1,110 +1,132 @@
-import type { Counts } from '../process/index.js';
+import type { Counts } from '../process/counts.js';
 import { SCHEMA_VERSION, type CoverageRow } from '../schema/index.js';
+import type { Mark } from '../spool/checkpoint-record.js';
 
-export interface CoverageOptions {
-  windowSeconds: number;
+/** One run of the service (or of `replay`), as its coverage rows name it. */
+export interface RunInfo {
+  runId: string;
+  kind: 'serve' | 'replay';
+  startedAt: number;
   cluster: string;
   nodeName: string;
-  configHash: string;
   version: string;
+  configHash: string;
+  /** How the run before it on the same spool ended. */
+  previousRunEnd: 'clean' | 'crash' | 'none';
+  /** When the run before it was last known to be alive (its spool lock's last refresh), when it crashed. */
+  previousLastAlive: number | null;
+}
+
+export type WindowEndReason = 'window' | 'stop' | 'crash';
+
+export interface UpstreamGap {
+  File: string;
+  From: number;
+  To: number;
+}
+
+/** Most upstream gaps listed in one row (their bytes are all counted). */
+const MAX_GAPS_LISTED = 20;
+
+/** A window as it stands, as plain data: persisted in every checkpoint. */
+export interface WindowState {
+  run: RunInfo;
+  seq: number;
+  start: number;
+  /** The first record counted in it. */
+  from: Mark;
+  records: number;
+  seen: number;
+  kept: number;
+  filtered: number;
+  sampledOut: number;
+  deadLettered: number;
+  aggregated: number;
+  rowsWritten: number;
+  lost: number;
+  busy: number;
+  aggregating: boolean;
+  gapBytes: number;
+  gaps: UpstreamGap[];
 }
 
 /**
- * What this instance saw, kept and set aside in one window, closed into a HubbleCoverage row when
- * the window ends, whether or not anything arrived (a heartbeat). Windows are aligned to the clock,
- * but the first starts when the process does and the last ends when it stops: consecutive rows of a
- * node touch, and a gap between them is time nothing was covered.
+ * What one run counted in one window: the records made into rows (for the first time) while it was
+ * open, where their flows went, and what happened around them; closed into a HubbleCoverage row.
  */
 export class CoverageWindow {
-  private start: number;
-  private end: number;
-  private records = 0;
-  private seen = 0;
-  private kept = 0;
-  private filtered = 0;
-  private sampledOut = 0;
-  private deadLettered = 0;
-  private aggregated = 0;
-  private rowsWritten = 0;
-  private lost = 0;
-  private busy = 0;
-  private aggregating = false;
+  constructor(readonly s: WindowState) {}
 
-  constructor(
-    private readonly o: CoverageOptions,
-    now: number,
-  ) {
-    this.start = now;
-    this.end = this.boundaryAfter(now);
+  static open(run: RunInfo, seq: number, start: number, from: Mark): CoverageWindow {
+    return new CoverageWindow({
+      run, seq, start, from, records: 0, seen: 0, kept: 0, filtered: 0, sampledOut: 0, deadLettered: 0, aggregated: 0,
+      rowsWritten: 0, lost: 0, busy: 0, aggregating: false, gapBytes: 0, gaps: [],
+    });
   }
 
-  /** What one request (or tick) came to. */
+  /** What one slice of a request (or a checkpoint) came to. */
   add(c: Counts): void {
-    this.records += c.records;
-    this.seen += c.flowsSeen;
+    const s = this.s;
+    s.records += c.records;
+    s.seen += c.flowsSeen;
     const aggregated = c.outcomes.get('aggregated') ?? 0;
-    this.kept += (c.outcomes.get('kept') ?? 0) + aggregated;
-    this.aggregated += aggregated;
-    this.filtered += c.outcomes.get('filtered') ?? 0;
-    this.sampledOut += c.outcomes.get('sampled_out') ?? 0;
-    this.deadLettered += c.flowsDeadLettered;
-    for (const l of c.lost) this.lost += l.events;
+    s.kept += (c.outcomes.get('kept') ?? 0) + aggregated;
+    s.aggregated += aggregated;
+    s.filtered += c.outcomes.get('filtered') ?? 0;
+    s.sampledOut += c.outcomes.get('sampled_out') ?? 0;
+    s.deadLettered += c.flowsDeadLettered;
+    for (const l of c.lost) s.lost += l.events;
   }
 
   written(rows: number): void {
-    this.rowsWritten += rows;
+    this.s.rowsWritten += rows;
   }
 
   refused(): void {
-    this.busy++;
+    this.s.busy++;
   }
 
   overloadAggregating(): void {
-    this.aggregating = true;
+    this.s.aggregating = true;
   }
 
-  /**
-   * The row of the window once it has ended by `now` (at once when `final`: the process stops),
-   * and the next window begins; else null.
-   */
-  close(now: number, oldestPendingSeconds: number, final: boolean): CoverageRow | null {
-    if (!final && now < this.end) return null;
-    const end = final ? Math.max(now, this.start) : this.end;
-    const row: CoverageRow = {
+  upstreamGap(gap: UpstreamGap): void {
+    this.s.gapBytes += gap.To - gap.From;
+    if (this.s.gaps.length < MAX_GAPS_LISTED) this.s.gaps.push(gap);
+  }
+
+  row(end: number, reason: WindowEndReason, oldestPendingSeconds: number): CoverageRow {
+    const s = this.s;
+    const r = s.run;
+    return {
       TimeGenerated: iso(end),
-      WindowStart: iso(this.start),
+      WindowStart: iso(s.start),
       WindowEnd: iso(end),
-      Cluster: this.o.cluster,
-      NodeName: this.o.nodeName,
-      RecordsReceived: this.records,
-      FlowsSeen: this.seen,
-      FlowsKept: this.kept,
-      FlowsFiltered: this.filtered,
-      FlowsSampledOut: this.sampledOut,
-      FlowsDeadLettered: this.deadLettered,
-      FlowsAggregated: this.aggregated,
-      RowsWritten: this.rowsWritten,
-      HubbleLostEvents: this.lost,
-      BackpressureResponses: this.busy,
+      Cluster: r.cluster,
+      NodeName: r.nodeName,
+      RunId: r.runId,
+      RunKind: r.kind,
+      WindowSequence: s.seq,
+      PreviousRunEnd: r.previousRunEnd,
+      WindowEndReason: reason,
+      RecordsReceived: s.records,
+      FlowsSeen: s.seen,
+      FlowsKept: s.kept,
+      FlowsFiltered: s.filtered,
+      FlowsSampledOut: s.sampledOut,
+      FlowsDeadLettered: s.deadLettered,
+      FlowsAggregated: s.aggregated,
+      RowsWritten: s.rowsWritten,
+      HubbleLostEvents: s.lost,
+      BackpressureResponses: s.busy,
       OldestPendingSeconds: Math.round(oldestPendingSeconds * 1000) / 1000,
-      OverloadAggregating: this.aggregating,
-      ConfigHash: this.o.configHash,
-      Version: this.o.version,
+      OverloadAggregating: s.aggregating,
+      UpstreamGapBytes: s.gapBytes,
+      UpstreamGaps: s.gaps.length > 0 ? s.gaps : null,
+      ConfigHash: r.configHash,
+      Version: r.version,
       SchemaVersion: SCHEMA_VERSION,
     };
-    this.start = end;
-    // A tick that comes late (a busy event loop) closes one window; the next catches up.
-    this.end = this.boundaryAfter(Math.max(end, now - this.o.windowSeconds * 1000));
-    if (this.end <= this.start) this.end = this.boundaryAfter(this.start);
-    this.records = this.seen = this.kept = this.filtered = this.sampledOut = this.deadLettered = this.aggregated = 0;
-    this.rowsWritten = this.lost = this.busy = 0;
-    this.aggregating = false;
-    return row;
-  }
-
-  private boundaryAfter(t: number): number {
-    const w = this.o.windowSeconds * 1000;
-    return Math.floor(t / w) * w + w;
   }
 }
 

@@ -1,2 +1,3 @@
-export { CoverageWindow, type CoverageOptions } from './coverage-window.js';
+export { CoverageWindow, type RunInfo, type UpstreamGap, type WindowEndReason, type WindowState } from './coverage-window.js';
+export { CoverageLedger, type LedgerState } from './ledger.js';
 export { configHash } from './config-hash.js';

@@ -1,11 +1,10 @@
 import type { FlowRow } from '../schema/index.js';
 
 export interface AggregationOptions {
-  windowSeconds: number;
   verdicts: readonly string[];
   key: readonly (keyof FlowRow)[];
   keepIps: boolean;
-  /** Aggregate rows held for the window; a flow that would open one more stays a row of its own. */
+  /** Aggregate rows held at once: the pipeline takes them (a checkpoint) before a slice could pass it. */
   maxKeys: number;
 }
 
@@ -17,17 +16,17 @@ const PER_FLOW: readonly (keyof FlowRow)[] = [
 const IP_COLUMNS: readonly (keyof FlowRow)[] = ['SourceIp', 'SourceIpXlated', 'DestinationIp'];
 
 /**
- * Collapses the flows of the configured verdicts over a window into one row per key, with
- * FlowCount (sampling weight included), FirstSeen and LastSeen. Rows of other verdicts, denied ones
- * by default, pass through one by one. IPs stay unless `keepIps` is false.
+ * Collapses the flows of the configured verdicts into one row per key until they are taken, with
+ * FlowCount (the flows it stands for, Cilium's own aggregate counts included), AggregatedFlows (the
+ * flow records folded into it), the SamplingWeight those records carried (part of the key: rows of
+ * different weights are never folded together), FirstSeen and LastSeen. Rows of other verdicts,
+ * denied ones by default, pass through one by one. IPs stay unless `keepIps` is false.
  */
 export class Aggregator {
   private groups = new Map<string, FlowRow>();
   private readonly verdicts: ReadonlySet<string>;
   private readonly nulled: (keyof FlowRow)[];
   private readonly key: readonly (keyof FlowRow)[];
-  /** Flows left unaggregated because the window held maxKeys rows already, since the start. */
-  overflowed = 0;
 
   constructor(private readonly o: AggregationOptions) {
     this.verdicts = new Set(o.verdicts);
@@ -35,38 +34,43 @@ export class Aggregator {
     this.nulled = [...PER_FLOW, ...(o.keepIps ? [] : IP_COLUMNS)].filter((c) => !this.key.includes(c));
   }
 
-  /** Absorbs the row when its verdict is aggregated (returns true); else the caller keeps it. */
-  absorb(row: FlowRow): boolean {
-    if (row.Verdict === null || !this.verdicts.has(row.Verdict)) return false;
-    let k = '';
+  /** Whether a row of this verdict is folded here. */
+  accepts(row: FlowRow): boolean {
+    return row.Verdict !== null && this.verdicts.has(row.Verdict);
+  }
+
+  /** Fold a row this aggregator accepts into its group. */
+  absorb(row: FlowRow): void {
+    let k = `${row.SamplingWeight ?? 1}\u0000`;
     for (const c of this.key) k += `${String(row[c] ?? '')}\u0000`;
-    const count = (row.FlowCount ?? 1) * (row.SamplingWeight ?? 1);
+    const count = row.FlowCount ?? 1;
     const t = row.TimeGenerated as string;
     const g = this.groups.get(k);
     if (!g) {
-      if (this.groups.size >= this.o.maxKeys) {
-        this.overflowed++;
-        return false;
-      }
       for (const c of this.nulled) (row as Record<string, unknown>)[c] = null;
       row.FlowCount = count;
-      row.SamplingWeight = 1;
+      row.AggregatedFlows = 1;
       row.FirstSeen = t;
       row.LastSeen = t;
       this.groups.set(k, row);
-      return true;
+      return;
     }
     g.FlowCount = (g.FlowCount ?? 0) + count;
+    g.AggregatedFlows = (g.AggregatedFlows ?? 0) + 1;
     if (t < (g.FirstSeen as string)) g.FirstSeen = t;
     if (t > (g.LastSeen as string)) g.LastSeen = t;
-    return true;
   }
 
   get size(): number {
     return this.groups.size;
   }
 
-  /** The aggregated rows of the window that ends now. */
+  /** Groups that can still be opened before maxKeys. */
+  get room(): number {
+    return this.o.maxKeys - this.groups.size;
+  }
+
+  /** The aggregated rows held now; the aggregator starts empty again. */
   take(): FlowRow[] {
     const rows = [...this.groups.values()];
     this.groups = new Map();

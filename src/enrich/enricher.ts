@@ -60,7 +60,6 @@ export class Enricher {
   private readonly pseudonymizer: Pseudonymizer | null;
   private readonly labelFacts: LabelFactsCache;
   private readonly catalog: IdentityCatalog;
-  private windowStart = Date.now();
 
   constructor(private readonly o: EnrichOptions) {
     // Each part checks its own settings; what it refuses names the key (one line at startup).
@@ -81,30 +80,29 @@ export class Enricher {
     return this.catalog.evicted;
   }
 
-  /** Flows kept on their own row because aggregation.maxKeys was reached, since the start. */
-  get aggregateOverflows(): number {
-    return (this.aggregator?.overflowed ?? 0) + this.overloadAggregator.overflowed;
-  }
-
   /**
-   * `aggregate: false` keeps a flow out of aggregation (replay of spooled requests);
-   * `aggregateAllowed` folds an allowed flow into an aggregate row even when aggregation is off
-   * (overload.mode aggregate-allowed, under sustained pressure). Denied and dropped flows are never.
+   * What becomes of a flow: filtered, sampled out, kept on a row of its own, or `aggregated`: to be
+   * folded into an aggregate row with `absorb`. Which flows are aggregated depends only on the flow,
+   * the configuration and `aggregateAllowed` (overload.mode aggregate-allowed was under pressure when
+   * its request came), so a request made into rows again after a crash gets the same answers.
    */
-  process(row: FlowRow, now = Date.now(), aggregate = true, aggregateAllowed = false): Outcome {
+  process(row: FlowRow, now = Date.now(), aggregateAllowed = false): Outcome {
     this.enrich(row);
     if (this.filters.active && !this.filters.pass(row)) return 'filtered';
     if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
     if (!this.sampler.keep(row)) return 'sampled_out';
     this.catalog.observe(row, now);
-    if (aggregate && this.aggregator?.absorb(row)) return 'aggregated';
-    if (aggregate && aggregateAllowed && this.overloadAggregator.absorb(row)) return 'aggregated';
-    return 'kept';
+    return this.aggregatorFor(row, aggregateAllowed) ? 'aggregated' : 'kept';
   }
 
-  /** Identity rows that could not be kept: they are noted again when next seen. */
-  forgetIdentities(rows: readonly IdentityRow[]): void {
-    this.catalog.forget(rows);
+  /** Fold a flow `process` called aggregated into its aggregate row. */
+  absorb(row: FlowRow, aggregateAllowed = false): void {
+    this.aggregatorFor(row, aggregateAllowed)?.absorb(row);
+  }
+
+  /** Aggregate rows that can still be opened before aggregation.maxKeys: below a slice, take them first. */
+  get aggregateRoom(): number {
+    return Math.min(this.aggregator?.room ?? Number.POSITIVE_INFINITY, this.overloadAggregator.room);
   }
 
   /** HubbleIdentities rows for the identities that kept flows used, since the last call. */
@@ -112,15 +110,17 @@ export class Enricher {
     return this.catalog.take();
   }
 
-  /** Aggregated rows whose window has ended (all of them when `force`, at shutdown). */
-  takeAggregated(now: number, force = false): FlowRow[] {
-    const held = (this.aggregator?.size ?? 0) + this.overloadAggregator.size;
-    if (held === 0) return [];
-    if (!force && now - this.windowStart < this.o.aggregation.windowSeconds * 1000) return [];
-    this.windowStart = now;
+  /** Every aggregate row held now; aggregation starts afresh. */
+  takeAggregated(): FlowRow[] {
     const rows = this.aggregator ? this.aggregator.take() : [];
     for (const r of this.overloadAggregator.take()) rows.push(r);
     return rows;
+  }
+
+  private aggregatorFor(row: FlowRow, aggregateAllowed: boolean): Aggregator | null {
+    if (this.aggregator?.accepts(row)) return this.aggregator;
+    if (aggregateAllowed && this.overloadAggregator.accepts(row)) return this.overloadAggregator;
+    return null;
   }
 
   private enrich(row: FlowRow): void {

@@ -61,13 +61,6 @@ export class IdentityCatalog {
     return out;
   }
 
-  forget(rows: readonly IdentityRow[]): void {
-    for (const r of rows) {
-      const s = r.Identity === null ? undefined : this.seen.get(r.Identity);
-      if (s && s.cluster === r.Cluster && s.node === r.NodeName) this.seen.delete(r.Identity!);
-    }
-  }
-
   private note(row: FlowRow, identity: number | null, namespace: string | null, labels: unknown, now: number): void {
     if (identity === null || !Array.isArray(labels)) return;
     const prev = this.seen.get(identity);
@@ -80,6 +73,8 @@ export class IdentityCatalog {
       Identity: identity,
       Namespace: namespace,
       Labels: labels,
+      ReceiverNode: null,
+      RunId: null,
       SchemaVersion: SCHEMA_VERSION,
     });
   }

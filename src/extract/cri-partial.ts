@@ -6,14 +6,14 @@
  * Each unfinished line remembers whose pieces it holds (PieceSource), and gives them back when it
  * is finished, one way or the other.
  */
-import type { PieceSource } from './types.js';
+import type { DecidedLine, PieceHold, PieceSource } from './types.js';
 
 export interface PartialFailure {
   key: string;
   reason: 'partial_too_large' | 'partial_incomplete' | 'partial_evicted';
   text: string;
   pieces: number;
-  sources: PieceSource[];
+  line: DecidedLine;
 }
 
 interface Pending {
@@ -22,16 +22,17 @@ interface Pending {
   firstAt: number;
   overflowed: boolean;
   sources: PieceSource[];
+  holds: PieceHold[];
 }
 
-const NO_SOURCES: PieceSource[] = [];
+const NOTHING_HELD: DecidedLine = { sources: [], holds: [] };
 
-/** The sources of a finished line: each now holds one unfinished line fewer. */
-function release(p: Pending): PieceSource[] {
-  const s = p.sources;
-  for (const src of s) src.pendingLines--;
-  p.sources = NO_SOURCES;
-  return s;
+/** What a decided line held; the holds are the decider's to release. */
+function decided(p: Pending): DecidedLine {
+  const line = { sources: p.sources, holds: p.holds };
+  p.sources = [];
+  p.holds = [];
+  return line;
 }
 
 export interface JoinerLimits {
@@ -61,6 +62,12 @@ export class CriPartialJoiner {
     return this.totalBytes;
   }
 
+  /** When the oldest pending line got its first piece (lines are kept in the order they began). */
+  get oldestAt(): number | null {
+    for (const p of this.pending.values()) return p.firstAt;
+    return null;
+  }
+
   /**
    * Add a `P` piece. Returns the lines given up: this one when it just went over the size bound,
    * the oldest others when holding it would go over the bounds over all streams.
@@ -75,7 +82,7 @@ export class CriPartialJoiner {
         this.evicted++;
         if (f) failures.push(f);
       }
-      p = { parts: [], bytes: 0, firstAt: now, overflowed: false, sources: [] };
+      p = { parts: [], bytes: 0, firstAt: now, overflowed: false, sources: [], holds: [] };
       this.pending.set(key, p);
       this.totalBytes += key.length;
     }
@@ -83,7 +90,7 @@ export class CriPartialJoiner {
     if (p.overflowed) return failures;
     if (source && !p.sources.includes(source)) {
       p.sources.push(source);
-      source.pendingLines++;
+      p.holds.push(source.hold());
     }
     p.parts.push(piece);
     p.bytes += piece.length;
@@ -96,7 +103,7 @@ export class CriPartialJoiner {
       p.parts = [];
       this.totalBytes -= p.bytes;
       p.bytes = 0;
-      failures.push({ key, reason: 'partial_too_large', text, pieces, sources: release(p) });
+      failures.push({ key, reason: 'partial_too_large', text, pieces, line: decided(p) });
     }
     return failures;
   }
@@ -106,23 +113,42 @@ export class CriPartialJoiner {
     const p = this.pending.get(key)!;
     this.pending.delete(key);
     this.totalBytes -= p.bytes + key.length;
-    const sources = release(p);
-    return p.overflowed ? null : { key, reason, text: p.parts.join(''), pieces: p.parts.length, sources };
+    const line = decided(p);
+    if (p.overflowed) {
+      // Already reported: what it held since is let go with nothing made of it.
+      for (const h of line.holds) h.release();
+      return null;
+    }
+    return { key, reason, text: p.parts.join(''), pieces: p.parts.length, line };
   }
 
   /**
    * The `F` piece: returns the whole line (null when the line had overflowed, already reported)
    * and whose pieces it used. With nothing pending, the piece is the whole line.
    */
-  complete(key: string, last: string): { text: string | null; sources: PieceSource[] } {
+  complete(key: string, last: string): { text: string | null; line: DecidedLine } {
     const p = this.pending.get(key);
-    if (!p) return { text: last, sources: NO_SOURCES };
+    if (!p) return { text: last, line: NOTHING_HELD };
     this.pending.delete(key);
     this.totalBytes -= p.bytes + key.length;
-    const sources = release(p);
-    if (p.overflowed) return { text: null, sources };
+    const line = decided(p);
+    if (p.overflowed) return { text: null, line };
     p.parts.push(last);
-    return { text: p.parts.join(''), sources };
+    return { text: p.parts.join(''), line };
+  }
+
+  /** Forget the line of `key` as it stands, holding nothing (replay: it was decided at a checkpoint). */
+  forget(key: string): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    this.totalBytes -= p.bytes + key.length;
+    for (const h of p.holds) h.release();
+  }
+
+  /** The keys of the lines pending now. */
+  keys(): string[] {
+    return [...this.pending.keys()];
   }
 
   /** Lines whose final piece has not come within maxAgeMs. */

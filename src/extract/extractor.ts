@@ -1,6 +1,6 @@
 import { CriPartialJoiner, type PartialFailure } from './cri-partial.js';
 import { exporterKindOf, mayCarryRecord, parseHubbleLine } from './hubble-line.js';
-import type { ExporterKind, ExtractOutput, PieceSource } from './types.js';
+import type { DecidedLine, ExporterKind, ExtractOutput, PieceSource, SkipReason } from './types.js';
 import { isMap, nonEmpty as str } from '../json-values.js';
 
 export interface ExtractorOptions {
@@ -47,6 +47,24 @@ export class Extractor {
   }
 
   /**
+   * Why a record certainly makes nothing (no row, no dead letter, no piece of a line), or null
+   * when it may: an ordinary agent log line, or a record with no log field. Pure: it changes no
+   * state, so a request can be judged before it is spooled.
+   */
+  junkReason(rec: Record<string, unknown>): SkipReason | null {
+    const merged = this.opts.mergeLogKey ? rec[this.opts.mergeLogKey] : rec;
+    if (isMap(merged) && exporterKindOf(merged)) return null;
+    if (rec.logtag === 'P' || rec.logtag === 'F') return null;
+    for (const key of this.opts.logKeys) {
+      const v = rec[key];
+      if (typeof v !== 'string') continue;
+      if (v.length === 0) return 'empty_line';
+      return mayCarryRecord(v) || v.charCodeAt(0) === 0x7b ? null : 'agent_log';
+    }
+    return 'no_log_field';
+  }
+
+  /**
    * What one record is: a record, a skip or a dead letter, told to `out` (the request's own
    * output). `source`: who brought it, remembered by the lines its partial pieces are part of.
    */
@@ -80,6 +98,7 @@ export class Extractor {
       for (const f of failures) {
         tooLarge ||= f.reason === 'partial_too_large';
         this.fail(out, f, f.reason === 'partial_too_large' ? rec : null);
+        if (f.line.sources.length > 0) out.lineDecided(f.line);
       }
       // This piece is in a dead letter when its line just went over the bound, else it waits.
       if (!tooLarge) out.skip('partial_piece');
@@ -89,19 +108,30 @@ export class Extractor {
       const whole = this.joiner.complete(this.streamKey(rec), line);
       if (whole.text === null) out.skip('partial_piece');
       else this.line(out, whole.text, rec, timeSec);
-      if (whole.sources.length > 0) out.piecesDone(whole.sources);
+      if (whole.line.sources.length > 0) out.lineDecided(whole.line);
       return;
     }
     this.line(out, line, rec, timeSec);
   }
 
-  /** Report partial lines that never completed; call periodically and at shutdown. */
-  expire(now: number, out: ExtractOutput): void {
-    for (const f of this.joiner.expire(now)) this.fail(out, f, null);
+  /**
+   * Report partial lines that never completed (all of them at shutdown: `now` infinite); returns the
+   * keys of the lines given up, which a replay forgets at the same point (`forget`).
+   */
+  expire(now: number, out: ExtractOutput): { key: string; line: DecidedLine }[] {
+    const given = this.joiner.expire(now);
+    for (const f of given) this.fail(out, f, null);
+    return given.map((f) => ({ key: f.key, line: f.line }));
   }
 
-  drain(out: ExtractOutput): void {
-    for (const f of this.joiner.drain()) this.fail(out, f, null);
+  /** When the oldest unfinished line got its first piece, or null when none is pending. */
+  get oldestPartialAt(): number | null {
+    return this.joiner.oldestAt;
+  }
+
+  /** Forget lines a checkpoint gave up before a crash (their dead letters are in that checkpoint). */
+  forget(keys: readonly string[]): void {
+    for (const k of keys) this.joiner.forget(k);
   }
 
   private line(out: ExtractOutput, line: string, rec: Record<string, unknown>, timeSec: number | null): void {
@@ -143,7 +173,6 @@ export class Extractor {
           ? `CRI partial line given up after ${f.pieces} pieces to stay within extract.partialMaxLines (${this.opts.partialMaxLines}) and extract.partialMaxTotalBytes (${this.opts.partialMaxTotalBytes}) over all streams`
           : `CRI partial line got no final piece within extract.partialMaxAgeMs (${this.opts.partialMaxAgeMs}) after ${f.pieces} pieces`;
     out.dead({ stage: 'extract', reason: f.reason, message: `${why} (stream ${f.key})`, raw: f.text, nodeName: rec ? nodeOfRecord(rec) : null });
-    if (f.sources.length > 0) out.piecesDone(f.sources);
   }
 
   private streamKey(rec: Record<string, unknown>): string {

@@ -27,12 +27,24 @@ export interface DeadLetter {
   nodeName: string | null;
 }
 
+/** A hold on whoever brought a piece, released once the line it is part of is decided. */
+export interface PieceHold {
+  release(): void;
+}
+
 /**
- * Whoever brought CRI partial pieces (a request): the extractor keeps count of the unfinished lines
- * holding its pieces, so that it can be kept (spooled) until those lines are finished.
+ * Whoever brought CRI partial pieces (a spooled request): each unfinished line holding its pieces
+ * takes a hold on it, so that it stays in the spool until the line is decided.
  */
 export interface PieceSource {
-  pendingLines: number;
+  hold(): PieceHold;
+}
+
+/** A line made of pieces that was decided (finished, or given up): whose pieces it held. */
+export interface DecidedLine {
+  sources: readonly PieceSource[];
+  /** Still held: released by whoever decided the line, once it has made sure the sources outlive what it made of them. */
+  holds: readonly PieceHold[];
 }
 
 /** Where the extractor tells each outcome: the output of the request (or tick) being made into rows. */
@@ -41,7 +53,7 @@ export interface ExtractOutput {
   skip(reason: SkipReason): void;
   dead(d: DeadLetter): void;
   /** A line made of pieces was handed on (as a record, a skip or a dead letter): whose pieces it used. */
-  piecesDone(sources: readonly PieceSource[]): void;
+  lineDecided(line: DecidedLine): void;
 }
 
 export type ParsedLine =

@@ -9,7 +9,6 @@ export interface PipelineState {
   /** Totals since the start of what was given up to stay within a cap. */
   partialsEvicted: number;
   identitiesEvicted: number;
-  aggregateOverflows: number;
   oldestPendingSeconds: number;
   parkedRequests: number;
   spool: { bytes: number; segments: number } | null;
@@ -17,7 +16,7 @@ export interface PipelineState {
 
 /** Sets the gauges from a snapshot; the evictions counter grows by what grew since the last one. */
 export class PipelineGauges {
-  private seen = { cri_partial_lines: 0, identities: 0, aggregate_keys: 0 };
+  private seen = { cri_partial_lines: 0, identities: 0 };
 
   constructor(private readonly m: Metrics) {}
 
@@ -29,7 +28,6 @@ export class PipelineGauges {
     m.criPartialBytes.set(s.partialBytes);
     this.evictions('cri_partial_lines', s.partialsEvicted);
     this.evictions('identities', s.identitiesEvicted);
-    this.evictions('aggregate_keys', s.aggregateOverflows);
     m.oldestPendingAge.set(s.oldestPendingSeconds);
     m.parkedRequests.set(s.parkedRequests);
     if (s.spool) {

@@ -82,7 +82,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     stateEvictions: new Counter({
       name: `${p}state_evictions_total`,
-      help: 'Entries given up to keep state that spans requests within its cap, by state (cri_partial_lines, identities, aggregate_keys).',
+      help: 'Entries given up to keep state that spans requests within its cap, by state (cri_partial_lines, identities).',
       labelNames: ['state'] as const,
       registers: [registry],
     }),
@@ -288,7 +288,7 @@ function initialiseKnownSeries(m: Metrics): void {
     m.rowsWritten.inc({ table }, 0);
   }
   for (const reason of ['spool_full', 'queue_full', 'spool_error', 'replaying', 'starting', 'draining']) m.backpressure.inc({ reason }, 0);
-  for (const state of ['cri_partial_lines', 'identities', 'aggregate_keys']) m.stateEvictions.inc({ state }, 0);
+  for (const state of ['cri_partial_lines', 'identities']) m.stateEvictions.inc({ state }, 0);
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

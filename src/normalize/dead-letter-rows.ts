@@ -78,6 +78,8 @@ export class DeadLetterRows {
       Message: cut ? `${message} [raw cut from ${raw.length} to ${max} characters]` : message,
       NodeName: nodeName,
       RawData: cut ? raw.slice(0, max) : raw,
+      ReceiverNode: null,
+      RunId: null,
       SchemaVersion: SCHEMA_VERSION,
     };
   }

@@ -17,6 +17,8 @@ export function normalizeEvent(kind: string, payload: Record<string, unknown>, e
     Type: isLost ? enumName(payload.source, LOST_EVENT_SOURCE) : str(payload.type),
     NumEventsLost: isLost ? (int(payload.num_events_lost) ?? 0) : null,
     Details: payload,
+    ReceiverNode: null,
+    RunId: null,
     SchemaVersion: SCHEMA_VERSION,
   };
 }

@@ -58,7 +58,9 @@ function emptyRow(): FlowRow {
     SourceServiceAccount: null, DestinationServiceAccount: null, SourceLabelValues: null, DestinationLabelValues: null,
     DestinationFqdns: null, SourceCidrGroups: null, DestinationCidrGroups: null, SourceIpScope: null, DestinationIpScope: null,
     SourceNetworkName: null, DestinationNetworkName: null, Region: null, Environment: null,
-    Summary: null, NodeLabels: null, AdditionalFlowData: null, SchemaVersion: SCHEMA_VERSION,
+    Summary: null, NodeLabels: null, AdditionalFlowData: null,
+    // Set by the processor: who received the row, and the coverage window that counted it.
+    AggregatedFlows: null, ReceiverNode: null, RunId: null, CoverageWindow: null, SchemaVersion: SCHEMA_VERSION,
   };
 }
 

@@ -54,3 +54,26 @@ export function emptyCounts(): Counts {
 export function bump<K>(m: Map<K, number>, k: K, n = 1): void {
   m.set(k, (m.get(k) ?? 0) + n);
 }
+
+/** What two slices of one request came to, together. */
+export function addCounts(a: Counts, b: Counts): Counts {
+  const sum = emptyCounts();
+  for (const c of [a, b]) {
+    sum.records += c.records;
+    sum.flows += c.flows;
+    sum.flowsSeen += c.flowsSeen;
+    sum.flowsDeadLettered += c.flowsDeadLettered;
+    sum.events += c.events;
+    sum.skipped += c.skipped;
+    sum.deadLettered += c.deadLettered;
+    sum.deadLetterRows += c.deadLetterRows;
+    sum.summarized += c.summarized;
+    sum.aggregateRows += c.aggregateRows;
+    for (const [k, n] of c.skips) bump(sum.skips, k, n);
+    for (const [k, n] of c.outcomes) bump(sum.outcomes, k, n);
+    for (const [k, n] of c.deadLetters) bump(sum.deadLetters, k, n);
+    for (const [k, n] of c.eventKinds) bump(sum.eventKinds, k, n);
+    for (const l of c.lost) sum.lost.push(l);
+  }
+  return sum;
+}

@@ -1,3 +1,3 @@
-export { Processor, type ProcessorConfig, type RequestInput } from './processor.js';
-export type { Output } from './output.js';
-export type { Counts } from './counts.js';
+export { Processor, type ProcessorConfig, type SliceInput, type CheckpointInput } from './processor.js';
+export type { Output, RowStamp } from './output.js';
+export { addCounts, emptyCounts, type Counts } from './counts.js';

@@ -1,18 +1,24 @@
 import type { ChunkWriter, EncodedChunk } from '../batch/index.js';
-import type { DeadLetter, ExporterRecord, ExtractOutput, PieceSource, SkipReason } from '../extract/index.js';
-import type { IdentityRow, RowOfTable, TableKey } from '../schema/index.js';
+import type { DeadLetter, DecidedLine, ExporterRecord, ExtractOutput, PieceSource, SkipReason } from '../extract/index.js';
+import type { RowOfTable, TableKey } from '../schema/index.js';
 import { bump, emptyCounts, type Counts } from './counts.js';
 
-/** What a request (or a tick) became: encoded rows per table, counts, and whose pieces it finished. */
+/** Who received the rows being made, and the coverage window that counts them: stamped on every row. */
+export interface RowStamp {
+  receiverNode: string;
+  runId: string | null;
+  /** WindowSequence of the coverage window counting the flows (flow rows only). */
+  coverageWindow: number | null;
+}
+
+/** What a slice of a request (or a checkpoint) became: encoded rows per table, counts, and the lines it decided. */
 export interface Output {
   chunks: { table: TableKey; chunk: EncodedChunk }[];
   rows: number;
   counts: Counts;
-  /** Earlier requests whose CRI partial lines this one finished (or gave up). */
-  finished: PieceSource[];
-  /** The identity rows it wrote: noted again later if the output is not taken. */
-  identities: IdentityRow[];
-  /** The rows themselves, by table, when they were asked for (a tick's, which are spooled as rows). */
+  /** Lines made of CRI pieces that this slice (or checkpoint) finished or gave up. */
+  decided: DecidedLine[];
+  /** The rows themselves, by table, when they were asked for (a checkpoint's, spooled with it). */
   rowObjects: Partial<Record<TableKey, unknown[]>> | null;
 }
 
@@ -23,24 +29,26 @@ export interface RowMaker {
 }
 
 /**
- * The output of one request while it is made into rows: the extractor tells it each outcome, the
- * rows are encoded into its writers as they are made. It lives for the call, and is returned.
+ * The output of one slice of a request (or a checkpoint) while it is made into rows: the extractor
+ * tells it each outcome, the rows are encoded into its writers as they are made. It lives for the
+ * call, and is returned.
  */
 export class RequestOutput implements ExtractOutput {
   readonly counts: Counts = emptyCounts();
   private readonly writers = new Map<TableKey, ChunkWriter<unknown>>();
-  private readonly finished: PieceSource[] = [];
+  private readonly decided: DecidedLine[] = [];
   private readonly rowObjects: Partial<Record<TableKey, unknown[]>> | null;
 
   constructor(
     private readonly maker: RowMaker,
     private readonly writerFor: <K extends TableKey>(table: K) => ChunkWriter<RowOfTable[K]>,
-    /** The source of the pieces this request brings: a line it finishes itself holds nothing. */
-    readonly own: PieceSource | undefined,
+    /** The source of the pieces this request brings. */
+    readonly source: PieceSource | undefined,
     /** The time its rows are made at. */
     readonly at: number,
-    /** Whether its flows may be aggregated (not when it was made into rows once before). */
-    readonly aggregate: boolean,
+    readonly stamp: RowStamp,
+    /** Counted already (made into rows again after a crash): aggregated flows are told, not folded again. */
+    readonly countedBefore: boolean,
     /** Whether allowed flows are folded into aggregates whatever aggregation says (overload). */
     readonly aggregateAllowed: boolean,
     keepRows: boolean,
@@ -61,11 +69,11 @@ export class RequestOutput implements ExtractOutput {
     this.maker.dead(d, this);
   }
 
-  piecesDone(sources: readonly PieceSource[]): void {
-    for (const s of sources) if (s !== this.own) this.finished.push(s);
+  lineDecided(line: DecidedLine): void {
+    this.decided.push(line);
   }
 
-  /** Encode a row into its table's chunk; throws (nothing written) when it cannot be encoded. */
+  /** Encode a row into its table's chunk, stamped; throws (nothing written) when it cannot be encoded. */
   write<K extends TableKey>(table: K, row: RowOfTable[K]): void {
     let w = this.writers.get(table) as ChunkWriter<RowOfTable[K]> | undefined;
     if (!w) {
@@ -76,7 +84,7 @@ export class RequestOutput implements ExtractOutput {
     if (this.rowObjects) (this.rowObjects[table] ??= [] as unknown[]).push(row);
   }
 
-  finish(identities: IdentityRow[]): Output {
+  finish(): Output {
     const chunks: Output['chunks'] = [];
     let rows = 0;
     for (const [table, w] of this.writers) {
@@ -86,6 +94,6 @@ export class RequestOutput implements ExtractOutput {
         rows += chunk.rows;
       }
     }
-    return { chunks, rows, counts: this.counts, finished: this.finished, identities, rowObjects: this.rowObjects };
+    return { chunks, rows, counts: this.counts, decided: this.decided, rowObjects: this.rowObjects };
   }
 }

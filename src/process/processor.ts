@@ -1,45 +1,61 @@
 import type { ChunkWriter } from '../batch/index.js';
 import type { Config } from '../config/index.js';
 import { Enricher } from '../enrich/index.js';
-import { Extractor, type DeadLetter, type ExporterRecord, type PieceSource } from '../extract/index.js';
+import { Extractor, type DeadLetter, type DecidedLine, type ExporterRecord, type PieceSource } from '../extract/index.js';
 import { boundedJson } from '../json-values.js';
 import { DeadLetterRows, normalizeEvent, normalizeFlow, tooDeepColumn } from '../normalize/index.js';
-import type { BadPart, LogRecord } from '../receive/index.js';
-import type { FlowRow, IdentityRow, RowOfTable, TableKey } from '../schema/index.js';
-import { bump } from './counts.js';
-import { RequestOutput, type Output, type RowMaker } from './output.js';
+import type { BadPart, LogRecord } from '../receive/types.js';
+import type { FlowRow, RowOfTable, TableKey } from '../schema/index.js';
+import { bump, emptyCounts, type Counts } from './counts.js';
+import { RequestOutput, type Output, type RowMaker, type RowStamp } from './output.js';
 
 export type ProcessorConfig = Pick<Config, 'cluster' | 'extract' | 'limits' | 'enrich' | 'filters' | 'sampling' | 'aggregation'>;
 
 const RELEASED: LogRecord = { record: {}, timeSec: null };
 
-/** A decoded request to make into rows. */
-export interface RequestInput {
+/** Records [from, to) of a decoded request, to be made into rows now. */
+export interface SliceInput {
   /**
-   * Consumed: each entry is released once it is made into rows, so that what a request holds
-   * shrinks as it goes instead of surviving young-generation collections whole.
+   * The request's records. Consumed: each entry is released once it is made into rows, so that what
+   * a request holds shrinks as it goes instead of surviving young-generation collections whole.
    */
   records: LogRecord[];
+  /** Parts of the body that could not be decoded: made into dead letters with the slice that starts at 0. */
   bad: readonly BadPart[];
-  /** When it was received: the time its rows are made at. */
+  from: number;
+  to: number;
+  /** When the request was received: the time its rows are made at. */
   receivedAt: number;
+  /** Who brought the records: remembered by the CRI partial lines its pieces are part of. */
+  source: PieceSource;
+  /** Fold allowed flows into aggregate rows (overload.mode aggregate-allowed, under pressure when it came). */
+  aggregateAllowed: boolean;
   /**
-   * Made into rows once already, by an earlier run (a spooled request replayed): its flows are not
-   * aggregated again, since an aggregate written before the stop may already count some of them
-   * (counting twice is better than losing them).
+   * Counted already, before a crash (its checkpoint is durable): its rows are made again, its
+   * outcomes told the same way, but its aggregated flows are not folded again (they are in the
+   * aggregate rows of that checkpoint).
    */
-  madeBefore: boolean;
-  /** Who brought its records: remembered by the CRI partial lines its pieces are part of. */
-  source?: PieceSource;
-  /** Fold allowed flows into aggregate rows (overload.mode aggregate-allowed, under pressure). */
-  aggregateAllowed?: boolean;
+  countedBefore: boolean;
+  stamp: RowStamp;
+}
+
+/** What time alone makes, at a checkpoint. */
+export interface CheckpointInput {
+  now: number;
+  /** Give up the CRI partial lines that got no final piece within extract.partialMaxAgeMs of `now` (Infinity: all of them). */
+  expireAt: number | null;
+  /** Take the aggregate rows held now, with these Uuids' prefix. */
+  aggregates: { idPrefix: string } | null;
+  stamp: RowStamp;
 }
 
 /**
- * Decoded requests to encoded rows, in one synchronous call each: extract → normalize → enrich →
+ * Decoded requests to encoded rows, one slice of a request per call: extract → normalize → enrich →
  * encode, every row written into its table's chunk (the sink's encoding) as soon as it is made.
- * The state that spans requests lives here: CRI partial lines, the identity catalog, aggregation
- * windows, the dead-letter row bounds. Everything else is returned, as values.
+ * The state that spans requests lives here: CRI partial lines, the identity catalog, the aggregate
+ * rows being folded, the dead-letter row bounds. Everything else is returned, as values. A record
+ * that throws anywhere on its way is a dead letter of its own; nothing a record holds reaches the
+ * caller as an exception.
  */
 export class Processor implements RowMaker {
   private readonly extractor: Extractor;
@@ -66,64 +82,80 @@ export class Processor implements RowMaker {
     });
   }
 
-  /** A request made into rows. */
-  request(input: RequestInput): Output {
-    const out = this.open(input.source, { at: input.receivedAt, aggregate: !input.madeBefore, aggregateAllowed: input.aggregateAllowed === true }, false);
-    out.counts.records = input.records.length;
-    for (const p of input.bad) this.badPart(p, out);
+  /** Records [from, to) of a request made into rows. */
+  slice(input: SliceInput): Output {
+    const out = new RequestOutput(this, this.writerFor, input.source, input.receivedAt, input.stamp, input.countedBefore, input.aggregateAllowed, false);
     const records = input.records;
-    for (let i = 0; i < records.length; i++) {
+    if (input.from === 0) for (const p of input.bad) this.badPart(p, out);
+    out.counts.records = input.to - input.from;
+    for (let i = input.from; i < input.to; i++) {
       const r = records[i]!;
       records[i] = RELEASED;
-      this.extractor.push(r.record, r.timeSec, input.receivedAt, out, input.source);
+      try {
+        this.extractor.push(r.record, r.timeSec, input.receivedAt, out, input.source);
+      } catch (err) {
+        this.dead({ stage: 'extract', reason: 'extract_failed', message: `the record could not be read: ${describe(err)}`, raw: boundedJson(r.record), nodeName: null }, out);
+      }
     }
     return this.close(out);
   }
 
-  /** A body that could not be decoded at all, as dead letters (spooled as rows). */
-  badBody(parts: readonly BadPart[], now: number): Output {
-    const out = this.open(undefined, { at: now, aggregate: false }, true);
-    for (const p of parts) this.badPart(p, out);
-    return this.close(out);
+  /**
+   * What a checkpoint makes: CRI partial lines past their age given up (returned with their keys,
+   * so that a replay forgets them at the same point; their holds are the caller's to release), and
+   * every aggregate row held.
+   */
+  checkpoint(input: CheckpointInput): Output & { given: { key: string; line: DecidedLine }[] } {
+    const out = new RequestOutput(this, this.writerFor, undefined, input.now, input.stamp, false, false, true);
+    const given = input.expireAt === null ? [] : this.extractor.expire(input.expireAt, out);
+    if (input.aggregates) {
+      const rows = this.enricher.takeAggregated();
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!;
+        // A stable key, so that an aggregate written again after a crash is recognised (HubbleFlowsDedup).
+        row.Uuid = `${input.aggregates.idPrefix}-${i}`;
+        if (this.encode(out, 'flows', row, null)) out.counts.aggregateRows++;
+      }
+    }
+    return { ...this.close(out), given };
+  }
+
+  /** Lines a checkpoint gave up before a crash: forgotten when a replay reaches that checkpoint's mark. */
+  forgetLines(keys: readonly string[]): void {
+    this.extractor.forget(keys);
+  }
+
+  /** Rows made elsewhere (coverage) or read back from a checkpoint, encoded; kept as objects when `keep`. */
+  encodeRows<K extends TableKey>(table: K, rows: readonly RowOfTable[K][], now: number, keep: boolean): Output {
+    const out = new RequestOutput(this, this.writerFor, undefined, now, { receiverNode: '', runId: null, coverageWindow: null }, false, false, keep);
+    for (const row of rows) this.encode(out, table, row, null);
+    return out.finish();
   }
 
   /**
-   * What time alone makes: partial lines past their age (not while a backlog of old requests is
-   * being made, whose pieces carry their own time), and aggregation windows that ended. Its rows
-   * are returned as objects too: they are spooled as rows.
+   * What a request whose records all make nothing (agent log lines only) comes to, or null when
+   * one of them may make something. Changes no state.
    */
-  tick(now: number, expirePartials: boolean): Output {
-    const out = this.open(undefined, { at: now, aggregate: true }, true);
-    if (expirePartials) this.extractor.expire(now, out);
-    this.aggregated(this.enricher.takeAggregated(now, false), out);
-    return this.close(out);
+  junkOnly(records: readonly LogRecord[]): Counts | null {
+    const c = emptyCounts();
+    for (const r of records) {
+      const why = this.extractor.junkReason(r.record);
+      if (why === null) return null;
+      c.skipped++;
+      bump(c.skips, why);
+    }
+    c.records = records.length;
+    return c;
   }
 
-  /** At shutdown: every unfinished partial line as a dead letter, every aggregate now. */
-  drain(now: number): Output {
-    const out = this.open(undefined, { at: now, aggregate: true }, true);
-    this.extractor.drain(out);
-    this.aggregated(this.enricher.takeAggregated(now, true), out);
-    return this.close(out);
+  /** Aggregate rows that can still be opened: a slice of more flows than this waits for a checkpoint first. */
+  get aggregateRoom(): number {
+    return this.enricher.aggregateRoom;
   }
 
-  /** Rows made elsewhere (coverage), encoded, and kept as objects to be spooled as rows. */
-  made<K extends TableKey>(table: K, rows: readonly RowOfTable[K][], now: number): Output {
-    const out = this.open(undefined, { at: now, aggregate: false }, true);
-    for (const row of rows) this.encode(out, table, row, null);
-    return out.finish([]);
-  }
-
-  /** Rows spooled as rows by an earlier run, encoded again; one that no longer encodes is a dead letter. */
-  rows<K extends TableKey>(table: K, rows: readonly RowOfTable[K][], now: number): Output {
-    const out = this.open(undefined, { at: now, aggregate: false }, false);
-    for (const row of rows) this.encode(out, table, row, null);
-    return this.close(out);
-  }
-
-  /** Identity rows of an output that was not taken: they are written again when next seen. */
-  forgetIdentities(rows: readonly IdentityRow[]): void {
-    this.enricher.forgetIdentities(rows);
+  /** When the oldest unfinished CRI line got its first piece (null: none). */
+  get oldestPartialAt(): number | null {
+    return this.extractor.oldestPartialAt;
   }
 
   /** The state that spans requests, for the gauges. */
@@ -133,12 +165,11 @@ export class Processor implements RowMaker {
       partialBytes: this.extractor.pendingPartialBytes,
       partialsEvicted: this.extractor.evictedPartials,
       identitiesEvicted: this.enricher.identityEvictions,
-      aggregateOverflows: this.enricher.aggregateOverflows,
     };
   }
 
   record(r: ExporterRecord, out: RequestOutput): void {
-        const flow = r.kind === 'flow';
+    const flow = r.kind === 'flow';
     if (flow) out.counts.flowsSeen++;
     try {
       if (flow) {
@@ -147,16 +178,20 @@ export class Processor implements RowMaker {
           out.counts.flowsDeadLettered++;
           return;
         }
-        const outcome = this.enricher.process(row, out.at, out.aggregate, out.aggregateAllowed);
+        const outcome = this.enricher.process(row, out.at, out.aggregateAllowed);
         out.counts.flows++;
+        if (outcome === 'kept' || outcome === 'aggregated') this.stampFlow(row, out.stamp);
         if (outcome === 'kept' && !this.encode(out, 'flows', row, r)) {
           out.counts.flowsDeadLettered++;
           return;
         }
+        if (outcome === 'aggregated' && !out.countedBefore) this.enricher.absorb(row, out.aggregateAllowed);
         bump(out.counts.outcomes, outcome);
         return;
       }
       const row = normalizeEvent(r.kind, r.payload, r, this.config.cluster);
+      row.ReceiverNode = out.stamp.receiverNode;
+      row.RunId = out.stamp.runId;
       if (this.tooDeep('events', row, r, out)) return;
       if (!this.encode(out, 'events', row, r)) return;
       if (r.kind === 'lost_events' && row.NumEventsLost) out.counts.lost.push({ source: row.Type ?? 'unknown', node: row.NodeName ?? 'unknown', events: row.NumEventsLost });
@@ -165,7 +200,7 @@ export class Processor implements RowMaker {
     } catch (err) {
       // A shape no normalizer rule expected: keep the record, say why, go on with the rest.
       if (flow) out.counts.flowsDeadLettered++;
-      this.dead({ stage: 'normalize', reason: 'normalize_failed', message: (err as Error).message, raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName }, out);
+      this.dead({ stage: 'normalize', reason: 'normalize_failed', message: describe(err), raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName }, out);
     }
   }
 
@@ -179,6 +214,8 @@ export class Processor implements RowMaker {
     bump(out.counts.deadLetters, `${d.stage}\t${d.reason}`);
     const row = this.deadRows.add(d, Date.now());
     if (!row) return;
+    row.ReceiverNode = out.stamp.receiverNode;
+    row.RunId = out.stamp.runId;
     try {
       out.write('deadLetters', row);
       out.counts.deadLetterRows++;
@@ -187,28 +224,31 @@ export class Processor implements RowMaker {
     }
   }
 
-  private open(source: PieceSource | undefined, making: { at: number; aggregate: boolean; aggregateAllowed?: boolean }, keepRows: boolean): RequestOutput {
-    return new RequestOutput(this, this.writerFor, source, making.at, making.aggregate, making.aggregateAllowed === true, keepRows);
+  private stampFlow(row: FlowRow, stamp: RowStamp): void {
+    row.ReceiverNode = stamp.receiverNode;
+    row.RunId = stamp.runId;
+    row.CoverageWindow = stamp.coverageWindow;
   }
 
   private close(out: RequestOutput): Output {
     const summary = this.deadRows.close(Date.now());
     if (summary) {
       out.counts.summarized += summary.summarized;
+      summary.row.ReceiverNode = out.stamp.receiverNode;
+      summary.row.RunId = out.stamp.runId;
       out.write('deadLetters', summary.row);
       out.counts.deadLetterRows++;
     }
-    const identities = this.enricher.takeIdentities();
-    for (const row of identities) out.write('identities', row);
-    return out.finish(identities);
+    for (const row of this.enricher.takeIdentities()) {
+      row.ReceiverNode = out.stamp.receiverNode;
+      row.RunId = out.stamp.runId;
+      this.encode(out, 'identities', row, null);
+    }
+    return out.finish();
   }
 
   private badPart(p: BadPart, out: RequestOutput): void {
     this.dead({ stage: 'receive', reason: p.reason, message: p.message, raw: p.raw, nodeName: null }, out);
-  }
-
-  private aggregated(rows: FlowRow[], out: RequestOutput): void {
-    for (const row of rows) if (this.encode(out, 'flows', row, null)) out.counts.aggregateRows++;
   }
 
   /** Write a row; one that cannot be encoded is a dead letter instead, and the rest goes on. */
@@ -218,7 +258,7 @@ export class Processor implements RowMaker {
       return true;
     } catch (err) {
       const raw = r ? (r.line ?? boundedJson(r.payload)) : boundedJson(row);
-      this.dead({ stage: 'normalize', reason: 'unencodable', message: `${table} row cannot be encoded: ${(err as Error).message}`, raw, nodeName: r?.nodeName ?? null }, out);
+      this.dead({ stage: 'normalize', reason: 'unencodable', message: `${table} row cannot be encoded: ${describe(err)}`, raw, nodeName: r?.nodeName ?? null }, out);
       return false;
     }
   }
@@ -231,5 +271,14 @@ export class Processor implements RowMaker {
     const message = `${r.kind} record nests deeper than limits.maxJsonDepth (${max}) in what goes to ${column}`;
     this.dead({ stage: 'normalize', reason: 'too_deep', message, raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName }, out);
     return true;
+  }
+}
+
+/** An error's message, whatever was thrown (input can make code throw anything). */
+function describe(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : typeof err === 'string' ? err : 'a value that is not an Error';
+  } catch {
+    return 'an error whose message cannot be read';
   }
 }

@@ -118,9 +118,14 @@ function snappyDeclaredLength(body: Buffer): number {
   return -1;
 }
 
+/** A Content-Encoding header as it is matched and kept: trimmed, lower case ('' for none). */
+export function normalizeEncoding(header: string | undefined): string {
+  return (header ?? '').trim().toLowerCase();
+}
+
 /** Undo Fluent Bit's `compress` (Content-Encoding gzip, zstd or snappy; br), never past `max` bytes. */
 export async function decompress(body: Buffer, encoding: string | undefined, max: number): Promise<Decompressed> {
-  const enc = (encoding ?? '').trim().toLowerCase();
+  const enc = normalizeEncoding(encoding);
   switch (enc) {
     case '':
     case 'identity':

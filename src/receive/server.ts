@@ -3,18 +3,27 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Metrics } from '../metrics/index.js';
 import { makeAuthCheck, type AuthSettings } from './auth.js';
 import { decodeBody, formatOf, type BodyLimits, type BodyResult } from './body.js';
-import type { BadPart, BodyFormat, Decoded } from './types.js';
+import type { BodyFormat, Decoded } from './types.js';
+import { normalizeEncoding } from './decompress.js';
 
-/** What the receiver hands decoded bodies to; the pipeline implements it. */
+/** A request as received: its body as sent, and what it decoded to. */
+export interface ReceivedRequest {
+  format: BodyFormat;
+  /** Content-Encoding, trimmed and in lower case ('' for none). */
+  encoding: string;
+  body: Buffer;
+  /** The records; a body that cannot be decoded at all is one bad part (kept, as a dead letter). */
+  decoded: Decoded;
+}
+
+/** What the receiver hands requests to; the pipeline implements it. */
 export interface IngestTarget {
   /** null when a request may be taken now, else why not (answered 503 so Fluent Bit retries). */
   refuseReason(): string | null;
   /** null when ready for traffic; refusing, or close to it (a spool nearly full), is not ready. */
   notReadyReason(): string | null;
-  /** Resolves once the rows are durable (spooled); rejects when they could not be taken. */
-  ingest(decoded: Decoded, format: BodyFormat, original?: { body: Buffer; encoding: string | undefined }): Promise<IngestSummary>;
-  /** A body that is not records at all (undecodable) still goes to dead letters. */
-  setAside(parts: BadPart[]): Promise<void>;
+  /** Resolves once the request is durable (spooled); rejects when it could not be taken. */
+  ingest(request: ReceivedRequest): Promise<IngestSummary>;
   /** A request was answered 503 (backpressure, or a spool that could not take it): counted for coverage. */
   refused(): void;
 }
@@ -27,8 +36,10 @@ export interface IngestSummary {
   /** Dead letters counted (every one) and rows written for them (bounded; see limits.maxDeadLetterRows*). */
   deadLettered: number;
   deadLetterRows: number;
-  /** Spooled but not yet made into rows (the pipeline is at its bounds): the counts come later. */
+  /** Spooled but not yet made into rows (older requests wait, or memory is at its bounds): the counts come later. */
   deferred: boolean;
+  /** The same body was spooled before (Fluent Bit resent a chunk whose answer it did not see): not made into rows again. */
+  duplicate: boolean;
 }
 
 export interface ReceiverOptions {
@@ -129,27 +140,27 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
       });
     }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const encoding = normalizeEncoding(req.headers['content-encoding']);
     metrics.requestBytes.inc({ stage: 'wire' }, body.length);
-    const result = await decodeBody(body, format, req.headers['content-encoding'], opts.limits, opts.jsonDateKey).catch(
+    const result = await decodeBody(body, format, encoding, opts.limits, opts.jsonDateKey).catch(
       // Decoding depends on the body alone: whatever it throws, the body is at fault, never a 5xx.
       (err: unknown): BodyResult => ({ ok: false, error: { status: 400, reason: 'undecodable_body', message: `the body cannot be decoded: ${(err as Error).message}` } }),
     );
-    if (!result.ok) {
+    if (!result.ok && result.error.status !== 400) {
       metrics.bodiesRejected.inc({ reason: result.error.reason });
       count(format, result.error.status);
-      if (result.error.status === 400) {
-        await target
-          .setAside([{ reason: result.error.reason, message: result.error.message, raw: body.toString('base64') }])
-          .catch((err: unknown) => req.log.error({ err }, 'could not keep the rejected body as a dead letter'));
-      }
       req.log.warn({ reason: result.error.reason, detail: result.error.message }, 'rejected request body');
       return reply.code(result.error.status).send({ error: result.error.reason, message: result.error.message });
     }
-    metrics.requestBytes.inc({ stage: 'inflated' }, result.inflatedBytes);
-    metrics.recordsReceived.inc({ format }, result.decoded.records.length);
+    if (result.ok) {
+      metrics.requestBytes.inc({ stage: 'inflated' }, result.inflatedBytes);
+      metrics.recordsReceived.inc({ format }, result.decoded.records.length);
+    }
     let summary: IngestSummary;
     try {
-      summary = await target.ingest(result.decoded, format, { body, encoding: req.headers['content-encoding'] });
+      // An undecodable body is kept too (it becomes a dead letter): Fluent Bit drops it on the 400.
+      const decoded = result.ok ? result.decoded : { records: [], bad: [{ reason: result.error.reason, message: result.error.message, raw: body.toString('base64') }] };
+      summary = await target.ingest({ format, encoding, body, decoded });
     } catch (err) {
       // Not acknowledged, so Fluent Bit keeps the chunk and sends it again.
       req.log.error({ err }, 'could not spool the request');
@@ -157,6 +168,12 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
       target.refused();
       count(format, 503);
       return reply.code(503).header('Retry-After', String(opts.retryAfterSeconds)).send({ error: 'unavailable', message: 'could not store the request; retry later' });
+    }
+    if (!result.ok) {
+      metrics.bodiesRejected.inc({ reason: result.error.reason });
+      count(format, 400);
+      req.log.warn({ reason: result.error.reason, detail: result.error.message }, 'rejected request body');
+      return reply.code(400).send({ error: result.error.reason, message: result.error.message });
     }
     if (result.decoded.records.length === 0 && result.decoded.bad.length > 0) {
       // Nothing in the body was a record: retrying cannot help. It is kept in the dead letters.

@@ -7,7 +7,7 @@
  * that analysts can tell which hubble-adx produced it after a `.create-merge table` migration.
  */
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export type KustoType = 'string' | 'int' | 'long' | 'real' | 'bool' | 'datetime' | 'dynamic';
 
@@ -115,6 +115,10 @@ export const FLOW_COLUMNS = [
   { name: 'Summary', type: 'string', doc: 'Hubble\'s one-line summary (deprecated upstream, kept for humans).', from: ['flow.Summary'] },
   { name: 'NodeLabels', type: 'dynamic', avro: 'strings', doc: 'Labels of the observing node.', from: ['flow.node_labels'] },
   { name: 'AdditionalFlowData', type: 'dynamic', avro: 'json', doc: 'Every flow field without a column of its own (ethernet, tunnel, file, trace_context, kafka, http headers, ...), under its original path.' },
+  { name: 'AggregatedFlows', type: 'long', doc: 'Aggregate rows hubble-adx made: how many flow records were folded into the row (each is one of HubbleCoverage FlowsKept); null for a row of its own.' },
+  { name: 'ReceiverNode', type: 'string', doc: 'Node of the hubble-adx instance that received the record (its NODE_NAME): who attests the row, whatever the record says of itself.' },
+  { name: 'RunId', type: 'string', doc: 'Run of that hubble-adx instance (new at each start; see HubbleCoverage).' },
+  { name: 'CoverageWindow', type: 'long', doc: 'WindowSequence of the HubbleCoverage row (same ReceiverNode and RunId) that counted this flow: what HubbleReconcile joins on.' },
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 
@@ -126,6 +130,8 @@ export const EVENT_COLUMNS = [
   { name: 'Type', type: 'string', doc: 'Kind-specific type: lost-event source (HUBBLE_RING_BUFFER, PERF_EVENT_RING_BUFFER, OBSERVER_EVENTS_QUEUE), agent or debug event type.' },
   { name: 'NumEventsLost', type: 'long', doc: 'For lost_events: how many events Hubble lost (an audit gap).' },
   { name: 'Details', type: 'dynamic', avro: 'json', doc: 'The whole event payload.' },
+  { name: 'ReceiverNode', type: 'string', doc: 'Node of the hubble-adx instance that received the record (its NODE_NAME): who attests the row, whatever the record says of itself.' },
+  { name: 'RunId', type: 'string', doc: 'Run of that hubble-adx instance (new at each start; see HubbleCoverage).' },
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 
@@ -136,6 +142,8 @@ export const DEAD_LETTER_COLUMNS = [
   { name: 'Message', type: 'string', doc: 'Human-readable detail for the operator.' },
   { name: 'NodeName', type: 'string', doc: 'Node it came from, when known.' },
   { name: 'RawData', type: 'string', doc: 'The raw line or record, truncated to the configured maximum.' },
+  { name: 'ReceiverNode', type: 'string', doc: 'Node of the hubble-adx instance that received the record (its NODE_NAME): who attests the row, whatever the record says of itself.' },
+  { name: 'RunId', type: 'string', doc: 'Run of that hubble-adx instance (new at each start; see HubbleCoverage).' },
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 
@@ -143,9 +151,11 @@ export const IDENTITY_COLUMNS = [
   { name: 'TimeGenerated', type: 'datetime', doc: 'When this hubble-adx instance saw the identity with these labels (first time, then every enrich.identityRefreshSeconds while flows use it).' },
   { name: 'Cluster', type: 'string', doc: 'Cluster the identity belongs to (the endpoint\'s cluster_name, else the flow\'s cluster).' },
   { name: 'NodeName', type: 'string', doc: 'Node whose flows carried it; node-local identities (CIDR, >= 16777216) are only meaningful with it.' },
-  { name: 'Identity', type: 'long', doc: 'Cilium security identity: joins Source/DestinationIdentity of HubbleFlows.' },
+  { name: 'Identity', type: 'long', doc: 'Cilium security identity: joins Source/DestinationIdentity of HubbleFlows (on ReceiverNode: an instance writes the identities its own node\'s flows carry).' },
   { name: 'Namespace', type: 'string', doc: 'Namespace of the endpoints with this identity.' },
   { name: 'Labels', type: 'dynamic', avro: 'strings', doc: 'The identity\'s labels as Cilium prints them (`k8s:app=web`, `reserved:world`).' },
+  { name: 'ReceiverNode', type: 'string', doc: 'Node of the hubble-adx instance that received the record (its NODE_NAME): who attests the row, whatever the record says of itself.' },
+  { name: 'RunId', type: 'string', doc: 'Run of that hubble-adx instance (new at each start; see HubbleCoverage).' },
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },
 ] as const satisfies readonly ColumnSpec[];
 
@@ -155,6 +165,11 @@ export const COVERAGE_COLUMNS = [
   { name: 'WindowEnd', type: 'datetime', doc: 'End of the window; earlier than WindowStart + windowSeconds only for the last window before a shutdown.' },
   { name: 'Cluster', type: 'string', doc: 'Configured cluster of this hubble-adx instance.' },
   { name: 'NodeName', type: 'string', doc: 'Node this hubble-adx instance runs on (coverage.nodeName: the NODE_NAME environment variable by default).' },
+  { name: 'RunId', type: 'string', doc: 'The run this row belongs to: new at each start of the process, so that two processes for one node (or a replay) are told apart.' },
+  { name: 'RunKind', type: 'string', doc: '`serve` (the service) or `replay` (`hubble-adx replay`, a backfill: not the node\'s own record).' },
+  { name: 'WindowSequence', type: 'long', doc: 'Position of the window in its run: 0, 1, 2... Flow rows name it in CoverageWindow.' },
+  { name: 'PreviousRunEnd', type: 'string', doc: 'How the run before this one on the same spool ended: `clean` (it drained and said so), `crash` (killed, OOM, node lost power: no clean stop marker), `none` (no run before, or no spool).' },
+  { name: 'WindowEndReason', type: 'string', doc: '`window` (the window ended), `stop` (the run stopped cleanly), `crash` (the run died: the next run closed its last window at the last moment it was known alive, with what it had received).' },
   { name: 'RecordsReceived', type: 'long', doc: 'Fluent Bit records made into rows in the window.' },
   { name: 'FlowsSeen', type: 'long', doc: 'Flow records, and lines that may have been one but could not be read, made into rows in the window. Always FlowsKept + FlowsFiltered + FlowsSampledOut + FlowsDeadLettered.' },
   { name: 'FlowsKept', type: 'long', doc: 'Flows represented in the flows table: one per row, or counted in the FlowCount of an aggregate row.' },
@@ -167,6 +182,8 @@ export const COVERAGE_COLUMNS = [
   { name: 'BackpressureResponses', type: 'long', doc: 'Requests answered 503 in the window (Fluent Bit retried them; sustained, its buffer may drop).' },
   { name: 'OldestPendingSeconds', type: 'real', doc: 'Age of the oldest row not yet delivered when the window closed.' },
   { name: 'OverloadAggregating', type: 'bool', doc: 'Whether overload.mode aggregate-allowed was aggregating allowed flows at any time in the window.' },
+  { name: 'UpstreamGapBytes', type: 'long', doc: 'Bytes of Hubble\'s export file Fluent Bit never sent (offsets that did not follow on, found through tail\'s Path_Key and Offset_Key): flows lost before hubble-adx.' },
+  { name: 'UpstreamGaps', type: 'dynamic', avro: 'json', doc: 'Where those bytes are missing: [{File, From, To}] (byte offsets in the file), at most a few per window.' },
   { name: 'ConfigHash', type: 'string', doc: 'Hash of the settings that decide which flows are kept (filters, sampling, aggregation, overload, limits, extract): a change marks a change of what is recorded.' },
   { name: 'Version', type: 'string', doc: 'hubble-adx version that wrote the row.' },
   { name: 'SchemaVersion', type: 'int', doc: 'Version of the hubble-adx schema that wrote the row.' },

@@ -1,5 +1,6 @@
-export type { Sink } from './types.js';
+export type { Sink, Verdict } from './types.js';
 export { LocalFileSink, type LocalSinkOptions } from './local-files.js';
-export { createKustoSink, createSink } from './create.js';
+export { createKustoSink, createSink, deliveryFor, deliveryObserver } from './create.js';
+export { RetryChain, DeliveryStopped, type DeliveryObserver, type Delivered } from './retry-chain.js';
 export { listDeadLetters, readDeadLetter, removeDeadLetter, type DeadLetterBatch } from './kusto/dead-letter-files.js';
 export { avroChunkOf } from './kusto/encode-avro.js';

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RowOfTable, TableKey } from '../schema/index.js';
-import type { Sink } from './types.js';
+import type { Sink, Verdict } from './types.js';
 import { concatData, type Batch, type ChunkWriter } from '../batch/index.js';
 import { LinesWriter } from './lines-writer.js';
 
@@ -31,12 +31,23 @@ export class LocalFileSink implements Sink {
   constructor(private readonly opts: LocalSinkOptions) {}
 
   readonly maxBatchBytes = 8 * 1024 * 1024;
+  readonly routes = ['file'];
 
   writer<K extends TableKey>(_table: K): ChunkWriter<RowOfTable[K]> {
     return new LinesWriter<RowOfTable[K]>(jsonLine);
   }
 
-  async write(batch: Batch): Promise<void> {
+  /** A file that cannot be written (a full disk, a directory removed) is tried again: nothing here is refused for good. */
+  classify(err: unknown): Verdict {
+    const e = err as NodeJS.ErrnoException;
+    return { action: 'retry', reason: 'io', status: null, detail: e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err) };
+  }
+
+  async setAside(): Promise<void> {
+    throw new Error('the local sink refuses nothing for good');
+  }
+
+  async send(batch: Batch): Promise<void> {
     if (batch.rows === 0) return;
     const data = concatData(batch);
     const file = await this.fileFor(batch.table);

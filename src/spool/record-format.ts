@@ -2,23 +2,30 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 /**
- * One spool record: a request as received (request-record.ts), or the rows of one table made
- * without a request (aggregates, expired partial lines), framed so that a torn or corrupt tail is
- * detected on replay instead of being read.
+ * One spool record, framed so that a torn or corrupt tail is detected on replay instead of read:
  *
  *   0  4  magic "HAS2" (or "HAS1", written by earlier versions)
  *   4  4  payload length (uint32 BE)
  *   8  4  CRC-32 of the payload ("HAS1": first 4 bytes of its SHA-256)
- *  12  1  kind: REQUEST_KIND, or the table index of a rows record (0 flows, 1 events, 2 dead
- *           letters, 3 identities)
+ *  12  1  kind (RecordKind), or, in records earlier versions wrote, the table index of a rows record
  *  13  3  zero
- *  16  …  payload: the request, or the rows as a UTF-8 JSON array
+ *  16  …  payload
  *
  * CRC-32 finds torn and flipped bytes as well for this purpose, at a fraction of SHA-256's cost
  * over plain bodies ten times the size of gzipped ones.
  */
 
-export const REQUEST_KIND = 0xff;
+export const RecordKind = {
+  /** A request as received (request-record.ts). */
+  request: 0xff,
+  /** A checkpoint: what is counted and made durable up to a mark, and the rows made then (checkpoint-record.ts). */
+  checkpoint: 0xfe,
+  /** The start of a run of the service (run-record.ts). */
+  run: 0xfd,
+} as const;
+
+/** Kinds below this are rows records of earlier versions: the index of their table in TABLE_KEYS. */
+export const LEGACY_ROWS_KINDS = 0x10;
 
 export const HEADER_BYTES = 16;
 const MAGIC_V1 = 0x48415331; // "HAS1"
@@ -27,7 +34,7 @@ const MAGIC = 0x48415332; // "HAS2"
 const sha4 = (payload: Buffer) => createHash('sha256').update(payload).digest().readUInt32BE(0);
 
 /** A record as the parts to write one after the other (the payload's parts are not copied). */
-export function encodeRecord(tableIndex: number, payload: readonly Buffer[]): Buffer[] {
+export function encodeRecord(kind: number, payload: readonly Buffer[]): Buffer[] {
   let length = 0;
   let crc = 0;
   for (const p of payload) {
@@ -38,12 +45,12 @@ export function encodeRecord(tableIndex: number, payload: readonly Buffer[]): Bu
   header.writeUInt32BE(MAGIC, 0);
   header.writeUInt32BE(length, 4);
   header.writeUInt32BE(crc >>> 0, 8);
-  header.writeUInt8(tableIndex, 12);
+  header.writeUInt8(kind, 12);
   return [header, ...payload];
 }
 
 export type Decoded =
-  | { ok: true; tableIndex: number; payload: Buffer; next: number }
+  | { ok: true; kind: number; payload: Buffer; next: number }
   | { ok: false; reason: 'end' | 'torn' | 'corrupt' };
 
 /** The record at `offset` of a segment's bytes. */
@@ -58,5 +65,10 @@ export function decodeRecord(buf: Buffer, offset: number): Decoded {
   const payload = buf.subarray(offset + HEADER_BYTES, end);
   const sum = magic === MAGIC ? crc32(payload) >>> 0 : sha4(payload);
   if (sum !== buf.readUInt32BE(offset + 8)) return { ok: false, reason: 'corrupt' };
-  return { ok: true, tableIndex: buf.readUInt8(offset + 12), payload, next: end };
+  return { ok: true, kind: buf.readUInt8(offset + 12), payload, next: end };
+}
+
+/** The length of the record whose header is `head` (16 bytes), header included. */
+export function recordLength(head: Buffer): number {
+  return HEADER_BYTES + head.readUInt32BE(4);
 }

@@ -1,130 +1,97 @@
-import { mkdirSync } from 'node:fs';
-import { describeSystemError, StartupError } from '../startup-error.js';
-import { appendFile, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import lockfile from 'proper-lockfile';
-import { HEADER_BYTES, REQUEST_KIND, decodeRecord, encodeRecord } from './record-format.js';
-import { compacted, decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
+import { describeSystemError, StartupError } from '../startup-error.js';
+import { TABLE_KEYS, type TableKey } from '../schema/index.js';
+import { decodeCheckpointHead, decodeCheckpointRows, encodeCheckpoint, markBefore, type CheckpointHead, type CheckpointRows } from './checkpoint-record.js';
+import { positionOf, segmentOf, offsetOf } from './position.js';
+import { Receipt, type Settlement } from './receipt.js';
+import { HEADER_BYTES, LEGACY_ROWS_KINDS, RecordKind, decodeRecord, encodeRecord, recordLength } from './record-format.js';
+import { decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
+import { ResendFilter } from './resend-filter.js';
 
-// A rows record names its table by its index in TABLE_KEYS, which only ever grows at the end.
-
-/**
- * What travels with a request's rows to the sink: each batch carries the tokens of the requests
- * whose rows it holds, with counts, and acknowledges them once the sink has taken the batch. It is
- * also the source of the CRI partial pieces its request brought (the extractor counts the
- * unfinished lines holding them in `pendingLines`).
- */
-export interface DeliveryToken {
-  pendingLines: number;
-  /** `rows` of the request's rows are taken by the sink. */
-  ack(rows: number): void;
+export interface SpoolOptions {
+  directory: string;
+  segmentBytes: number;
+  maxBytes: number;
+  /** How long the digest of a delivered request is remembered to recognise a resend. */
+  resendWindowSeconds: number;
+  /** Most digests of delivered requests remembered. */
+  resendMaxEntries: number;
 }
 
-/** A token for rows that are not spooled (spool off): nothing to release. */
-export class MemoryToken implements DeliveryToken {
-  pendingLines = 0;
-  ack(): void {}
+/** What the spool does with the segment it appends to. */
+export type SegmentFile = Pick<FileHandle, 'writev' | 'datasync' | 'truncate' | 'close'>;
+
+export interface SpoolHooks {
+  fsyncSeconds(s: number): void;
+  /** Create a new segment file (exclusively, 0600); replaced in tests to make writes fail part-way. */
+  createSegment?(path: string): Promise<SegmentFile>;
 }
 
-/**
- * A spooled record, kept until every one of its rows is acknowledged and every request it kept
- * (`keepUntilDelivered`) has been let go. Its place in the spool is known once the append is on
- * disk; a token whose append failed is never in the spool, and nothing it is told matters.
- */
-export class SpoolToken implements DeliveryToken {
-  pendingLines = 0;
-  /** @internal where the record starts in its segment: what the acknowledgement file names. */
-  segment: Segment | null = null;
-  offset = 0;
-  private remaining = 0;
-  private finished = false;
-  private dropped = false;
-  private dependents: SpoolToken[] | null = null;
+// Appending (O_APPEND): after a failed write is cut back, the next lands at the new end, not where the failed one stopped.
+const createSegment = (path: string): Promise<SegmentFile> => open(path, 'ax', 0o600);
 
-  constructor(private readonly spool: Spool) {}
+/** A record an earlier run left in the spool and that is not settled. */
+export type RecoveredRecord =
+  /** Read with `readRequest` when its turn comes (only where it is is kept in memory). */
+  | { kind: 'request'; receipt: Receipt; receivedAt: number; aggregateAllowed: boolean; countedBefore: boolean }
+  /** Its rows are read with `readCheckpointRows`. */
+  | { kind: 'checkpoint'; receipt: Receipt; head: CheckpointHead }
+  | { kind: 'run'; receipt: Receipt; run: unknown }
+  /** Rows an earlier version spooled as rows (aggregates, expired lines, coverage). */
+  | { kind: 'rows'; receipt: Receipt; table: TableKey; rows: unknown[] };
 
-  /** @internal the rows (and held lines) to acknowledge before the record can go. */
-  expect(rows: number): void {
-    this.remaining = rows;
-    if (rows === 0) this.ack(0);
-  }
-
-  /** @internal the append failed: the request was not taken. */
-  drop(): void {
-    this.dropped = true;
-  }
-
-  /** @internal once appended. */
-  locate(segment: Segment, offset: number): void {
-    this.segment = segment;
-    this.offset = offset;
-    if (this.finished) this.spool.noteDone(this);
-  }
-
-  /** @internal keep `held` (one of its counted rows stands for it) until this record is done. */
-  keep(held: SpoolToken): void {
-    if (this.finished) held.ack(1);
-    else (this.dependents ??= []).push(held);
-  }
-
-  ack(rows: number): void {
-    if (this.dropped) return;
-    this.remaining -= rows;
-    if (this.remaining > 0 || this.finished) return;
-    this.finished = true;
-    if (this.segment) this.spool.noteDone(this);
-    // After the record itself: the requests it kept are let go only once it is done.
-    if (this.dependents) for (const d of this.dependents) d.ack(1);
-    this.dependents = null;
-  }
+export interface Recovered {
+  /** Records not settled, oldest first. */
+  records: RecoveredRecord[];
+  /** The latest checkpoint in the spool, settled or not: where counting stood. */
+  checkpoint: CheckpointHead | null;
+  /** Where that checkpoint is (its receipt is among `records` unless it is settled). */
+  checkpointPosition: number;
+  /** Segments cut at a torn or corrupt record. */
+  cut: { file: string; offset: number; reason: string }[];
+  /** When the previous holder of the spool was last known to be alive (its lock's last refresh). */
+  lastAlive: number | null;
+  /** What the previous run wrote when it stopped cleanly (null: it did not, or there was none). */
+  cleanStop: unknown;
+  /** Whether any run used this spool before (a lock, a segment or a stop marker was found). */
+  usedBefore: boolean;
 }
+
+/** The outcome of appending a request: its receipt, or the sign that the same body is already spooled or was delivered. */
+export type Appended = { receipt: Receipt; resend?: undefined } | { resend: true; receipt?: undefined };
 
 interface Segment {
   seq: number;
   path: string;
   bytes: number;
   records: number;
-  done: number;
+  settled: number;
   sealed: boolean;
-  /** Offsets of acknowledged records not yet written to the segment's .ack file. */
+  /** Offsets of settled records not yet written to the segment's .ack file. */
   acks: number[];
 }
-
-export interface SpoolOptions {
-  directory: string;
-  segmentBytes: number;
-  maxBytes: number;
-}
-
-export interface SpoolHooks {
-  fsyncSeconds(s: number): void;
-  /** The lock could not be refreshed, or another process took it. */
-  lockLost?(err: Error): void;
-}
-
-export type ReplayedRecord =
-  | { kind: 'rows'; table: TableKey; rows: unknown[]; token: SpoolToken }
-  /** The caller makes the rows again and tells how many with `expect`. */
-  | { kind: 'request'; request: SpooledRequest; token: SpoolToken };
 
 interface Waiter {
   parts: Buffer[];
   bytes: number;
-  token: SpoolToken;
-  resolve: () => void;
+  resolve: (r: Receipt) => void;
   reject: (e: unknown) => void;
+  /** The digest of a request, added to the resend filter once the record is on disk. */
+  digest: string | null;
 }
 
 /** Write every part, in order, without joining them first (a writev may take fewer than all). */
-async function writeAll(h: FileHandle, parts: Buffer[], total: number): Promise<void> {
+async function writeAll(h: SegmentFile, parts: Buffer[], total: number): Promise<void> {
   let done = 0;
   let rest = parts;
   for (;;) {
     const { bytesWritten } = await h.writev(rest.length > 512 ? rest.slice(0, 512) : rest);
     done += bytesWritten;
     if (done >= total) return;
-    // Drop what was written, cutting the part it ended in.
+    if (bytesWritten === 0) throw Object.assign(new Error('the spool segment took no bytes'), { code: 'ENOSPC' });
     let skip = bytesWritten;
     let i = 0;
     while (i < rest.length && skip >= rest[i]!.length) skip -= rest[i++]!.length;
@@ -136,6 +103,11 @@ async function writeAll(h: FileHandle, parts: Buffer[], total: number): Promise<
 const SEGMENT_RE = /^segment-(\d{16})\.wal$/;
 const segmentName = (seq: number) => `segment-${String(seq).padStart(16, '0')}.wal`;
 const ackPath = (segPath: string) => segPath.replace(/\.wal$/, '.ack');
+const LOCK = 'spool.lock';
+const OWNER = 'spool.owner';
+const STOPPED = 'stopped-cleanly.json';
+const RESENDS = 'resends.log';
+const STALE_MS = 5000;
 
 async function readAcks(path: string): Promise<Set<number>> {
   try {
@@ -148,37 +120,81 @@ async function readAcks(path: string): Promise<Set<number>> {
   }
 }
 
+async function readAt(path: string, position: number): Promise<{ kind: number; payload: Buffer } | null> {
+  const h = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(HEADER_BYTES);
+    const { bytesRead } = await h.read(head, 0, HEADER_BYTES, offsetOf(position));
+    if (bytesRead < HEADER_BYTES) return null;
+    const buf = Buffer.alloc(recordLength(head));
+    await h.read(buf, 0, buf.length, offsetOf(position));
+    const r = decodeRecord(buf, 0);
+    return r.ok ? { kind: r.kind, payload: r.payload } : null;
+  } finally {
+    await h.close();
+  }
+}
+
 /**
- * The write-ahead log between receive and sink. A request is acknowledged only once its rows are
- * appended and flushed to disk; appends that arrive while a flush is running are written together
- * by the next one (group commit). When the sink has acknowledged every row of a record, the
- * record's offset is appended to the segment's `.ack` file (not synced: losing one only means a
- * duplicate after a crash), and a segment is deleted once it is sealed and all its records are
- * acknowledged, never before. On start, `replay` hands back the records not acknowledged; a torn or
- * corrupt tail is cut off and reported, never read as rows.
+ * The write-ahead log between receive and sink, and the owner of its own lifecycle.
+ *
+ * `Spool.open` takes the directory for this process alone (a lock, refreshed while it lives, and an
+ * owner file checked before every answer), reads what an earlier run left, cuts torn tails, and
+ * only then returns: nothing is appended before recovery is complete. Records are appended in group
+ * commits (written, fdatasynced, then the owner checked) and each gets a receipt; a record leaves
+ * the spool once its receipt settles (recorded in the segment's `.ack` file), and a segment is
+ * deleted once it is sealed and every record in it is settled. The active segment is never deleted.
+ * A write that fails takes the segment back to its last whole record (or, if that fails too,
+ * seals it and goes on in a new one) before anything else is appended. A lost lock closes the spool
+ * at once: `lost` resolves, and the process must stop.
  */
-export class Spool {
+export class Spool implements Settlement {
   private readonly segments = new Map<number, Segment>();
   private active: Segment | null = null;
-  private handle: FileHandle | null = null;
+  private handle: SegmentFile | null = null;
   private queue: Waiter[] = [];
-  private flushing = false;
+  private flushing: Promise<void> | null = null;
   private nextSeq = 0;
   private totalBytes = 0;
-  /** Acknowledgement writes and segment removals under way; close() waits for them. */
-  private readonly housekeeping = new Set<Promise<void>>();
+  /** Ack writes and segment removals, one after the other, in the order they were decided. */
+  private chores: Promise<void> = Promise.resolve();
+  /** Digests of the request records in the spool, by position. */
+  private readonly digests = new Map<number, string>();
+  /** Requests being appended, by digest: an equal body arriving meanwhile waits for the outcome. */
+  private readonly appending = new Map<string, Promise<Appended>>();
   private unlock: (() => Promise<void>) | null = null;
+  private readonly lostError: Promise<Error>;
+  private reportLoss!: (err: Error) => void;
+  private lostAlready = false;
   closed = false;
+  recovered!: Recovered;
 
-  constructor(
+  private constructor(
     private readonly o: SpoolOptions,
     private readonly hooks: SpoolHooks,
+    private readonly owner: string,
+    private readonly resends: ResendFilter,
   ) {
+    this.lostError = new Promise((r) => (this.reportLoss = r));
+  }
+
+  /** Take the directory, read what an earlier run left, and return the spool ready for appends. */
+  static async open(o: SpoolOptions, hooks: SpoolHooks, now = Date.now()): Promise<Spool> {
     try {
-      mkdirSync(o.directory, { recursive: true });
+      await mkdir(o.directory, { recursive: true, mode: 0o700 });
     } catch (err) {
       throw new StartupError('spool.directory', `cannot create or open ${o.directory} (${describeSystemError(err)})`);
     }
+    const lastAlive = await stat(join(o.directory, LOCK)).then(
+      (s) => s.mtimeMs,
+      () => null,
+    );
+    const spool = new Spool(o, hooks, randomBytes(12).toString('hex'), new ResendFilter(join(o.directory, RESENDS), o.resendWindowSeconds * 1000, o.resendMaxEntries));
+    await spool.lock();
+    await spool.claim();
+    await spool.resends.load(now);
+    spool.recovered = await spool.recover(lastAlive);
+    return spool;
   }
 
   get bytes(): number {
@@ -189,21 +205,30 @@ export class Spool {
     return this.segments.size;
   }
 
+  /** Resolves if the lock is lost (another process took the directory): the spool is closed then. */
+  get lost(): Promise<Error> {
+    return this.lostError;
+  }
+
+  /** Digests remembered to recognise resends. */
+  get resendDigests(): number {
+    return this.resends.size;
+  }
+
   /**
-   * Take the spool for this process alone: a second hubble-adx on the same directory (two pods on
-   * one hostPath) would replay and delete the other's records. The lock is a directory whose
-   * mtime the holder refreshes; one left by a killed process is taken over once it is stale.
+   * A second hubble-adx on the same directory (two pods on one hostPath) would replay and delete
+   * the other's records. The lock is a directory whose mtime the holder refreshes; one left by a
+   * killed process is taken over once it is stale.
    */
-  async lock(): Promise<void> {
-    const staleMs = 5000;
+  private async lock(): Promise<void> {
     try {
       this.unlock = await lockfile.lock(this.o.directory, {
-        stale: staleMs,
+        stale: STALE_MS,
         realpath: false,
-        lockfilePath: join(this.o.directory, 'spool.lock'),
+        lockfilePath: join(this.o.directory, LOCK),
         // Twice as long as it takes the lock of a killed process to go stale.
         retries: { retries: 20, minTimeout: 500, maxTimeout: 500, factor: 1 },
-        onCompromised: (err) => this.hooks.lockLost?.(err),
+        onCompromised: (err) => this.fail(err),
       });
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code === 'ELOCKED' ? 'another hubble-adx process holds it (spool.lock is fresh)' : describeSystemError(err);
@@ -212,200 +237,260 @@ export class Spool {
   }
 
   /**
-   * A request record as it was spooled, read back from its segment (a request parked while the
-   * pipeline was full, or left by an earlier run).
+   * Write this process's token to the owner file. Every group commit reads it back before its
+   * requests are answered: a process that was frozen past the lock's stale time and resumes finds
+   * another token there, and answers nothing more.
    */
-  async readRequest(token: SpoolToken): Promise<SpooledRequest | null> {
-    if (!token.segment) return null;
-    const h = await open(token.segment.path, 'r');
+  private async claim(): Promise<void> {
+    const tmp = join(this.o.directory, `${OWNER}.${this.owner}`);
+    await writeFile(tmp, this.owner, { mode: 0o600 });
+    await rename(tmp, join(this.o.directory, OWNER));
+  }
+
+  private async stillOwner(): Promise<boolean> {
     try {
-      const head = Buffer.alloc(HEADER_BYTES);
-      await h.read(head, 0, HEADER_BYTES, token.offset);
-      const len = head.readUInt32BE(4);
-      const buf = Buffer.alloc(HEADER_BYTES + len);
-      await h.read(buf, 0, buf.length, token.offset);
-      const r = decodeRecord(buf, 0);
-      return r.ok && r.tableIndex === REQUEST_KIND ? decodeRequest(Buffer.from(r.payload)) : null;
-    } finally {
-      await h.close();
+      return (await readFile(join(this.o.directory, OWNER), 'utf8')) === this.owner;
+    } catch {
+      return false;
     }
   }
 
-  /**
-   * Read every record left by an earlier run, oldest first; each comes with its token, whose rows
-   * are told with `expect` once they are made again. Torn or corrupt tails are cut from
-   * their segment; `torn` counts them. The segments read are sealed: new appends go to a new one.
-   */
-  async *replay(report: (file: string, offset: number, reason: string) => void): AsyncGenerator<ReplayedRecord> {
-    const names = (await readdir(this.o.directory)).filter((n) => SEGMENT_RE.test(n)).sort();
+  private fail(err: Error): void {
+    if (this.lostAlready) return;
+    this.lostAlready = true;
+    this.closed = true;
+    for (const w of this.queue.splice(0)) w.reject(err);
+    this.reportLoss(err);
+  }
+
+  private async recover(lastAlive: number | null): Promise<Recovered> {
+    const dir = this.o.directory;
+    const files = await readdir(dir);
+    const names = files.filter((n) => SEGMENT_RE.test(n)).sort();
+    const out: Recovered = { records: [], checkpoint: null, checkpointPosition: -1, cut: [], lastAlive, cleanStop: null, usedBefore: lastAlive !== null || names.length > 0 };
+    try {
+      out.cleanStop = JSON.parse(await readFile(join(dir, STOPPED), 'utf8')) as unknown;
+      out.usedBefore = true;
+    } catch {
+      out.cleanStop = null;
+    }
+    // The marker says how the run before this one ended; from now on this run is the one that may crash.
+    await rm(join(dir, STOPPED), { force: true });
     for (const name of names) {
       const seq = Number(SEGMENT_RE.exec(name)![1]);
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
-      const path = join(this.o.directory, name);
+      const path = join(dir, name);
       const buf = await readFile(path);
       const acked = await readAcks(ackPath(path));
-      const seg: Segment = { seq, path, bytes: 0, records: 0, done: 0, sealed: true, acks: [] };
+      const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: true, acks: [] };
       this.segments.set(seq, seg);
-      const found: ReplayedRecord[] = [];
+      const found: RecoveredRecord[] = [];
       let offset = 0;
       for (;;) {
         const r = decodeRecord(buf, offset);
         if (!r.ok) {
           if (r.reason !== 'end') {
-            report(path, offset, r.reason);
+            out.cut.push({ file: path, offset, reason: r.reason });
             await truncate(path, offset);
           }
           break;
         }
-        let item: ReplayedRecord | null = null;
-        if (r.tableIndex === REQUEST_KIND) {
+        const position = positionOf(seq, offset);
+        const settled = acked.has(offset);
+        let item: RecoveredRecord | 'unreadable' | null = null;
+        if (r.kind === RecordKind.checkpoint) {
+          const head = decodeCheckpointHead(r.payload);
+          if (!head) item = 'unreadable';
+          else {
+            if (position > out.checkpointPosition) {
+              out.checkpointPosition = position;
+              out.checkpoint = head;
+            }
+            if (!settled) item = { kind: 'checkpoint', receipt: this.receiptAt(position), head };
+          }
+        } else if (r.kind === RecordKind.request) {
           const request = decodeRequest(r.payload);
-          if (request) item = { kind: 'request', request, token: this.located(seg, offset) };
-        } else {
-          const table = TABLE_KEYS[r.tableIndex];
-          let rows: unknown[] | null = null;
+          if (!request) item = 'unreadable';
+          else if (!settled) {
+            item = { kind: 'request', receipt: this.receiptAt(position), receivedAt: request.receivedAt, aggregateAllowed: request.aggregateAllowed, countedBefore: request.countedBefore };
+            const key = request.digest.toString('base64');
+            this.digests.set(position, key);
+            this.resends.spooled(key);
+          }
+        } else if (r.kind === RecordKind.run) {
+          let run: unknown;
           try {
-            rows = table ? (JSON.parse(r.payload.toString('utf8')) as unknown[]) : null;
+            run = JSON.parse(r.payload.toString('utf8')) as unknown;
+          } catch {
+            run = undefined;
+          }
+          if (run === undefined) item = 'unreadable';
+          else if (!settled) item = { kind: 'run', receipt: this.receiptAt(position), run };
+        } else if (r.kind < LEGACY_ROWS_KINDS && TABLE_KEYS[r.kind]) {
+          let rows: unknown = null;
+          try {
+            rows = JSON.parse(r.payload.toString('utf8')) as unknown;
           } catch {
             rows = null;
           }
-          if (table && Array.isArray(rows)) item = { kind: 'rows', table, rows, token: this.located(seg, offset) };
+          if (!Array.isArray(rows)) item = 'unreadable';
+          else if (!settled) item = { kind: 'rows', receipt: this.receiptAt(position), table: TABLE_KEYS[r.kind]!, rows };
+        } else {
+          item = 'unreadable';
         }
-        if (!item) {
-          report(path, offset, 'corrupt');
+        if (item === 'unreadable') {
+          out.cut.push({ file: path, offset, reason: 'corrupt' });
           await truncate(path, offset);
           break;
         }
         seg.records++;
-        if (acked.has(offset)) seg.done++;
-        else found.push(item);
+        if (settled) seg.settled++;
+        else if (item) found.push(item);
         offset = r.next;
       }
       seg.bytes = offset;
       this.totalBytes += offset;
-      if (seg.done === seg.records) {
+      if (seg.settled === seg.records) {
         await this.remove(seg);
         continue;
       }
-      for (const f of found) yield f;
+      for (const f of found) out.records.push(f);
     }
+    return out;
   }
 
-  private located(seg: Segment, offset: number): SpoolToken {
-    const t = new SpoolToken(this);
-    t.segment = seg;
-    t.offset = offset;
-    return t;
-  }
-
-  /** A token for a request about to be made into rows, before it is appended. */
-  issue(): SpoolToken {
-    return new SpoolToken(this);
-  }
-
-  /** Append one table's rows made without a request; resolves once they are on disk (fdatasync). */
-  async appendRows(table: TableKey, rows: readonly unknown[]): Promise<SpoolToken> {
-    const token = this.issue();
-    token.expect(rows.length);
-    await this.enqueue(encodeRecord(TABLE_KEYS.indexOf(table), [Buffer.from(JSON.stringify(rows))]), token);
-    return token;
+  private receiptAt(position: number): Receipt {
+    return new Receipt(position, this);
   }
 
   /**
-   * Append a request as received, the source of `rows` rows (all tables), plus one for each line it
-   * started that is still waiting for pieces; resolves once it is on disk (fdatasync). When the
-   * append fails, the token is dropped: the request was not taken.
+   * Append a request as received, once it is on disk (fdatasync); or, when the same body is in the
+   * spool or was delivered within spool.resendWindowSeconds, nothing: it is a resend.
    */
-  async appendRequest(token: SpoolToken, request: SpooledRequest, rows: number): Promise<void> {
-    token.expect(rows + token.pendingLines);
-    try {
-      await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(compacted(request))), token);
-    } catch (err) {
-      token.drop();
-      throw err;
-    }
+  appendRequest(r: SpooledRequest, now = Date.now()): Promise<Appended> {
+    const key = r.digest.toString('base64');
+    if (this.resends.has(key, now)) return Promise.resolve({ resend: true });
+    const earlier = this.appending.get(key);
+    // The same body being appended right now: a resend if that append succeeds, else try again.
+    if (earlier) return earlier.then(() => ({ resend: true }) as const, () => this.appendRequest(r, now));
+    const p = this.enqueue(encodeRecord(RecordKind.request, encodeRequest(r)), key).then((receipt) => ({ receipt }));
+    this.appending.set(key, p);
+    const done = () => this.appending.delete(key);
+    p.then(done, done);
+    return p;
   }
 
-  /**
-   * Append a request to be made into rows later (the rows in memory are at their bounds): how many
-   * rows it makes is told with `expect` once it is.
-   */
-  async appendParked(request: SpooledRequest): Promise<SpoolToken> {
-    const token = this.issue();
-    await this.enqueue(encodeRecord(REQUEST_KIND, encodeRequest(compacted(request))), token);
-    return token;
+  /** Append a checkpoint (its head and the rows made with it), once it is on disk. */
+  appendCheckpoint(head: CheckpointHead, rows: CheckpointRows): Promise<Receipt> {
+    return this.enqueue(encodeRecord(RecordKind.checkpoint, encodeCheckpoint(head, rows)), null);
   }
 
-  /** How many rows a replayed or parked record made; with none it is acknowledged at once. */
-  expect(token: SpoolToken, rows: number): void {
-    token.expect(rows + token.pendingLines);
+  /** Append the start of a run, once it is on disk. */
+  appendRun(run: unknown): Promise<Receipt> {
+    return this.enqueue(encodeRecord(RecordKind.run, [Buffer.from(JSON.stringify(run))]), null);
   }
 
-  /**
-   * Requests whose CRI pieces were joined into a line of a later request (`until`) stay in the
-   * spool until that request is delivered, so that a replay after a crash has every piece of the
-   * line. Without `until` (the line made no row) they are let go now.
-   */
-  keepUntilDelivered(held: readonly unknown[], until: SpoolToken | null): void {
-    for (const h of held) {
-      if (!(h instanceof SpoolToken)) continue;
-      if (until) until.keep(h);
-      else h.ack(1);
-    }
+  /** A request record read back from its segment (parked, or left by an earlier run). */
+  async readRequest(receipt: Receipt): Promise<SpooledRequest | null> {
+    const r = await this.readRecord(receipt.position);
+    return r && r.kind === RecordKind.request ? decodeRequest(Buffer.from(r.payload)) : null;
   }
 
-  private enqueue(parts: Buffer[], token: SpoolToken): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('spool is closed'));
+  /** The rows of a checkpoint record read back from its segment. */
+  async readCheckpointRows(receipt: Receipt): Promise<CheckpointRows | null> {
+    const r = await this.readRecord(receipt.position);
+    return r && r.kind === RecordKind.checkpoint ? decodeCheckpointRows(r.payload) : null;
+  }
+
+  private async readRecord(position: number): Promise<{ kind: number; payload: Buffer } | null> {
+    const seg = this.segments.get(segmentOf(position));
+    return seg ? readAt(seg.path, position) : null;
+  }
+
+  private enqueue(parts: Buffer[], digest: string | null): Promise<Receipt> {
+    if (this.closed) return Promise.reject(new Error(this.lostAlready ? 'the spool lock was lost' : 'spool is closed'));
     let bytes = 0;
     for (const p of parts) bytes += p.length;
     this.totalBytes += bytes;
     return new Promise((resolve, reject) => {
-      this.queue.push({ parts, bytes, token, resolve, reject });
-      if (!this.flushing) void this.flush();
+      this.queue.push({ parts, bytes, resolve, reject, digest });
+      this.flushing ??= this.flush().finally(() => (this.flushing = null));
     });
   }
 
   private async flush(): Promise<void> {
-    this.flushing = true;
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
+      let total = 0;
+      for (const w of batch) total += w.bytes;
+      let seg: Segment | null = null;
       try {
-        const seg = await this.segmentForWrite();
+        seg = await this.segmentForWrite();
         const parts = batch.length === 1 ? batch[0]!.parts : batch.flatMap((w) => w.parts);
-        let total = 0;
-        for (const w of batch) total += w.bytes;
         const t0 = performance.now();
         await writeAll(this.handle!, parts, total);
         await this.handle!.datasync();
         this.hooks.fsyncSeconds((performance.now() - t0) / 1000);
-        let offset = seg.bytes;
-        seg.bytes += total;
-        seg.records += batch.length;
-        for (const w of batch) {
-          w.token.locate(seg, offset);
-          w.resolve();
-          offset += w.bytes;
+        if (!(await this.stillOwner())) {
+          this.fail(new Error(`another process took ${this.o.directory} (spool.owner changed): this one answers nothing more`));
+          throw new Error('the spool lock was lost');
         }
-        if (seg.bytes >= this.o.segmentBytes) await this.seal();
       } catch (err) {
-        for (const w of batch) {
-          this.totalBytes -= w.bytes;
-          w.reject(err);
-        }
+        // Nothing of this batch was taken: the segment goes back to its last whole record first.
+        this.totalBytes -= total;
+        if (seg) await this.cutBack(seg);
+        for (const w of batch) w.reject(err);
+        continue;
       }
+      let offset = seg.bytes;
+      seg.bytes += total;
+      seg.records += batch.length;
+      for (const w of batch) {
+        const position = positionOf(seg.seq, offset);
+        const receipt = new Receipt(position, this);
+        if (w.digest !== null) {
+          this.digests.set(position, w.digest);
+          this.resends.spooled(w.digest);
+        }
+        w.resolve(receipt);
+        offset += w.bytes;
+      }
+      if (seg.bytes >= this.o.segmentBytes) await this.seal();
     }
-    this.flushing = false;
+  }
+
+  /**
+   * After a failed write: cut the segment back to its last whole record, so that the next append
+   * lands where the records before it say. If even that fails, seal the segment (replay cuts the
+   * torn tail) and go on in a new one.
+   */
+  private async cutBack(seg: Segment): Promise<void> {
+    if (this.active !== seg || !this.handle) return;
+    try {
+      await this.handle.truncate(seg.bytes);
+    } catch {
+      await this.seal();
+    }
   }
 
   private async segmentForWrite(): Promise<Segment> {
     if (this.active && this.handle) return this.active;
-    const seq = this.nextSeq++;
-    const seg: Segment = { seq, path: join(this.o.directory, segmentName(seq)), bytes: 0, records: 0, done: 0, sealed: false, acks: [] };
-    this.handle = await open(seg.path, 'a');
-    this.active = seg;
-    this.segments.set(seq, seg);
-    return seg;
+    for (;;) {
+      const seq = this.nextSeq++;
+      const path = join(this.o.directory, segmentName(seq));
+      try {
+        // A new file only: a segment another process left (or writes) is never appended to.
+        this.handle = await (this.hooks.createSegment ?? createSegment)(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw err;
+      }
+      const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: false, acks: [] };
+      this.active = seg;
+      this.segments.set(seq, seg);
+      return seg;
+    }
   }
 
   private async seal(): Promise<void> {
@@ -413,61 +498,78 @@ export class Spool {
     const h = this.handle;
     this.active = null;
     this.handle = null;
-    if (h) await h.close();
+    if (h) await h.close().catch(() => undefined);
     if (seg) {
       seg.sealed = true;
-      if (seg.done === seg.records) await this.remove(seg);
+      if (seg.settled === seg.records) this.chore(() => this.remove(seg));
     }
   }
 
-  /** @internal every row of a record is acknowledged: frees its segment when it was the last. */
-  noteDone(record: SpoolToken): void {
-    const seg = record.segment!;
-    seg.done++;
-    if (seg.sealed && seg.done === seg.records) {
-      this.track(this.remove(seg));
-      return;
+  /** A receipt settled: its record leaves the spool (and its segment, when it was the last one). */
+  settled(receipt: Receipt): void {
+    const position = receipt.position;
+    const key = this.digests.get(position);
+    if (key !== undefined) {
+      this.digests.delete(position);
+      this.resends.delivered(key, Date.now());
     }
-    seg.acks.push(record.offset);
-    if (seg.acks.length === 1) setImmediate(() => this.track(this.writeAcks(seg)));
+    const seg = this.segments.get(segmentOf(position));
+    if (!seg) return;
+    seg.settled++;
+    seg.acks.push(offsetOf(position));
+    if (seg.acks.length === 1) setImmediate(() => this.chore(() => this.writeAcks(seg)));
   }
 
-  private track(p: Promise<void>): void {
-    this.housekeeping.add(p);
-    void p.finally(() => this.housekeeping.delete(p));
+  private chore(task: () => Promise<void>): void {
+    this.chores = this.chores.then(task).catch(() => undefined);
   }
 
-  /** Record the acknowledged offsets of a segment (one append for all those of this tick). */
+  /**
+   * Record the settled offsets of a segment (one append for all those of this tick; not synced:
+   * one lost only means a duplicate after a crash), then delete the segment if that settled it.
+   */
   private async writeAcks(seg: Segment): Promise<void> {
-    if (seg.acks.length === 0 || !this.segments.has(seg.seq)) return;
-    const text = seg.acks.join('\n') + '\n';
-    seg.acks = [];
-    await appendFile(ackPath(seg.path), text).catch(() => undefined);
+    if (seg.acks.length > 0 && this.segments.has(seg.seq)) {
+      const text = seg.acks.join('\n') + '\n';
+      seg.acks = [];
+      await appendFile(ackPath(seg.path), text, { mode: 0o600 }).catch(() => undefined);
+    }
+    if (seg.sealed && seg.settled === seg.records) await this.remove(seg);
   }
 
   private async remove(seg: Segment): Promise<void> {
-    if (!this.segments.delete(seg.seq)) return;
+    if (seg === this.active || !this.segments.delete(seg.seq)) return;
     this.totalBytes -= seg.bytes;
     await rm(seg.path, { force: true });
     await rm(ackPath(seg.path), { force: true });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop: wait for the writes under way, record what settled, close the active segment (deleted
+   * when all of it settled), and write `stop` as the marker the next start reads (`cleanStop`).
+   */
+  async close(stop?: unknown): Promise<void> {
     this.closed = true;
-    while (this.flushing) await new Promise((r) => setTimeout(r, 5));
+    await this.flushing;
     // Acknowledgements noted this tick, then every write and removal still under way.
     await new Promise((r) => setImmediate(r));
-    await Promise.all([...this.housekeeping]);
-    if (this.handle) await this.handle.close();
-    this.handle = null;
-    // A fully acknowledged active segment is not needed for the next start.
-    const seg = this.active;
-    this.active = null;
-    if (seg) {
-      seg.sealed = true;
-      if (seg.done === seg.records) await this.remove(seg);
+    await this.chores;
+    if (this.active) {
+      const seg = this.active;
+      await this.seal();
+      if (seg.acks.length > 0) this.chore(() => this.writeAcks(seg));
     }
+    await this.chores;
+    await this.resends.settle();
+    if (stop !== undefined && !this.lostAlready) {
+      const tmp = join(this.o.directory, `${STOPPED}.tmp`);
+      await writeFile(tmp, JSON.stringify(stop), { mode: 0o600 });
+      await rename(tmp, join(this.o.directory, STOPPED));
+    }
+    if (!this.lostAlready) await rm(join(this.o.directory, OWNER), { force: true });
     await this.unlock?.().catch(() => undefined);
     this.unlock = null;
   }
 }
+
+export { markBefore };

@@ -90,7 +90,7 @@ describe('HubbleCoverage: what each node saw, kept and set aside, per window', (
       const sent = lines.map((l, i) => (i % 50 === 0 && l.startsWith('{"flow"') ? l.slice(0, 40) : l));
       broken += sent.filter((l, i) => l !== lines[i]).length;
       flowLines += sent.filter((l, i) => l === lines[i] && l.startsWith('{"flow"')).length;
-      await p.ingest({ records: sent.map((l) => ({ record: criRecord(l), timeSec: null })), bad: [] }, 'msgpack');
+      await p.ingest({ format: 'msgpack', encoding: '', body: Buffer.alloc(0), decoded: { records: sent.map((l) => ({ record: criRecord(l), timeSec: null })), bad: [] } });
     }
     await p.close();
     const rows = (sink.tables.get('coverage') ?? []) as unknown as Coverage[];
@@ -188,7 +188,7 @@ describe('overload.mode aggregate-allowed', () => {
       denied += 50;
       allowed += 100;
       const body = jsonLinesBody(lines.map((l) => ({ log: l })));
-      await p.ingest({ records: lines.map((l) => ({ record: { log: l }, timeSec: null })), bad: [] }, 'json_lines', { body, encoding: undefined });
+      await p.ingest({ format: 'json_lines', encoding: '', body, decoded: { records: lines.map((l) => ({ record: { log: l }, timeSec: null })), bad: [] } });
       aggregatingSeen ||= (await metrics.registry.getSingleMetric('hubble_adx_overload_aggregating')!.get()).values[0]?.value === 1;
       await sleep(50);
     }

@@ -151,21 +151,34 @@ function swapPorts(l4: unknown): unknown {
 }
 
 describe('aggregation', () => {
-  it('collapses allowed flows by key, conserves the total FlowCount, and keeps denied flows one by one', () => {
+  /** As the processor does: what process() calls aggregated is folded with absorb(). */
+  const through = (e: Enricher, r: FlowRow) => {
+    const outcome = e.process(r);
+    if (outcome === 'aggregated') e.absorb(r);
+    return outcome;
+  };
+
+  it('collapses allowed flows by key, conserves FlowCount and the sampling weight apart, and keeps denied flows one by one', () => {
     const e = enricher({ aggregation: { enabled: true, windowSeconds: 1 }, sampling: { allowedOneIn: 4 } });
     const gen = new FlowGenerator(11);
     let inCount = 0;
+    let folded = 0;
     const passed: FlowRow[] = [];
     for (const line of gen.lines(5000)) {
       if (!line.startsWith('{"flow"')) continue;
       const r = normalizeFlow((JSON.parse(line) as { flow: Record<string, unknown> }).flow, env, 'c');
       inCount += r.FlowCount ?? 1;
-      const outcome = e.process(r);
+      const outcome = through(e, r);
       if (outcome === 'kept') passed.push(r);
+      if (outcome === 'aggregated') folded++;
     }
-    const aggregated = e.takeAggregated(Date.now(), true);
+    const aggregated = e.takeAggregated();
     expect(aggregated.length).toBeGreaterThan(0);
     expect(passed.every((r) => r.Verdict !== 'FORWARDED')).toBe(true);
+    // Each aggregate says how many flow records it folded: what HubbleCoverage counts as kept.
+    expect(aggregated.reduce((n, r) => n + (r.AggregatedFlows ?? 0), 0)).toBe(folded);
+    // The sampling weight stays a weight (not folded into FlowCount): estimates are FlowCount * SamplingWeight.
+    expect(aggregated.every((r) => r.SamplingWeight === 4)).toBe(true);
     const outCount = [...passed, ...aggregated].reduce((n, r) => n + (r.FlowCount ?? 1) * (r.SamplingWeight ?? 1), 0);
     // Sampling makes the total an estimate; aggregation itself must not change it: recount without sampling.
     const exact = enricher({ aggregation: { enabled: true, keepIps: false } });
@@ -175,9 +188,9 @@ describe('aggregation', () => {
       if (!line.startsWith('{"flow"')) continue;
       const r = normalizeFlow((JSON.parse(line) as { flow: Record<string, unknown> }).flow, env, 'c');
       exactIn += r.FlowCount ?? 1;
-      if (exact.process(r) === 'kept') exactPassed.push(r);
+      if (through(exact, r) === 'kept') exactPassed.push(r);
     }
-    const exactRows = [...exactPassed, ...exact.takeAggregated(Date.now(), true)];
+    const exactRows = [...exactPassed, ...exact.takeAggregated()];
     expect(exactRows.reduce((n, r) => n + (r.FlowCount ?? 1), 0)).toBe(exactIn);
     expect(exactRows.length).toBeLessThan(exactIn);
     expect(Math.abs(outCount - inCount) / inCount).toBeLessThan(0.15);
@@ -191,10 +204,22 @@ describe('aggregation', () => {
   it('keepIps: false drops the addresses from the key and the rows', () => {
     const e = enricher({ aggregation: { enabled: true, keepIps: false } });
     for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) {
-      e.process(flow({ verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z', IP: { source: ip, destination: '10.1.1.1' }, source: { namespace: 'a', pod_name: 'web-5d8f7c9b6-x2x9q' } }));
+      through(e, flow({ verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z', IP: { source: ip, destination: '10.1.1.1' }, source: { namespace: 'a', pod_name: 'web-5d8f7c9b6-x2x9q' } }));
     }
-    const rows = e.takeAggregated(Date.now(), true);
+    const rows = e.takeAggregated();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ FlowCount: 3, SourceIp: null, DestinationIp: null, SourceWorkload: 'web' });
+    expect(rows[0]).toMatchObject({ FlowCount: 3, AggregatedFlows: 3, SourceIp: null, DestinationIp: null, SourceWorkload: 'web' });
+  });
+
+  it('which flows are aggregated depends on the flow alone, not on what the aggregator holds: room says when to take them', () => {
+    const e = enricher({ aggregation: { enabled: true, maxKeys: 2 } });
+    const rows = ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((ip) => flow({ verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z', IP: { source: ip, destination: '10.1.1.1' } }));
+    expect(rows.map((r) => e.process(r))).toEqual(['aggregated', 'aggregated', 'aggregated']);
+    e.absorb(rows[0]!);
+    expect(e.aggregateRoom).toBe(1);
+    e.absorb(rows[1]!);
+    expect(e.aggregateRoom).toBe(0);
+    expect(e.takeAggregated()).toHaveLength(2);
+    expect(e.aggregateRoom).toBe(2);
   });
 });

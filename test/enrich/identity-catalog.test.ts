@@ -34,8 +34,8 @@ describe('identity catalog (enrich.endpointLabels)', () => {
     // What was read from the labels before they left the row is still there.
     expect(rows[0]!.SourceLabelValues).toEqual({ app: 'web' });
     expect(e.takeIdentities()).toEqual([
-      { TimeGenerated: new Date(t0).toISOString(), Cluster: 'aks-1', NodeName: 'node-a', Identity: 1001, Namespace: 'shop', Labels: WEB, SchemaVersion: SCHEMA_VERSION },
-      { TimeGenerated: new Date(t0).toISOString(), Cluster: 'aks-1', NodeName: 'node-a', Identity: 1002, Namespace: 'shop', Labels: DB, SchemaVersion: SCHEMA_VERSION },
+      { TimeGenerated: new Date(t0).toISOString(), Cluster: 'aks-1', NodeName: 'node-a', Identity: 1001, Namespace: 'shop', Labels: WEB, ReceiverNode: null, RunId: null, SchemaVersion: SCHEMA_VERSION },
+      { TimeGenerated: new Date(t0).toISOString(), Cluster: 'aks-1', NodeName: 'node-a', Identity: 1002, Namespace: 'shop', Labels: DB, ReceiverNode: null, RunId: null, SchemaVersion: SCHEMA_VERSION },
     ]);
     expect(e.takeIdentities()).toEqual([]);
   });

@@ -1,18 +1,35 @@
 import { describe, expect, it } from 'vitest';
-import { Extractor, type DeadLetter, type ExporterRecord, type ExtractOutput, type PieceSource, type SkipReason } from '../../src/extract/index.js';
+import { Extractor, type DeadLetter, type DecidedLine, type ExporterRecord, type ExtractOutput, type PieceSource, type SkipReason } from '../../src/extract/index.js';
+import { Receipt } from '../../src/spool/index.js';
 
 const FLOW = { time: '2025-04-16T18:49:59.450463857Z', verdict: 'FORWARDED', IP: { source: '10.0.1.13', destination: '10.0.1.178' } };
 const LINE = JSON.stringify({ flow: FLOW, node_name: 'c1/n1', time: '2025-04-16T18:49:59.450463857Z' });
 
 function harness(opts: Partial<ConstructorParameters<typeof Extractor>[0]> = {}) {
-  const out = { records: [] as ExporterRecord[], skips: [] as SkipReason[], dead: [] as DeadLetter[], done: [] as PieceSource[] };
+  const out = { records: [] as ExporterRecord[], skips: [] as SkipReason[], dead: [] as DeadLetter[], done: [] as PieceSource[], given: [] as string[] };
   const extractor = new Extractor({ logKeys: ['log', 'message'], partialMaxBytes: 64 * 1024, partialMaxAgeMs: 1000, partialMaxLines: 1024, partialMaxTotalBytes: 16 << 20, maxLineBytes: 1 << 20, ...opts });
-  const sink: ExtractOutput = { record: (r) => out.records.push(r), skip: (s) => out.skips.push(s), dead: (d) => out.dead.push(d), piecesDone: (s) => out.done.push(...s) };
+  // Whoever decides a line releases its holds, as the pipeline does once it has kept the sources.
+  const decided = (l: DecidedLine) => {
+    out.done.push(...l.sources);
+    for (const h of l.holds) h.release();
+  };
+  const sink: ExtractOutput = { record: (r) => out.records.push(r), skip: (s) => out.skips.push(s), dead: (d) => out.dead.push(d), lineDecided: decided };
   // Every outcome told to the one output of this test.
   const ex = {
     push: (rec: Record<string, unknown>, timeSec: number | null, now: number, source?: PieceSource) => extractor.push(rec, timeSec, now, sink, source),
-    expire: (now: number) => extractor.expire(now, sink),
-    drain: () => extractor.drain(sink),
+    expire: (now: number) => {
+      for (const g of extractor.expire(now, sink)) {
+        out.given.push(g.key);
+        decided(g.line);
+      }
+    },
+    drain: () => {
+      for (const g of extractor.expire(Number.POSITIVE_INFINITY, sink)) {
+        out.given.push(g.key);
+        decided(g.line);
+      }
+    },
+    forget: (keys: string[]) => extractor.forget(keys),
     get pendingPartials() {
       return extractor.pendingPartials;
     },
@@ -97,23 +114,44 @@ describe('extracting exporter records from cilium-agent log records', () => {
     expect(ex.pendingPartials).toBe(0);
   });
 
-  it('counts, per source of pieces (a request), the unfinished lines holding them, and hands them back when finished', () => {
+  it('holds each source of pieces (a request) once per unfinished line, and hands the holds to whoever decides the line', () => {
     const { ex, out } = harness({ partialMaxAgeMs: 1000 });
     const k8s = (pod: string) => ({ namespace_name: 'kube-system', pod_name: pod, container_name: 'cilium-agent' });
-    const reqA: PieceSource = { pendingLines: 0 };
-    const reqB: PieceSource = { pendingLines: 0 };
+    const reqA = new Receipt(1);
+    const reqB = new Receipt(2);
     ex.push({ log: LINE.slice(0, 30), logtag: 'P', kubernetes: k8s('a') }, null, 0, reqA);
     ex.push({ log: LINE.slice(30, 40), logtag: 'P', kubernetes: k8s('a') }, null, 0, reqA);
     ex.push({ log: LINE.slice(0, 20), logtag: 'P', kubernetes: k8s('b') }, null, 0, reqA);
-    expect(reqA.pendingLines).toBe(2); // two lines, however many pieces
+    reqA.made();
+    reqB.made();
+    expect(reqA.settled).toBe(false); // two lines hold it, however many pieces
     ex.push({ log: LINE.slice(40), logtag: 'F', kubernetes: k8s('a') }, null, 0, reqB);
     expect(out.records).toHaveLength(1);
     expect(out.done).toEqual([reqA]);
-    expect(reqA.pendingLines).toBe(1);
-    ex.expire(5_000); // the other line never finishes: a dead letter, and its source is let go too
+    expect(reqA.settled).toBe(false); // the other line still holds it
+    ex.expire(5_000); // the other line never finishes: a dead letter, named by its key, and its source is let go too
     expect(out.dead.map((d) => d.reason)).toEqual(['partial_incomplete']);
+    expect(out.given).toHaveLength(1);
     expect(out.done).toEqual([reqA, reqA]);
-    expect([reqA.pendingLines, reqB.pendingLines]).toEqual([0, 0]);
+    expect([reqA.settled, reqB.settled]).toEqual([true, true]);
+  });
+
+  it('forgets a line by its key (a replay reaching the checkpoint that gave it up), letting go of its holds', () => {
+    const { ex, out } = harness();
+    const k8s = { namespace_name: 'kube-system', pod_name: 'a', container_name: 'cilium-agent' };
+    const src = new Receipt(1);
+    ex.push({ log: LINE.slice(0, 30), logtag: 'P', kubernetes: k8s }, null, 0, src);
+    src.made();
+    ex.expire(5_000);
+    const key = out.given[0]!;
+    const again = new Receipt(2);
+    ex.push({ log: LINE.slice(0, 30), logtag: 'P', kubernetes: k8s }, null, 0, again);
+    again.made();
+    ex.forget([key]);
+    expect(ex.pendingPartials).toBe(0);
+    expect(again.settled).toBe(true);
+    ex.push({ log: LINE, logtag: 'F', kubernetes: k8s }, null, 0);
+    expect(out.records).toHaveLength(1);
   });
 
   it('does not re-join a line the cri multiline parser already joined (it leaves `_p: P` on it)', () => {

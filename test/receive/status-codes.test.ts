@@ -206,7 +206,7 @@ describe('backpressure: a full pipeline answers 503 with Retry-After, never anot
 
   it('while draining for shutdown: 503', async () => {
     const svc = await start();
-    const drained = svc.service.pipeline.drain();
+    const drained = svc.service.pipeline.close();
     const res = await svc.post(jsonLinesBody([{ log: flowLine('late') }]), ndjson);
     expect(res.status).toBe(503);
     await drained;

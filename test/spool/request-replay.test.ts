@@ -1,14 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { criRecord, gzip, msgpackBody } from '../support/fluent-bit-bodies.js';
 import { FlowGenerator } from '../support/generator.js';
-import { configSchema } from '../../src/config/index.js';
+import { configSchema, type Config } from '../../src/config/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { decodeBody } from '../../src/receive/index.js';
-import { Spool } from '../../src/spool/index.js';
 import type { TableKey } from '../../src/schema/index.js';
 import { RowSink } from '../support/row-sink.js';
 import type { Sink } from '../../src/sink/index.js';
@@ -20,149 +19,207 @@ const quiet = { debug: () => undefined, info: () => undefined, warn: () => undef
 class MemorySink extends RowSink {
   readonly name = 'memory';
   readonly tables = new Map<TableKey, Record<string, unknown>[]>();
-  constructor(private readonly down = false) {
+  constructor(public down = false) {
     super();
   }
   protected async take(table: TableKey, rows: Record<string, unknown>[]): Promise<void> {
     if (this.down) throw new Error('ADX is down');
     this.tables.set(table, [...(this.tables.get(table) ?? []), ...rows]);
   }
+  rows(table: TableKey): Record<string, unknown>[] {
+    return this.tables.get(table) ?? [];
+  }
 }
 
 /** A configuration with its own fresh spool directory. */
-function spooled() {
-  return configSchema.parse({ spool: { directory: mkdtempSync(join(tmpdir(), 'hubble-adx-replay-')) }, batch: { maxAgeMs: 20 } });
+function spooled(extra: Record<string, unknown> = {}): Config {
+  return configSchema.parse({
+    spool: { directory: mkdtempSync(join(tmpdir(), 'hubble-adx-replay-')) },
+    batch: { maxAgeMs: 20 },
+    retry: { minDelayMs: 10, maxDelayMs: 50 },
+    coverage: { windowSeconds: 3600, nodeName: 'node-a' },
+    ...extra,
+  });
 }
 
-const pipeline = (config: ReturnType<typeof spooled>, sink: Sink, metrics = createMetrics({ defaultMetrics: false })) => new Pipeline(config, metrics, sink, quiet);
+async function started(config: Config, sink: Sink, metrics = createMetrics({ defaultMetrics: false })): Promise<Pipeline> {
+  const p = new Pipeline(config, metrics, sink, quiet);
+  await p.recover();
+  return p;
+}
+
+/**
+ * The process dies (kill -9): nothing of it is stopped cleanly. Its lock is left stale, and the
+ * next start takes the directory over; the dead pipeline, still in this test's memory, loses its
+ * spool (it answers nothing more) and is put away without writing anything.
+ */
+async function killed(dead: Pipeline, config: Config): Promise<void> {
+  const lock = join(config.spool.directory, 'spool.lock');
+  rmSync(lock, { recursive: true, force: true });
+  mkdirSync(lock);
+  const then = new Date(Date.now() - 10_000);
+  utimesSync(lock, then, then);
+  (dead as unknown as { zombie: Pipeline }).zombie = dead;
+}
 
 /** As the receiver does: decode a msgpack+gzip body and hand it on with the body as received. */
-async function send(p: Pipeline, body: Buffer, config: ReturnType<typeof spooled>) {
+async function send(p: Pipeline, body: Buffer, config: Config) {
   const d = await decodeBody(body, 'msgpack', 'gzip', config.limits, config.server.jsonDateKey);
   if (!d.ok) throw new Error(d.error.message);
-  return p.ingest(d.decoded, 'msgpack', { body, encoding: 'gzip' });
+  return p.ingest({ format: 'msgpack', encoding: 'gzip', body, decoded: d.decoded });
 }
 
-describe('spooled requests', () => {
-  it('are made into the same rows again after a restart: flows, events, dead letters and identities', async () => {
+const uuids = (s: MemorySink) => s.rows('flows').map((r) => r.Uuid);
+const sum = (rows: Record<string, unknown>[], k: string) => rows.reduce((n, r) => n + Number(r[k] ?? 0), 0);
+
+describe('spooled requests, after a crash', () => {
+  it('are made into the same rows again: flows, events, dead letters and identities, and counted once', async () => {
     const config = spooled();
     const lines = [...new FlowGenerator(7).lines(300), '{"flow":{"uuid":"broken"', '{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"3"},"node_name":"c/n","time":"2026-01-01T00:00:00Z"}'];
     const body = gzip(msgpackBody(lines.map((l) => criRecord(l))));
 
-    // First run: the request is acknowledged (spooled), ADX is down, the process stops.
-    const first = pipeline(config, new MemorySink(true));
+    // First run: the request is acknowledged (spooled) and counted, ADX is down, the process dies.
+    const down = new MemorySink(true);
+    const first = await started(config, down);
     const summary = await send(first, body, config);
-    expect(await first.close(50)).toBe(false);
+    await killed(first, config);
     // The rows as they would have been written: the same input through a memory-only pipeline.
     const before = new MemorySink();
-    const reference = pipeline(configSchema.parse({ spool: { enabled: false } }), before);
+    const reference = await started(configSchema.parse({ spool: { enabled: false }, coverage: { nodeName: 'node-a' } }), before);
     await send(reference, body, config);
     await reference.close();
 
-    // Second run on the same spool: replayed from the request itself.
+    // Second run on the same spool: made into rows again from the request itself.
     const after = new MemorySink();
     const metrics = createMetrics({ defaultMetrics: false });
-    const secondStarted = Date.now();
-    const second = pipeline(config, after, metrics);
-    const replayed = await second.recover();
+    const second = await started(config, after, metrics);
+    await first.close(0);
+    await second.flush();
     await second.close();
-    // Counted when the request arrived, not again when its rows are made again.
-    const text = await metrics.registry.metrics();
-    expect(metricValue(text, 'hubble_adx_hubble_lost_events_total', { source: 'HUBBLE_RING_BUFFER', node: 'n' })).toBe(0);
-    expect(metricValue(text, 'hubble_adx_dead_letters_total', { stage: 'extract', reason: 'invalid_json' })).toBe(0);
-    expect(metricValue(text, 'hubble_adx_spool_replayed_rows_total')).toBe(replayed);
-    const uuids = (s: MemorySink) => (s.tables.get('flows') ?? []).map((r) => r.Uuid);
+    const strip = (rows: Record<string, unknown>[]) => rows.map(({ RunId: _r, CoverageWindow: _w, TimeGenerated: _t, ...rest }) => rest);
     expect(uuids(after)).toEqual(uuids(before));
     expect(uuids(after)).toHaveLength(summary.flows);
-    expect(after.tables.get('flows')).toEqual(before.tables.get('flows'));
-    expect(after.tables.get('events')).toEqual(before.tables.get('events'));
-    expect(after.tables.get('deadLetters')?.map((r) => [r.Reason, r.RawData])).toEqual([['invalid_json', '{"flow":{"uuid":"broken"']]);
-    const identities = (s: MemorySink) => (s.tables.get('identities') ?? []).map(({ TimeGenerated: _t, ...r }) => r);
-    expect(identities(after)).toEqual(identities(before));
-    // Everything the second run wrote was replayed, but for its own coverage row.
-    const own = (after.tables.get('coverage') ?? []).filter((r) => Date.parse(r.WindowStart as string) >= secondStarted).length;
-    expect(own).toBe(1);
-    expect(replayed).toBe([...after.tables.values()].reduce((n, rows) => n + rows.length, 0) - own);
+    expect(strip(after.rows('flows'))).toEqual(strip(before.rows('flows')));
+    expect(strip(after.rows('events'))).toEqual(strip(before.rows('events')));
+    expect(after.rows('deadLetters').map((r) => [r.Reason, r.RawData])).toEqual([['invalid_json', '{"flow":{"uuid":"broken"']]);
+    expect(strip(after.rows('identities'))).toEqual(strip(before.rows('identities')));
+    // Counted once: the first run counted it when it came; its coverage window, open at the crash,
+    // is closed by the second run with exactly what it held (reason crash), and nothing is counted again.
+    const text = await metrics.registry.metrics();
+    expect(metricValue(text, 'hubble_adx_hubble_lost_events_total', { source: 'HUBBLE_RING_BUFFER', node: 'n' })).toBe(3);
+    const coverage = after.rows('coverage');
+    const firstRun = coverage.filter((r) => r.PreviousRunEnd === 'none');
+    expect(firstRun.map((r) => r.WindowEndReason)).toEqual(['crash']);
+    expect(sum(coverage, 'FlowsSeen')).toBe(summary.flows + 1);
+    expect(sum(coverage, 'HubbleLostEvents')).toBe(3);
+    // Every flow row names the run and window that counted it: the first run's.
+    expect(new Set(after.rows('flows').map((r) => `${r.RunId}/${r.CoverageWindow}`))).toEqual(new Set([`${firstRun[0]!.RunId}/0`]));
+    const secondRun = coverage.filter((r) => r.PreviousRunEnd === 'crash');
+    expect(secondRun.map((r) => r.WindowEndReason)).toEqual(['stop']);
 
-    // Third run: everything was delivered, nothing is left.
-    const third = pipeline(config, new MemorySink());
+    // Third run: everything was delivered and counted, nothing is left to make.
+    const third = new Pipeline(config, createMetrics({ defaultMetrics: false }), new MemorySink(), quiet);
     expect(await third.recover()).toBe(0);
     await third.close();
   });
 
-  it('a line whose CRI pieces came in two requests is joined again on replay: the first request is kept until the line is delivered', async () => {
+  it('a line whose CRI pieces came in two requests is joined again: the first request is kept until the line is delivered', async () => {
     const config = spooled();
     const line = JSON.stringify({ flow: { uuid: 'split-across-requests', verdict: 'DROPPED', time: '2026-01-01T00:00:00Z' }, node_name: 'c/n' });
     const stream = { kubernetes: { namespace_name: 'kube-system', pod_name: 'cilium-x', container_name: 'cilium-agent' }, stream: 'stdout' };
     const requestA = gzip(msgpackBody([{ log: line.slice(0, 25), logtag: 'P', ...stream }]));
     const requestB = gzip(msgpackBody([{ log: line.slice(25), logtag: 'F', ...stream }]));
 
-    // First run: A brings the first piece (no row yet), B the last; ADX is down; the process stops.
-    const first = pipeline(config, new MemorySink(true));
+    const first = await started(config, new MemorySink(true));
     expect((await send(first, requestA, config)).flows).toBe(0);
     expect((await send(first, requestB, config)).flows).toBe(1);
-    await first.close(50);
+    await killed(first, config);
 
-    // Second run: both requests are replayed, in order, and the line is whole again.
     const delivered = new MemorySink();
-    const second = pipeline(config, delivered);
-    await second.recover();
+    const second = await started(config, delivered);
+    await first.close(0);
+    await second.flush();
     await second.close();
-    expect(delivered.tables.get('flows')?.map((r) => r.Uuid)).toEqual(['split-across-requests']);
-    expect(delivered.tables.get('deadLetters')).toBeUndefined();
+    expect(uuids(delivered)).toEqual(['split-across-requests']);
+    expect(delivered.rows('deadLetters')).toEqual([]);
+    expect(sum(delivered.rows('coverage'), 'FlowsSeen')).toBe(1);
 
-    // The line was delivered: both requests are let go, nothing is replayed a third time.
-    const third = pipeline(config, new MemorySink());
-    expect(await third.recover()).toBe(0);
+    const third = await started(config, new MemorySink());
+    await third.flush();
     await third.close();
+    expect(readdirSync(config.spool.directory).filter((f) => f.endsWith('.wal'))).toEqual([]);
   });
 
-  it('a request whose pieces wait for a later line is not let go before that line is delivered', async () => {
+  it('a request whose pieces wait for a later line is not let go before that line is decided and delivered', async () => {
     const config = spooled();
     const dir = config.spool.directory;
     const line = JSON.stringify({ flow: { uuid: 'late-final-piece', verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z' } });
     const stream = { kubernetes: { namespace_name: 'kube-system', pod_name: 'cilium-y', container_name: 'cilium-agent' } };
     const other = JSON.stringify({ flow: { uuid: 'whole', verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z' } });
     const body = gzip(msgpackBody([{ log: other, ...stream, kubernetes: { ...stream.kubernetes, pod_name: 'cilium-z' } }, { log: line.slice(0, 20), logtag: 'P', ...stream }]));
-    // ADX takes the request's one row, yet the request stays: its piece is part of an unfinished line.
     const sink = new MemorySink();
-    const p = pipeline(config, sink);
+    const p = await started(config, sink);
     await send(p, body, config);
     await p.flush();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(sink.tables.get('flows')?.map((r) => r.Uuid)).toEqual(['whole']);
-    const acked = () => readdirSync(dir).filter((f) => f.endsWith('.ack')).flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean));
-    expect(acked()).toEqual([]);
-    expect(readdirSync(dir).filter((f) => f.endsWith('.wal'))).toHaveLength(1);
+    expect(uuids(sink)).toEqual(['whole']);
+    // Delivered, yet kept: its piece is part of an unfinished line.
+    await killed(p, config);
+    const again = new MemorySink();
+    const second = await started(config, again);
+    await p.close(0);
+    await second.flush();
+    // Made into rows again (its flow a duplicate the Uuid view removes), counted once, and the line still waits.
+    expect(uuids(again)).toEqual(['whole']);
     // A clean stop reports the unfinished line as a dead letter; once that is delivered, all is let go.
-    await p.close();
-    expect(sink.tables.get('deadLetters')?.map((r) => [r.Reason, r.RawData])).toEqual([['partial_incomplete', line.slice(0, 20)]]);
+    await second.close();
+    expect(again.rows('deadLetters').map((r) => [r.Reason, r.RawData])).toEqual([['partial_incomplete', line.slice(0, 20)]]);
+    expect(sum(again.rows('coverage'), 'FlowsSeen')).toBe(2 - 1 + 1); // 'whole' counted by the first run's window, the line here
+    const third = await started(config, new MemorySink());
+    await third.close();
     expect(readdirSync(dir).filter((f) => f.endsWith('.wal'))).toEqual([]);
   });
 
-  it('rows spooled as rows (aggregates, expired lines) stay in the spool until every one of them is delivered, also when they span batches', async () => {
-    const config = configSchema.parse({ spool: { directory: mkdtempSync(join(tmpdir(), 'hubble-adx-replay-')) }, batch: { maxAgeMs: 20, maxRows: 2, maxInFlight: 1 } });
-    const rows = ['r-0', 'r-1', 'r-2'].map((Uuid) => ({ TimeGenerated: '2026-01-01T00:00:00Z', Uuid, Verdict: 'FORWARDED' }));
-    const earlier = new Spool(config.spool, { fsyncSeconds: () => undefined });
-    await earlier.appendRows('flows', rows);
-    // A sink that takes the first batch (two rows) and then refuses: the third row is not delivered.
-    let taken = 0;
-    const stingy = new (class extends MemorySink {
-      protected override async take(table: TableKey, got: Record<string, unknown>[]): Promise<void> {
-        if (table === 'flows' && taken > 0) throw new Error('ADX is down');
-        if (table === 'flows') taken += got.length;
-        await super.take(table, got);
-      }
-    })();
-    const second = pipeline(config, stingy);
-    await second.recover();
-    for (let i = 0; i < 100 && taken === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(taken).toBe(2);
-    await second.close(50);
-    const replayed: string[] = [];
-    for await (const r of new Spool(config.spool, { fsyncSeconds: () => undefined }).replay(() => undefined)) {
-      if (r.kind === 'rows') for (const row of r.rows) replayed.push((row as { Uuid: string }).Uuid);
-    }
-    expect(replayed).toEqual(['r-0', 'r-1', 'r-2']);
+  it('aggregated flows are not only in memory: a crash before their aggregate row is written loses none and counts none twice', async () => {
+    const config = spooled({ aggregation: { enabled: true, windowSeconds: 3600 } });
+    const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ flow: { uuid: `agg-${i}`, verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z', IP: { source: '10.0.0.1', destination: '10.0.0.2' } }, node_name: 'c/n' }));
+    const first = await started(config, new MemorySink(true));
+    const summary = await send(first, gzip(msgpackBody(lines.map((l) => ({ log: l })))), config);
+    expect(summary.flows).toBe(200);
+    await killed(first, config);
+    const sink = new MemorySink();
+    const second = await started(config, sink);
+    await first.close(0);
+    await second.flush();
+    await second.close();
+    const aggregates = sink.rows('flows');
+    expect(sum(aggregates, 'FlowCount')).toBe(200);
+    expect(sum(aggregates, 'AggregatedFlows')).toBe(200);
+    const coverage = sink.rows('coverage');
+    expect(sum(coverage, 'FlowsSeen')).toBe(200);
+    expect(sum(coverage, 'FlowsKept')).toBe(200);
+    expect(sum(coverage, 'FlowsAggregated')).toBe(200);
+  });
+
+  it('what was counted before a checkpoint is not counted again after a crash; what came after it is, once', async () => {
+    const config = spooled({ coverage: { windowSeconds: 1, nodeName: 'node-a' } });
+    const flows = (prefix: string, n: number) => gzip(msgpackBody(Array.from({ length: n }, (_, i) => ({ log: JSON.stringify({ flow: { uuid: `${prefix}-${i}`, verdict: 'DROPPED', time: '2026-01-01T00:00:00Z' } }) }))));
+    const first = await started(config, new MemorySink(true));
+    await send(first, flows('early', 30), config);
+    // A window closes (a checkpoint): the 30 are counted for good.
+    await new Promise((r) => setTimeout(r, 2300));
+    await send(first, flows('late', 20), config);
+    await killed(first, config);
+    const sink = new MemorySink();
+    const second = await started(config, sink);
+    await first.close(0);
+    await second.flush();
+    await second.close();
+    expect(new Set(uuids(sink)).size).toBe(50);
+    expect(sum(sink.rows('coverage'), 'FlowsSeen')).toBe(50);
+    // Rows made again name the window that counted them, also those counted before the checkpoint.
+    const windows = new Map(sink.rows('flows').map((r) => [String(r.Uuid).split('-')[0], `${r.RunId}/${r.CoverageWindow}`]));
+    const covered = new Set(sink.rows('coverage').filter((r) => Number(r.FlowsSeen) > 0).map((r) => `${r.RunId}/${r.WindowSequence}`));
+    expect(covered.has(windows.get('early')!)).toBe(true);
+    expect(covered.has(windows.get('late')!)).toBe(true);
   });
 });

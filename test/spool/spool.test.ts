@@ -1,201 +1,267 @@
-import { mkdtempSync, readdirSync, statSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { brotliDecompressSync } from 'node:zlib';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Spool, type ReplayedRecord } from '../../src/spool/index.js';
+import { Spool, digestOf, keptBody, type Receipt, type SpooledRequest } from '../../src/spool/index.js';
+import type { SegmentFile } from '../../src/spool/spool.js';
 
-const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, segmentBytes, maxBytes: 64 * 1024 * 1024 });
+const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, segmentBytes, maxBytes: 64 * 1024 * 1024, resendWindowSeconds: 600, resendMaxEntries: 1000 });
 const noHooks = { fsyncSeconds: () => undefined };
 const tmp = () => mkdtempSync(join(tmpdir(), 'hubble-adx-spool-'));
-const rows = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ Uuid: `${prefix}-${i}`, Pad: 'x'.repeat(100) }));
+const settle = () => new Promise((r) => setTimeout(r, 30));
 
-type RowsRecord = Extract<ReplayedRecord, { kind: 'rows' }>;
-type RequestRecord = Extract<ReplayedRecord, { kind: 'request' }>;
-
-async function replayAll(dir: string, segmentBytes?: number) {
-  const spool = new Spool(opts(dir, segmentBytes), noHooks);
-  const out: RowsRecord[] = [];
-  const requests: RequestRecord[] = [];
-  const problems: string[] = [];
-  for await (const r of spool.replay((_f, offset, reason) => problems.push(`${reason}@${offset}`))) {
-    if (r.kind === 'rows') out.push(r);
-    else requests.push(r);
-  }
-  return { spool, out, requests, problems };
+/** A request as the receiver spools it, with a body that names it. */
+function request(name: string, pad = 0): SpooledRequest {
+  const kept = keptBody('', Buffer.from(`{"log":"${name}${'x'.repeat(pad)}"}\n`));
+  return { format: 'json_lines', encoding: kept.encoding, receivedAt: 1_795_161_600_000, body: kept.body, aggregateAllowed: false, countedBefore: false, digest: digestOf('json_lines', kept) };
 }
 
-describe('spool (write-ahead log)', () => {
-  it('what was appended and not acknowledged is replayed after a restart, in order, by table', async () => {
-    const dir = tmp();
-    const a = new Spool(opts(dir), noHooks);
-    await Promise.all([a.appendRows('flows', rows('f', 3)), a.appendRows('events', rows('e', 1))]);
-    await a.appendRows('deadLetters', rows('d', 2));
-    // no ack, no close: as after kill -9
-    const { out } = await replayAll(dir);
-    expect(out.map((r) => [r.table, r.rows.length])).toEqual([['flows', 3], ['events', 1], ['deadLetters', 2]]);
-    expect((out[0]!.rows[2] as { Uuid: string }).Uuid).toBe('f-2');
-  });
+async function append(s: Spool, r: SpooledRequest): Promise<Receipt> {
+  const a = await s.appendRequest(r);
+  if (!a.receipt) throw new Error('taken for a resend');
+  return a.receipt;
+}
 
-  it('a request is spooled as received and replayed whole; acknowledged once its rows are', async () => {
-    const dir = tmp();
-    const a = new Spool(opts(dir), noHooks);
-    const body = Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 0xff]);
-    const kept = a.issue();
-    await a.appendRequest(kept, { format: 'msgpack', encoding: 'gzip', receivedAt: 1_795_161_600_123.5, body, processed: true }, 3);
-    await a.appendRequest(a.issue(), { format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{"log":"x"}\n'), processed: false }, 1);
-    kept.ack(2);
-    await new Promise((r) => setTimeout(r, 20));
-    expect((await replayAll(dir)).requests).toHaveLength(2); // one row of three still out: both kept
-    kept.ack(1);
-    await new Promise((r) => setTimeout(r, 20));
-    const { spool, out, requests } = await replayAll(dir); // no close: as after kill -9
-    expect(out).toEqual([]);
-    // A plain body is kept compressed (brotli), a gzipped one as it came.
-    expect(requests.map((r) => ({ ...r.request, body: brotliDecompressSync(r.request.body) }))).toEqual([{ format: 'json_lines', encoding: 'br', receivedAt: 1, body: Buffer.from('{"log":"x"}\n'), processed: false }]);
-    // Replay makes the rows again and says how many; with none, the record is done at once.
-    spool.expect(requests[0]!.token, 0);
-    await spool.close();
-    expect((await replayAll(dir)).requests).toEqual([]);
-  });
+/**
+ * Open the directory as the next process would after a kill -9: the dead process's lock is left
+ * behind, stale (its last refresh 10 s ago). The spool object of the "dead" process in this test
+ * loses its lock and answers nothing more, as a frozen process that resumes would.
+ */
+async function reopen(dir: string, hooks = noHooks): Promise<Spool> {
+  const lock = join(dir, 'spool.lock');
+  rmSync(lock, { recursive: true, force: true });
+  mkdirSync(lock);
+  const then = new Date(Date.now() - 10_000);
+  utimesSync(lock, then, then);
+  return Spool.open(opts(dir), hooks);
+}
 
-  it('records acknowledged before a crash are not replayed (their offsets are in the .ack file)', async () => {
+/** What the recovered requests say (their bodies decoded). */
+async function recoveredNames(s: Spool): Promise<string[]> {
+  const { brotliDecompressSync } = await import('node:zlib');
+  const out: string[] = [];
+  for (const r of s.recovered.records) {
+    if (r.kind !== 'request') continue;
+    const req = (await s.readRequest(r.receipt))!;
+    out.push(/"log":"([a-z0-9-]+?)x*"/.exec(brotliDecompressSync(req.body).toString())![1]!);
+  }
+  return out;
+}
+
+describe('spool: the write-ahead log owns its lifecycle', () => {
+  it('what was appended and not settled is recovered after a crash, in order; settled records are not', async () => {
     const dir = tmp();
-    const a = new Spool(opts(dir), noHooks);
-    const r1 = await a.appendRows('flows', rows('acked', 2));
-    await a.appendRows('flows', rows('pending', 2));
-    const r3 = await a.appendRows('flows', rows('half', 2));
-    r1.ack(2);
-    r3.ack(1); // one row of two: the record is still pending
-    await new Promise((r) => setTimeout(r, 20));
-    const { out } = await replayAll(dir); // no close: as after kill -9
-    expect(out.map((r) => (r.rows[0] as { Uuid: string }).Uuid)).toEqual(['pending-0', 'half-0']);
+    const a = await Spool.open(opts(dir), noHooks);
+    const r1 = await append(a, request('one'));
+    const r2 = await append(a, request('two'));
+    await append(a, request('three'));
+    r1.expect(2);
+    r1.made();
+    r1.delivered(2);
+    r2.made(); // nothing expected: settled at once
+    await settle();
+    // no close: as after kill -9 (the lock goes stale; here the next open takes it over)
+    const b = await reopen(dir);
+    expect(await recoveredNames(b)).toEqual(['three']);
+    expect(b.recovered.usedBefore).toBe(true);
+    expect(b.recovered.cleanStop).toBeNull();
+    expect(b.recovered.lastAlive).toBeLessThan(Date.now() - 5000);
   });
 
   it('appends that arrive together share one flush (group commit)', async () => {
     const dir = tmp();
     let flushes = 0;
-    const s = new Spool(opts(dir), { fsyncSeconds: () => flushes++ });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => s.appendRows('flows', rows(`g${i}`, 1))));
+    const s = await Spool.open(opts(dir), { fsyncSeconds: () => flushes++ });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => append(s, request(`g${i}`))));
     expect(flushes).toBeLessThanOrEqual(2);
+    await s.close();
   });
 
-  it('a segment is deleted once sealed and fully acknowledged, never before', async () => {
+  it('a body already in the spool, or delivered within the window, is a resend; across a restart too', async () => {
     const dir = tmp();
-    const s = new Spool(opts(dir, 4096), noHooks);
-    const r1 = await s.appendRows('flows', rows('a', 40)); // > 4 KiB: seals its segment
-    const r2 = await s.appendRows('flows', rows('b', 2));
-    expect(readdirSync(dir)).toHaveLength(2);
-    r1.ack(39);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(readdirSync(dir)).toHaveLength(2);
-    r1.ack(1);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(readdirSync(dir)).toHaveLength(1);
-    r2.ack(2);
-    await s.close();
-    expect(readdirSync(dir)).toEqual([]);
+    const s = await Spool.open(opts(dir), noHooks);
+    const first = await append(s, request('same'));
+    expect((await s.appendRequest(request('same'))).resend).toBe(true);
+    // The same body arriving while the first is being appended waits for it, and is a resend too.
+    const [x, y] = await Promise.all([s.appendRequest(request('twin')), s.appendRequest(request('twin'))]);
+    expect([x.resend ?? false, y.resend ?? false].sort()).toEqual([false, true]);
+    first.made();
+    await s.close({ stoppedAt: Date.now() });
+    const again = await Spool.open(opts(dir), noHooks);
+    expect((await again.appendRequest(request('same'))).resend).toBe(true);
+    expect((await again.appendRequest(request('twin'))).resend).toBe(true);
+    expect((await again.appendRequest(request('new'))).resend).toBeUndefined();
+    await again.close();
+  });
+
+  it('a segment is deleted once sealed and every record in it settled; the active one never', async () => {
+    const dir = tmp();
+    const wal = () => readdirSync(dir).filter((f) => f.endsWith('.wal'));
+    const s = await Spool.open(opts(dir, 64 * 1024), noHooks);
+    const small = await append(s, request('small'));
+    small.made();
+    await settle();
+    // Every record in it settled, but it is the active segment: kept.
+    expect(wal()).toHaveLength(1);
+    // A record that takes it past spool.segmentBytes seals it; one of its records is still open.
+    const big = await append(s, { ...request('big'), encoding: 'gzip', body: randomBytes(70 * 1024) });
+    await settle();
+    expect(wal()).toHaveLength(1);
+    big.made();
+    await settle();
+    expect(wal()).toEqual([]);
     expect(s.bytes).toBe(0);
+    await s.close();
+  });
+
+  it('new appends after a crash go to a new segment numbered from the directory, never into the dead process\'s one', async () => {
+    const dir = tmp();
+    const a = await Spool.open(opts(dir), noHooks);
+    const old = await append(a, request('old'));
+    const b = await reopen(dir);
+    const fresh = await append(b, request('fresh'));
+    expect(readdirSync(dir).filter((f) => f.endsWith('.wal')).sort()).toEqual(['segment-0000000000000000.wal', 'segment-0000000000000001.wal']);
+    // The recovered record settles: its segment (sealed by recovery) goes; the new one stays.
+    b.recovered.records.find((r) => r.kind === 'request')!.receipt.made();
+    await settle();
+    expect(readdirSync(dir).filter((f) => f.endsWith('.wal'))).toEqual(['segment-0000000000000001.wal']);
+    void old;
+    void fresh;
   });
 
   it('a torn tail (last segment cut at any byte) is cut off; every whole record before it is kept', async () => {
-    for (let trial = 0; trial < 25; trial++) {
+    for (let trial = 0; trial < 12; trial++) {
       const dir = tmp();
-      const s = new Spool(opts(dir), noHooks);
-      for (let i = 0; i < 5; i++) await s.appendRows('flows', rows(`t${i}`, 3));
-      const [seg] = readdirSync(dir);
-      const path = join(dir, seg!);
-      const size = statSync(path).size;
-      const recordSize = size / 5;
-      const cut = 1 + Math.floor(Math.random() * (size - 1));
+      const s = await Spool.open(opts(dir), noHooks);
+      const sizes: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await append(s, request(`t${i}`));
+        sizes.push(statSync(join(dir, 'segment-0000000000000000.wal')).size);
+      }
+      await s.close();
+      const path = join(dir, 'segment-0000000000000000.wal');
+      const cut = 1 + Math.floor(Math.random() * (sizes[4]! - 1));
       truncateSync(path, cut);
-      const { out, problems } = await replayAll(dir);
-      const whole = Math.floor(cut / recordSize);
-      expect(out).toHaveLength(whole);
-      expect(out.flatMap((r) => r.rows.map((x) => (x as { Uuid: string }).Uuid)).slice(0, 3)).toEqual(whole > 0 ? ['t0-0', 't0-1', 't0-2'] : []);
-      expect(problems).toEqual(cut % recordSize === 0 ? [] : [`torn@${whole * recordSize}`]);
-      if (whole > 0) expect(statSync(path).size).toBe(whole * recordSize);
+      const b = await Spool.open(opts(dir), noHooks);
+      const whole = sizes.filter((n) => n <= cut).length;
+      expect(await recoveredNames(b)).toEqual(['t0', 't1', 't2', 't3', 't4'].slice(0, whole));
+      expect(b.recovered.cut.map((c) => c.reason)).toEqual(sizes.includes(cut) ? [] : ['torn']);
+      await b.close();
     }
   });
 
-  it('a corrupt record (bad checksum) is reported, cut, and never read as rows', async () => {
+  it('a corrupt record (bad checksum) is reported, cut, and never read', async () => {
     const dir = tmp();
-    const s = new Spool(opts(dir), noHooks);
-    for (let i = 0; i < 3; i++) await s.appendRows('flows', rows(`c${i}`, 1));
-    const [seg] = readdirSync(dir);
-    const path = join(dir, seg!);
-    const buf = readFileSync(path);
-    const third = (buf.length / 3) * 2;
-    buf[third + 30] = buf[third + 30]! ^ 0xff; // flip a payload byte of the third record
-    writeFileSync(path, buf);
-    const { out, problems } = await replayAll(dir);
-    expect(out.map((r) => (r.rows[0] as { Uuid: string }).Uuid)).toEqual(['c0-0', 'c1-0']);
-    expect(problems).toEqual([`corrupt@${third}`]);
-  });
-
-  it('new appends after a restart go to a new segment, and replayed segments are freed once acknowledged', async () => {
-    const dir = tmp();
-    const a = new Spool(opts(dir), noHooks);
-    await a.appendRows('flows', rows('old', 2));
-    const { spool: b, out } = await replayAll(dir);
-    await b.appendRows('flows', rows('new', 1));
-    expect(readdirSync(dir).sort()).toHaveLength(2);
-    b.expect(out[0]!.token, 2);
-    out[0]!.token.ack(2);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(readdirSync(dir)).toHaveLength(1);
-  });
-
-  it('a request whose CRI partial line a later request finished stays until that request is delivered', async () => {
-    const dir = tmp();
-    const s = new Spool(opts(dir), noHooks);
-    const request = (n: number) => ({ format: 'json_lines', encoding: '', receivedAt: n, body: Buffer.from(`{"log":"${n}"}\n`), processed: true });
-    // The first request made 1 row and started a line still waiting for its final piece.
-    const first = s.issue();
-    first.pendingLines = 1;
-    await s.appendRequest(first, request(1), 1);
-    first.ack(1);
-    // The second finished that line: the first is kept until the second is delivered.
-    const second = s.issue();
-    await s.appendRequest(second, request(2), 2);
-    s.keepUntilDelivered([first], second);
-    await new Promise((r) => setTimeout(r, 20));
-    expect((await replayAll(dir)).requests.map((r) => r.request.receivedAt)).toEqual([1, 2]);
-    second.ack(2);
-    await new Promise((r) => setTimeout(r, 20));
-    expect((await replayAll(dir)).requests).toEqual([]);
-  });
-
-  it('a request whose append failed is not in the spool, and what it is told later changes nothing', async () => {
-    const dir = tmp();
-    const s = new Spool(opts(dir), noHooks);
+    const s = await Spool.open(opts(dir), noHooks);
+    for (let i = 0; i < 3; i++) await append(s, request(`c${i}`));
+    const path = join(dir, 'segment-0000000000000000.wal');
+    const third = statSync(path).size;
+    await append(s, request('bad'));
     await s.close();
-    const lost = s.issue();
-    lost.pendingLines = 1;
-    await expect(s.appendRequest(lost, { format: 'json_lines', encoding: '', receivedAt: 1, body: Buffer.from('{}\n'), processed: true }, 1)).rejects.toThrow(/closed/);
-    lost.ack(2);
-    const otherDir = tmp();
-    const other = new Spool(opts(otherDir), noHooks);
-    const later = other.issue();
-    await other.appendRequest(later, { format: 'json_lines', encoding: '', receivedAt: 2, body: Buffer.from('{}\n'), processed: true }, 1);
-    other.keepUntilDelivered([lost], later);
-    later.ack(1);
-    await other.close();
-    expect(readdirSync(otherDir)).toEqual([]);
+    const buf = readFileSync(path);
+    buf[third + 30] = buf[third + 30]! ^ 0xff;
+    writeFileSync(path, buf);
+    const b = await Spool.open(opts(dir), noHooks);
+    expect(await recoveredNames(b)).toEqual(['c0', 'c1', 'c2']);
+    expect(b.recovered.cut.map((c) => [c.reason, c.offset])).toEqual([['corrupt', third]]);
+    await b.close();
   });
 
-  it('reads the records an earlier version wrote (SHA-256 framed "HAS1"), so an upgrade loses nothing', async () => {
+  it('a write that fails part-way (ENOSPC) takes the segment back to its last whole record: the request is refused, the next lands where it should', async () => {
     const dir = tmp();
-    const payload = Buffer.from(JSON.stringify(rows('v1', 2)));
-    const header = Buffer.alloc(16);
-    header.writeUInt32BE(0x48415331, 0);
-    header.writeUInt32BE(payload.length, 4);
-    header.writeUInt32BE(createHash('sha256').update(payload).digest().readUInt32BE(0), 8);
-    header.writeUInt8(0, 12); // flows
-    writeFileSync(join(dir, 'segment-0000000000000000.wal'), Buffer.concat([header, payload]));
-    const { out, problems } = await replayAll(dir);
-    expect(problems).toEqual([]);
-    expect(out.map((r) => [r.table, (r.rows[1] as { Uuid: string }).Uuid])).toEqual([['flows', 'v1-1']]);
+    let failNext = false;
+    const createSegment = async (path: string): Promise<SegmentFile> => {
+      const h = await open(path, 'ax', 0o600);
+      return {
+        writev: async (parts: Buffer[]) => {
+          if (!failNext) return h.writev(parts);
+          failNext = false;
+          // Half of the bytes reach the file, then the disk is full.
+          const all = Buffer.concat(parts);
+          await h.write(all.subarray(0, all.length >> 1));
+          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        },
+        datasync: () => h.datasync(),
+        truncate: (n?: number) => h.truncate(n),
+        close: () => h.close(),
+      } as SegmentFile;
+    };
+    const s = await Spool.open(opts(dir), { fsyncSeconds: () => undefined, createSegment });
+    await append(s, request('before'));
+    failNext = true;
+    await expect(s.appendRequest(request('refused'))).rejects.toThrow(/no space/);
+    // The refused body is not taken for a resend when Fluent Bit sends it again.
+    expect((await s.appendRequest(request('refused'))).resend).toBeUndefined();
+    await append(s, request('after'));
+    // kill -9 now: every record answered is there, nothing torn in between.
+    const b = await reopen(dir);
+    expect(b.recovered.cut).toEqual([]);
+    expect(await recoveredNames(b)).toEqual(['before', 'refused', 'after']);
+  });
+
+  it('another process taking the directory (its owner file) closes this spool at once: appends are refused, `lost` resolves', async () => {
+    const dir = tmp();
+    const s = await Spool.open(opts(dir), noHooks);
+    await append(s, request('mine'));
+    writeFileSync(join(dir, 'spool.owner'), 'someone-else');
+    await expect(s.appendRequest(request('after-takeover'))).rejects.toThrow(/lock was lost/);
+    await expect(s.lost).resolves.toBeInstanceOf(Error);
+    expect(s.closed).toBe(true);
+    await expect(s.appendRequest(request('later'))).rejects.toThrow();
+  });
+
+  it('a second process cannot open a directory whose lock is fresh, and says which key', async () => {
+    const dir = tmp();
+    const s = await Spool.open(opts(dir), noHooks);
+    await expect(Spool.open(opts(dir), noHooks)).rejects.toThrow(/spool\.directory: cannot lock .*another hubble-adx process holds it/);
+    await s.close();
+  }, 20_000);
+
+  it('a clean stop leaves a marker the next start reads and removes; a crash leaves none', async () => {
+    const dir = tmp();
+    const s = await Spool.open(opts(dir), noHooks);
+    await s.close({ runId: 'r1', stoppedAt: 123 });
+    const b = await Spool.open(opts(dir), noHooks);
+    expect(b.recovered.cleanStop).toEqual({ runId: 'r1', stoppedAt: 123 });
+    expect(readdirSync(dir)).not.toContain('stopped-cleanly.json');
+    const c = await reopen(dir); // b died without a stop
+    expect(c.recovered.cleanStop).toBeNull();
+    expect(c.recovered.lastAlive).not.toBeNull();
+  });
+
+  it('creates its files 0600 in a 0700 directory', async () => {
+    const dir = join(tmp(), 'spool');
+    const s = await Spool.open(opts(dir), noHooks);
+    await append(s, request('private'));
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'segment-0000000000000000.wal')).mode & 0o777).toBe(0o600);
+    await s.close();
+  });
+
+  it('reads the request records an earlier version wrote (SHA-256 framed "HAS1", layout 2), so an upgrade loses nothing', async () => {
+    const dir = tmp();
+    const body = Buffer.from('{"log":"v1"}\n');
+    const head = Buffer.alloc(1 + 1 + 10 + 1 + 0 + 8 + 1);
+    let o = head.writeUInt8(2, 0);
+    o = head.writeUInt8(10, o);
+    o += head.write('json_lines', o, 'latin1');
+    o = head.writeUInt8(0, o);
+    o = head.writeDoubleBE(5, o);
+    head.writeUInt8(1, o); // counted when it came (the old "processed" flag)
+    const payload = Buffer.concat([head, body]);
+    const frame = Buffer.alloc(16);
+    frame.writeUInt32BE(0x48415331, 0);
+    frame.writeUInt32BE(payload.length, 4);
+    frame.writeUInt32BE(createHash('sha256').update(payload).digest().readUInt32BE(0), 8);
+    frame.writeUInt8(0xff, 12);
+    writeFileSync(join(dir, 'segment-0000000000000000.wal'), Buffer.concat([frame, payload]));
+    const s = await Spool.open(opts(dir), noHooks);
+    expect(s.recovered.cut).toEqual([]);
+    const r = s.recovered.records[0]!;
+    expect(r).toMatchObject({ kind: 'request', receivedAt: 5, countedBefore: true });
+    expect((await s.readRequest(r.receipt))!.body.toString()).toBe('{"log":"v1"}\n');
+    await s.close();
   });
 });

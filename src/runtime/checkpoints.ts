@@ -1,0 +1,210 @@
+import type { Batcher, EncodedChunk } from '../batch/index.js';
+import type { CoverageLedger, LedgerState, RunInfo } from '../coverage/index.js';
+import type { DecidedLine } from '../extract/index.js';
+import type { Logger } from '../logger.js';
+import type { Counts, Processor } from '../process/index.js';
+import type { CoverageRow, TableKey } from '../schema/index.js';
+import { Receipt, type CheckpointRows, type Hold, type Mark, type Spool } from '../spool/index.js';
+import { handOff } from './hand-off.js';
+
+/** What a checkpoint records beside its mark: what the pipeline needs to go on from there after a crash. */
+export interface PipelineState {
+  runId: string;
+  seq: number;
+  ledger: LedgerState;
+  /** Lines given up at this checkpoint, with the positions of the records that brought their pieces. */
+  given: { key: string; sources: number[] }[];
+}
+
+export interface CheckpointDeps {
+  processor: Processor;
+  ledger: CoverageLedger;
+  spool: Spool | null;
+  batcher: Batcher;
+  run: RunInfo;
+  log: Logger;
+  /** Counts a checkpoint made (lines given up), for the metrics. */
+  publish(c: Counts): void;
+  coverageWindowClosed(): void;
+  /** Where the record queue stands: what is counted so far. */
+  mark(): Mark;
+  /** Whether lines may be given up now (the queue has caught up: no piece of theirs waits in it). */
+  expiryAllowed(): boolean;
+  oldestPendingSeconds(now: number): number;
+}
+
+export interface CheckpointOptions {
+  /** Aggregate rows are taken at least this often (aggregation.windowSeconds); null: only at checkpoints for other reasons. */
+  aggregationWindowMs: number | null;
+  partialMaxAgeMs: number;
+}
+
+/** A checkpoint made but not yet on disk. */
+interface Payload {
+  mark: Mark;
+  state: PipelineState;
+  rows: CheckpointRows;
+  chunks: { table: TableKey; chunk: EncodedChunk }[];
+  /** Records counted since the previous checkpoint: they may go once this one is on disk. */
+  counted: Hold[];
+  given: DecidedLine[];
+}
+
+/**
+ * Checkpoints: where counting is made durable. Every record counted holds its place in the spool
+ * until the next checkpoint is on disk; a checkpoint is one spool record holding the mark (what is
+ * counted), the pipeline's state at that mark (the coverage windows and what they counted, the
+ * lines it gave up) and the rows it made (aggregates, lines given up, coverage rows), so that after
+ * a crash the next run starts from the latest one and counts every record after it exactly once.
+ * Checkpoints are written one at a time and in order: one that fails is carried into the next, so
+ * a later mark is never on disk before an earlier checkpoint's rows. The latest stays in the spool
+ * until a newer one is on disk.
+ */
+export class Checkpoints {
+  private counted: Hold[] = [];
+  private readonly crashRows: CoverageRow[] = [];
+  private latest: Hold | null;
+  private carried: Payload | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  private seq = 0;
+  /** Counts checkpoints taken: a record counted in this epoch is enlisted once. */
+  epoch = 0;
+  private aggregationWindow: number;
+  private lastExpiryAt = 0;
+
+  constructor(
+    private readonly d: CheckpointDeps,
+    private readonly o: CheckpointOptions,
+    /** The hold on the latest checkpoint an earlier run left, released once this run writes one. */
+    restoredLatest: Hold | null,
+    now: number,
+  ) {
+    this.latest = restoredLatest;
+    this.aggregationWindow = this.windowOf(now);
+  }
+
+  /** A record was counted: it stays in the spool until the next checkpoint is on disk. */
+  enlist(hold: Hold): void {
+    this.counted.push(hold);
+  }
+
+  /** The window of a crashed run, closed when the backlog reached the next run: written with the next checkpoint. */
+  crashed(row: CoverageRow): void {
+    this.crashRows.push(row);
+  }
+
+  /** Whether a checkpoint is due now: a coverage window or an aggregation window ended, a line is past its age, or one failed. */
+  due(now: number): boolean {
+    if (this.carried && this.inFlight === 0) return true;
+    if (now >= this.d.ledger.liveEnd) return true;
+    if (this.o.aggregationWindowMs !== null && this.windowOf(now) !== this.aggregationWindow) return true;
+    return this.expiryDue(now);
+  }
+
+  /**
+   * The run stops with every record delivered and counted: the latest checkpoint says nothing the
+   * next start needs, and may leave the spool too.
+   */
+  releaseLatest(): void {
+    this.latest?.release();
+    this.latest = null;
+  }
+
+  /** Writes under way, or carried after a failure. */
+  get pending(): boolean {
+    return this.inFlight > 0 || this.carried !== null;
+  }
+
+  /**
+   * Make a checkpoint now (between two slices of the record queue) and write it. `stopping`: the
+   * run ends with every record counted (every line given up, the live window closed now; a run that
+   * stops with records left makes a plain checkpoint, and the next run finishes its window).
+   * Resolves once it is on disk, or rejects when it could not be written (it is carried into the next one).
+   */
+  take(now: number, stopping = false): Promise<void> {
+    const d = this.d;
+    const mark = d.mark();
+    const counting = d.ledger.countingWindow;
+    const stamp = { receiverNode: d.run.nodeName, runId: counting?.s.run.runId ?? d.run.runId, coverageWindow: counting?.s.seq ?? null };
+    const expireAt = stopping ? Number.POSITIVE_INFINITY : this.expiryDue(now) ? now : null;
+    if (expireAt !== null) this.lastExpiryAt = now;
+    const out = d.processor.checkpoint({ now, expireAt, aggregates: { idPrefix: `agg-${d.run.runId}-${this.seq}` }, stamp });
+    d.ledger.count(out.counts);
+    d.publish(out.counts);
+    this.aggregationWindow = this.windowOf(now);
+    const coverage = this.crashRows.splice(0);
+    if (d.ledger.liveOpen && (stopping || now >= d.ledger.liveEnd)) {
+      coverage.push(d.ledger.closeLive(now, mark, stopping, d.oldestPendingSeconds(now)));
+    }
+    for (let i = 0; i < coverage.length; i++) d.coverageWindowClosed();
+    const cov = coverage.length > 0 ? d.processor.encodeRows('coverage', coverage, now, true) : null;
+    const rows: CheckpointRows = { ...(out.rowObjects ?? {}) };
+    if (coverage.length > 0) rows.coverage = coverage;
+    const payload: Payload = {
+      mark,
+      state: {
+        runId: d.run.runId,
+        seq: this.seq++,
+        ledger: d.ledger.snapshot(),
+        given: out.given.map((g) => ({ key: g.key, sources: g.line.sources.map((s) => (s as Receipt).position) })),
+      },
+      rows,
+      chunks: [...out.chunks, ...(cov?.chunks ?? [])],
+      counted: this.counted,
+      given: out.given.map((g) => g.line),
+    };
+    this.counted = [];
+    this.epoch++;
+    this.inFlight++;
+    const done = this.writing.then(() => this.write(payload));
+    this.writing = done.catch(() => undefined);
+    return done;
+  }
+
+  private async write(p: Payload): Promise<void> {
+    const merged = this.carried ? merge(this.carried, p) : p;
+    this.carried = null;
+    let receipt: Receipt;
+    try {
+      receipt = this.d.spool ? await this.d.spool.appendCheckpoint({ mark: merged.mark, state: merged.state }, merged.rows) : new Receipt(-1);
+    } catch (err) {
+      // Nothing of it is on disk: its rows, holds and lines go with the next checkpoint.
+      this.carried = merged;
+      this.inFlight--;
+      this.d.log.error({ err }, 'could not write a checkpoint to the spool; it is carried into the next one');
+      throw err;
+    }
+    this.inFlight--;
+    handOff(merged.chunks, receipt, this.d.batcher);
+    const latest = receipt.hold();
+    receipt.made();
+    // Lines given up here: their dead letters are in this checkpoint; it stays as long as any record
+    // that brought their pieces does, so that a replay meets it and forgets the line at its mark.
+    for (const line of merged.given) {
+      for (const s of line.sources) receipt.keepUntil(s as Receipt);
+      for (const h of line.holds) h.release();
+    }
+    for (const h of merged.counted) h.release();
+    this.latest?.release();
+    this.latest = latest;
+  }
+
+  private expiryDue(now: number): boolean {
+    const oldest = this.d.processor.oldestPartialAt;
+    if (oldest === null || !this.d.expiryAllowed()) return false;
+    return now - oldest >= this.o.partialMaxAgeMs && now - this.lastExpiryAt >= Math.min(this.o.partialMaxAgeMs, 5000);
+  }
+
+  private windowOf(now: number): number {
+    return this.o.aggregationWindowMs === null ? 0 : Math.floor(now / this.o.aggregationWindowMs);
+  }
+}
+
+/** A failed checkpoint carried into the next: the newer mark and state, the rows, holds and lines of both. */
+function merge(a: Payload, b: Payload): Payload {
+  const rows: CheckpointRows = { ...a.rows };
+  for (const [t, r] of Object.entries(b.rows) as [TableKey, unknown[]][]) rows[t] = [...(rows[t] ?? []), ...r];
+  const given = [...a.state.given, ...b.state.given];
+  return { mark: b.mark, state: { ...b.state, given }, rows, chunks: [...a.chunks, ...b.chunks], counted: [...a.counted, ...b.counted], given: [...a.given, ...b.given] };
+}

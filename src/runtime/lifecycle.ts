@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type { Batcher } from '../batch/index.js';
+import type { Config } from '../config/index.js';
+import { CoverageLedger, configHash, type RunInfo } from '../coverage/index.js';
+import type { Logger } from '../logger.js';
+import type { Counts, Processor } from '../process/index.js';
+import { Receipt, Spool, markBefore, type Hold, type Mark } from '../spool/index.js';
+import { VERSION } from '../version.js';
+import { Checkpoints, type PipelineState } from './checkpoints.js';
+import { RecordQueue, type QueueDeps } from './record-queue.js';
+
+/** What exists once the pipeline has started: the spool taken, the run begun, the queue fed. */
+export interface Core {
+  spool: Spool | null;
+  run: RunInfo;
+  ledger: CoverageLedger;
+  checkpoints: Checkpoints;
+  queue: RecordQueue;
+  /** Records an earlier run left in the spool, queued to be made into rows first. */
+  recovered: number;
+}
+
+export interface StartDeps {
+  config: Config;
+  processor: Processor;
+  batcher: Batcher;
+  log: Logger;
+  runKind: RunInfo['kind'];
+  nodeName: string;
+  fsyncSeconds(s: number): void;
+  tornRecord(reason: string): void;
+  publish(c: Counts): void;
+  coverageWindowClosed(): void;
+  replayedRows(rows: number): void;
+  hasRoom(): boolean;
+  roomFreed(): Promise<void>;
+  oldestPendingSeconds(now: number): number;
+}
+
+/** Rows made from one slice of a request, at most: what bounds the memory one request takes at a time. */
+const SLICE_RECORDS = 2000;
+
+/**
+ * Start: take the spool (locked, recovered: nothing is written to it before), begin a run (its
+ * start is the first record this run appends, so that a later replay knows which records were
+ * this run's), and queue what the earlier run left before anything new.
+ */
+export async function start(d: StartDeps): Promise<Core> {
+  const config = d.config;
+  const now = Date.now();
+  const spool = config.spool.enabled ? await Spool.open({ ...config.spool }, { fsyncSeconds: d.fsyncSeconds }, now) : null;
+  const recovered = spool?.recovered ?? null;
+  for (const c of recovered?.cut ?? []) {
+    d.tornRecord(c.reason);
+    d.log.warn({ file: c.file, offset: c.offset, reason: c.reason }, 'spool segment cut at a torn or corrupt record');
+  }
+  const stop = recovered?.cleanStop as { runId?: unknown; stoppedAt?: unknown } | null;
+  const run: RunInfo = {
+    runId: randomUUID(),
+    kind: d.runKind,
+    startedAt: now,
+    cluster: config.cluster,
+    nodeName: d.nodeName,
+    version: VERSION,
+    configHash: configHash(config),
+    previousRunEnd: !recovered ? 'none' : stop ? 'clean' : recovered.usedBefore ? 'crash' : 'none',
+    previousLastAlive: stop && typeof stop.stoppedAt === 'number' ? stop.stoppedAt : (recovered?.lastAlive ?? null),
+  };
+  const state = (recovered?.checkpoint?.state ?? null) as PipelineState | null;
+  const ledger = new CoverageLedger(config.coverage.windowSeconds, run, state?.ledger ?? null);
+  const records = recovered?.records ?? [];
+  // The latest checkpoint stays until this run writes one: it says where counting stands.
+  let latest: Hold | null = null;
+  for (const r of records) if (r.kind === 'checkpoint' && r.receipt.position === recovered!.checkpointPosition) latest = r.receipt.hold();
+  let queue: RecordQueue | null = null;
+  const checkpoints = new Checkpoints(
+    {
+      processor: d.processor,
+      ledger,
+      spool,
+      batcher: d.batcher,
+      run,
+      log: d.log,
+      publish: d.publish,
+      coverageWindowClosed: d.coverageWindowClosed,
+      mark: () => laterOf(queue!.mark, recovered?.checkpoint?.mark ?? null),
+      expiryAllowed: () => queue!.idle,
+      oldestPendingSeconds: d.oldestPendingSeconds,
+    },
+    { aggregationWindowMs: config.aggregation.enabled || config.overload.mode === 'aggregate-allowed' ? config.aggregation.windowSeconds * 1000 : null, partialMaxAgeMs: config.extract.partialMaxAgeMs },
+    latest,
+    now,
+  );
+  const queueDeps: QueueDeps = {
+    spool,
+    processor: d.processor,
+    batcher: d.batcher,
+    ledger,
+    checkpoints,
+    config,
+    receiverNode: d.nodeName,
+    sliceRecords: SLICE_RECORDS,
+    hasRoom: d.hasRoom,
+    roomFreed: d.roomFreed,
+    publish: d.publish,
+    replayedRows: d.replayedRows,
+    log: d.log,
+  };
+  const given = records.flatMap((r) => (r.kind === 'checkpoint' ? [{ mark: r.head.mark, keys: ((r.head.state as PipelineState | null)?.given ?? []).map((g) => g.key) }] : []));
+  queue = new RecordQueue(queueDeps, { counted: recovered?.checkpoint?.mark ?? { position: 0, item: 0 }, given });
+  // A checkpoint that gave lines up stays as long as any record that brought their pieces does.
+  const byPosition = new Map<number, Receipt>(records.map((r) => [r.receipt.position, r.receipt]));
+  for (const r of records) {
+    if (r.kind !== 'checkpoint') continue;
+    for (const g of (r.head.state as PipelineState | null)?.given ?? []) {
+      for (const p of g.sources) {
+        const source = byPosition.get(p);
+        if (source) r.receipt.keepUntil(source);
+      }
+    }
+  }
+  for (const r of records) {
+    switch (r.kind) {
+      case 'request':
+        queue.push({ kind: 'request', receipt: r.receipt, receivedAt: r.receivedAt, aggregateAllowed: r.aggregateAllowed, countedBefore: r.countedBefore, live: null, done: null, replayed: true });
+        break;
+      case 'run':
+        queue.push({ kind: 'run', receipt: r.receipt, run: r.run as RunInfo });
+        break;
+      case 'checkpoint':
+        queue.push({ kind: 'checkpoint', receipt: r.receipt });
+        break;
+      case 'rows':
+        queue.push({ kind: 'rows', receipt: r.receipt, table: r.table, rows: r.rows });
+        break;
+    }
+  }
+  const runReceipt = spool ? await spool.appendRun(run) : new Receipt(-1);
+  queue.push({ kind: 'run', receipt: runReceipt, run });
+  queue.kick();
+  return { spool, run, ledger, checkpoints, queue, recovered: records.length };
+}
+
+/** The later of two marks (a checkpoint never records less than the one the run resumed from). */
+function laterOf(a: Mark, b: Mark | null): Mark {
+  return b && markBefore(a, b) ? b : a;
+}

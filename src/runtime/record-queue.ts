@@ -1,0 +1,316 @@
+import type { Batcher } from '../batch/index.js';
+import type { Config } from '../config/index.js';
+import type { CoverageLedger, RunInfo } from '../coverage/index.js';
+import type { Logger } from '../logger.js';
+import type { Counts, Processor, RowStamp } from '../process/index.js';
+import { addCounts, emptyCounts } from '../process/index.js';
+import { decodeBody, type BadPart, type BodyFormat, type Decoded } from '../receive/index.js';
+import type { RowOfTable, TableKey } from '../schema/index.js';
+import { markBefore, type Mark, type Receipt, type Spool } from '../spool/index.js';
+import type { Checkpoints } from './checkpoints.js';
+import { handOff, keepPiecesUntil } from './hand-off.js';
+
+/** A request taken live: what the receiver already decoded, so that it need not be read back. */
+export interface LiveRequest {
+  decoded: Decoded;
+}
+
+export type QueueItem =
+  | {
+      kind: 'request';
+      receipt: Receipt;
+      receivedAt: number;
+      aggregateAllowed: boolean;
+      /** Written by a version before checkpoints, which counted it when it came. */
+      countedBefore: boolean;
+      live: LiveRequest | null;
+      /** Told what the request came to once it is made into rows (null: it could not be read). */
+      done: ((counts: Counts | null) => void) | null;
+      /** Left in the spool by an earlier run. */
+      replayed?: boolean;
+    }
+  | { kind: 'run'; receipt: Receipt; run: RunInfo }
+  | { kind: 'checkpoint'; receipt: Receipt }
+  | { kind: 'rows'; receipt: Receipt; table: TableKey; rows: unknown[] };
+
+export interface QueueDeps {
+  spool: Spool | null;
+  processor: Processor;
+  batcher: Batcher;
+  ledger: CoverageLedger;
+  checkpoints: Checkpoints;
+  config: Pick<Config, 'limits' | 'server'>;
+  receiverNode: string;
+  /** Rows made per call of the processor: a request with more records is made into rows in slices. */
+  sliceRecords: number;
+  /** Whether the rows in memory leave room for another slice. */
+  hasRoom(): boolean;
+  /** Resolves once there may be room again (a batch was delivered). */
+  roomFreed(): Promise<void>;
+  publish(c: Counts): void;
+  /** Rows made again from records an earlier run left. */
+  replayedRows(rows: number): void;
+  log: Logger;
+}
+
+/** What the spool held at start: where counting stood, and the lines checkpoints gave up before it. */
+export interface Resume {
+  /** Records before it were counted before a crash: made into rows again without being counted. */
+  counted: Mark;
+  /** Lines checkpoints gave up, forgotten again when the queue passes their marks. */
+  given: { mark: Mark; keys: string[] }[];
+}
+
+/**
+ * Every spooled record is made into rows here, one at a time, in the order of the spool: what an
+ * earlier run left, requests parked while memory was at its bounds, and live requests alike, by
+ * one function (`make`). A request is made into rows in slices, each waiting for room in the
+ * batcher, so that no request, however many records it holds, takes memory past the bounds. A
+ * record counted before a crash (before the resume mark) is made into rows again the same way but
+ * not counted again. A record that cannot be read back is reported and let go; nothing a record
+ * holds is thrown out of here.
+ */
+export class RecordQueue {
+  private items: QueueItem[] = [];
+  private head = 0;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private current: Mark = { position: 0, item: 0 };
+  private readonly given: { mark: Mark; keys: string[] }[];
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly d: QueueDeps,
+    private readonly resume: Resume,
+  ) {
+    this.given = [...resume.given].sort((a, b) => (markBefore(a.mark, b.mark) ? -1 : markBefore(b.mark, a.mark) ? 1 : 0));
+  }
+
+  /** Records waiting to be made into rows (the one being made included). */
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Requests waiting (parked or left by an earlier run): what the gauge shows. */
+  get waitingRequests(): number {
+    let n = 0;
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.kind === 'request') n++;
+    return n;
+  }
+
+  /** When the oldest waiting request was received. */
+  get oldestReceivedAt(): number | undefined {
+    for (let i = this.head; i < this.items.length; i++) {
+      const it = this.items[i]!;
+      if (it.kind === 'request') return it.receivedAt;
+    }
+    return undefined;
+  }
+
+  /** Where making rows stands: every record before it is made into rows and counted. */
+  get mark(): Mark {
+    return this.current;
+  }
+
+  get idle(): boolean {
+    return this.running === null && this.length === 0;
+  }
+
+  push(item: QueueItem): void {
+    this.items.push(item);
+  }
+
+  /** Make what is queued into rows, in order, while there is room; does the first record at once when it can. */
+  kick(): void {
+    if (this.running || this.stopped || this.length === 0) return;
+    this.running = this.run().finally(() => {
+      this.running = null;
+      if (this.length > 0 && !this.stopped) this.kick();
+      else if (this.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  /** Resolves once everything queued so far is made into rows (or the queue is stopped). */
+  drained(): Promise<void> {
+    if (this.length === 0 || this.stopped) return Promise.resolve();
+    this.kick();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Make nothing more into rows (what is queued stays in the spool); resolves once the record being made is done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private async run(): Promise<void> {
+    while (this.length > 0 && !this.stopped) {
+      const item = this.items[this.head]!;
+      try {
+        // Stopped in the middle of a request: it stays where it is, in the queue and in the spool.
+        if (!(await this.make(item))) return;
+      } catch (err) {
+        // Only a bug can land here (make catches what input can throw): the record stays in the
+        // spool, and the queue goes on with the next one rather than stopping for good.
+        this.d.log.error({ err, position: item.receipt.position }, 'a spooled record could not be made into rows; it is kept for the next start');
+      }
+      this.items[this.head++] = undefined as never;
+      if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+    }
+  }
+
+  /** The one way a spooled record is made into rows: live, parked or replayed. False: stopped before it was done. */
+  private async make(item: QueueItem): Promise<boolean> {
+    const position = item.receipt.position;
+    switch (item.kind) {
+      case 'request':
+        return this.makeRequest(item);
+      case 'run':
+        this.forgetGiven({ position, item: 0 });
+        if (markBefore({ position, item: 0 }, this.resume.counted)) {
+          // Crossed before the checkpoint the spool resumed from: its window is in that checkpoint.
+          item.receipt.made();
+          return true;
+        }
+        {
+          const row = this.d.ledger.crossRun(item.run, { position, item: 0 });
+          this.current = { position: position + 1, item: 0 };
+          this.d.checkpoints.enlist(item.receipt.hold());
+          item.receipt.made();
+          if (row) {
+            this.d.checkpoints.crashed(row);
+            await this.d.checkpoints.take(Date.now()).catch(() => undefined);
+          }
+        }
+        return true;
+      case 'checkpoint': {
+        const rows = await this.readRows(item.receipt);
+        const now = Date.now();
+        for (const [table, list] of Object.entries(rows) as [TableKey, unknown[]][]) {
+          if (!Array.isArray(list) || list.length === 0) continue;
+          handOff(this.d.processor.encodeRows(table, list as RowOfTable[typeof table][], now, false).chunks, item.receipt, this.d.batcher);
+        }
+        item.receipt.made();
+        return true;
+      }
+      case 'rows':
+        handOff(this.d.processor.encodeRows(item.table, item.rows as RowOfTable[typeof item.table][], Date.now(), false).chunks, item.receipt, this.d.batcher);
+        item.receipt.made();
+        return true;
+    }
+  }
+
+  private async makeRequest(item: Extract<QueueItem, { kind: 'request' }>): Promise<boolean> {
+    const d = this.d;
+    const receipt = item.receipt;
+    const position = receipt.position;
+    const decoded = item.live ? item.live.decoded : await this.readBack(receipt);
+    // Read back once: a request stopped in the middle keeps what it decoded for when it goes on.
+    if (decoded) item.live = { decoded };
+    if (!decoded) {
+      if (this.stopped) return false;
+      receipt.made();
+      item.done?.(null);
+      return true;
+    }
+    const n = decoded.records.length;
+    // Items before this one were counted before a crash: made into rows again, not counted again.
+    const countedUpTo = item.countedBefore ? Number.POSITIVE_INFINITY : position < this.resume.counted.position ? Number.POSITIVE_INFINITY : position === this.resume.counted.position ? this.resume.counted.item : 0;
+    let total: Counts | null = null;
+    let enlistedIn = -1;
+    let from = 0;
+    do {
+      if (!d.hasRoom()) {
+        while (!d.hasRoom() && !this.stopped) await d.roomFreed();
+        if (this.stopped) return false;
+      }
+      const silent = from < countedUpTo;
+      const to = Math.min(n, from + d.sliceRecords, silent ? countedUpTo : Number.POSITIVE_INFINITY);
+      this.forgetGiven({ position, item: from });
+      // Aggregates are taken before a slice could open more than aggregation.maxKeys of them, so
+      // that which flows are aggregated never depends on how full the aggregator was.
+      if (!silent && d.processor.aggregateRoom < to - from) await d.checkpoints.take(Date.now()).catch(() => undefined);
+      const out = d.processor.slice({
+        records: decoded.records,
+        bad: decoded.bad,
+        from,
+        to,
+        receivedAt: item.receivedAt,
+        source: receipt,
+        aggregateAllowed: item.aggregateAllowed,
+        countedBefore: silent,
+        stamp: silent ? this.stampAt({ position, item: from }) : this.countingStamp(),
+      });
+      handOff(out.chunks, receipt, d.batcher);
+      keepPiecesUntil(out.decided, receipt);
+      if (item.replayed) d.replayedRows(out.rows);
+      if (!silent) {
+        d.ledger.count(out.counts);
+        d.publish(out.counts);
+        total = total ? addCounts(total, out.counts) : out.counts;
+        // Counted here: kept in the spool until the checkpoint that makes this count durable.
+        if (enlistedIn !== d.checkpoints.epoch) {
+          d.checkpoints.enlist(receipt.hold());
+          enlistedIn = d.checkpoints.epoch;
+        }
+      }
+      from = to;
+      this.current = { position, item: from };
+    } while (from < n);
+    this.current = { position: position + 1, item: 0 };
+    receipt.made();
+    item.done?.(total ?? emptyCounts());
+    return true;
+  }
+
+  /** A parked or replayed request, read back from the spool and decoded as the receiver would. */
+  private async readBack(receipt: Receipt): Promise<Decoded | null> {
+    const d = this.d;
+    if (!d.spool) return null;
+    for (;;) {
+      try {
+        const req = await d.spool.readRequest(receipt);
+        if (!req) {
+          d.log.error({ position: receipt.position }, 'a spool record is not a request this version can read; it is let go');
+          return null;
+        }
+        const body = await decodeBody(req.body, req.format as BodyFormat, req.encoding || undefined, d.config.limits, d.config.server.jsonDateKey).catch(
+          (err: unknown) => ({ ok: false as const, error: { status: 400 as const, reason: 'undecodable_body', message: (err as Error).message } }),
+        );
+        if (body.ok) return body.decoded;
+        // Refused now: an undecodable body kept to be set aside, or a tighter limit than when it came.
+        const bad: BadPart = { reason: body.error.reason, message: body.error.message, raw: req.body.toString('base64') };
+        return { records: [], bad: [bad] };
+      } catch (err) {
+        if (this.stopped) return null;
+        d.log.error({ err, position: receipt.position }, 'could not read a spooled request back; trying again');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async readRows(receipt: Receipt): Promise<Partial<Record<TableKey, unknown[]>>> {
+    const rows = this.d.spool ? await this.d.spool.readCheckpointRows(receipt).catch(() => null) : null;
+    if (!rows) this.d.log.error({ position: receipt.position }, 'the rows of a spooled checkpoint cannot be read; they are let go');
+    return rows ?? {};
+  }
+
+  private countingStamp(): RowStamp {
+    const w = this.d.ledger.countingWindow;
+    return { receiverNode: this.d.receiverNode, runId: w?.s.run.runId ?? null, coverageWindow: w?.s.seq ?? null };
+  }
+
+  private stampAt(mark: Mark): RowStamp {
+    const w = this.d.ledger.windowAt(mark);
+    return { receiverNode: this.d.receiverNode, runId: w?.runId ?? null, coverageWindow: w?.seq ?? null };
+  }
+
+  /** Lines a checkpoint gave up before a crash are forgotten once the queue reaches that checkpoint's mark. */
+  private forgetGiven(at: Mark): void {
+    while (this.given.length > 0 && !markBefore(at, this.given[0]!.mark)) this.d.processor.forgetLines(this.given.shift()!.keys);
+  }
+}

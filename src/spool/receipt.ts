@@ -1,0 +1,94 @@
+/**
+ * Delivery accounting, in one place. Every record in the spool has a receipt; the record may leave
+ * the spool only once its receipt is settled:
+ *
+ * - its rows: counted in with `expect` while the record is made into rows, closed with `made`
+ *   (from then on its count is fixed), and counted out by the sink with `delivered`;
+ * - holds: whatever else the record must outlive takes one (`hold`) and releases it once. A CRI
+ *   line holding one of its pieces, the checkpoint that makes its counts and aggregates durable;
+ * - other receipts: `keepUntil(other)` keeps it until `other` is settled (the request that
+ *   finished its line must be delivered first, so that a replay has every piece again).
+ *
+ * Nothing else does arithmetic on these counts: the batcher hands each delivered slice back to the
+ * receipt it came with, and the spool is told once, when the receipt settles.
+ */
+
+export interface Hold {
+  release(): void;
+}
+
+/** Whoever is told when a receipt settles: the spool, which then lets the record go. */
+export interface Settlement {
+  settled(receipt: Receipt): void;
+}
+
+const NOBODY: Settlement = { settled: () => undefined };
+
+export class Receipt {
+  /** Rows handed on and not yet delivered, plus holds, plus one while it is still being made. */
+  private open = 1;
+  /** Holds on other receipts, released when this one settles. */
+  private dependents: Hold[] | null = null;
+  private settledAlready = false;
+
+  constructor(
+    /** Where the record is in the spool (see position.ts); -1 for rows never spooled. */
+    readonly position: number,
+    private readonly settlement: Settlement = NOBODY,
+  ) {}
+
+  /** Every row of it delivered, every hold released, every receipt it waits for settled. */
+  get settled(): boolean {
+    return this.settledAlready;
+  }
+
+  /** `rows` more of its rows are handed on; each comes back through `delivered`. */
+  expect(rows: number): void {
+    if (this.settledAlready) throw new Error('rows expected of a receipt already settled');
+    if (!(rows >= 0)) throw new Error(`a receipt cannot expect ${rows} rows`);
+    this.open += rows;
+  }
+
+  /** The record is made into rows: no row will be added to it. Called once. */
+  made(): void {
+    this.close(1);
+  }
+
+  /** `rows` of its rows were taken by the sink. */
+  delivered(rows: number): void {
+    this.close(rows);
+  }
+
+  /** Keep the record until the returned hold is released (once; a second release does nothing). */
+  hold(): Hold {
+    if (this.settledAlready) throw new Error('a hold taken on a receipt already settled');
+    this.open++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.close(1);
+      },
+    };
+  }
+
+  /** Keep this record until `other` is settled. */
+  keepUntil(other: Receipt): void {
+    if (other === this) return;
+    if (other.settledAlready) return;
+    (other.dependents ??= []).push(this.hold());
+  }
+
+  private close(n: number): void {
+    if (this.settledAlready) return;
+    this.open -= n;
+    if (this.open > 0) return;
+    if (this.open < 0) throw new Error('a receipt was settled for more rows than it expected');
+    this.settledAlready = true;
+    this.settlement.settled(this);
+    const waiting = this.dependents;
+    this.dependents = null;
+    if (waiting) for (const h of waiting) h.release();
+  }
+}

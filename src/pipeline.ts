@@ -124,7 +124,7 @@ export class Pipeline implements IngestTarget {
     const core = this.core;
     if (!core) return Promise.reject(new Error('the pipeline has not started'));
     this.notePressure(Date.now());
-    return admit(
+    const answered = admit(
       {
         config: this.config,
         spool: core.spool,
@@ -139,6 +139,7 @@ export class Pipeline implements IngestTarget {
       },
       request,
     );
+    return answered.finally(() => this.publishGauges());
   }
 
   /** A request was answered 503: counted in the live coverage window. */
@@ -156,10 +157,19 @@ export class Pipeline implements IngestTarget {
     return this.batcher.pendingRows >= b.maxPendingRows * fraction || this.batcher.pendingBytes >= b.maxPendingBytes * fraction;
   }
 
-  /** Make every record queued so far into rows and deliver everything (batches sealed early); requests are still taken. */
+  /**
+   * Make every record queued so far into rows, deliver everything (batches sealed early), and write
+   * a checkpoint (aggregates taken now), so that every record delivered leaves the spool; requests
+   * are still taken meanwhile.
+   */
   async flush(): Promise<void> {
-    await this.core?.queue.drained();
+    const core = this.core;
+    await core?.queue.drained();
     await this.batcher.flush();
+    if (!core || this.lost || this.draining) return;
+    await core.checkpoints.take(Date.now()).catch(() => undefined);
+    await this.batcher.flush();
+    await core.spool?.idle();
   }
 
   /**

@@ -110,6 +110,7 @@ export const configSchema = z.strictObject({
     directory: z.string().default('./spool').describe('Spool directory (an emptyDir or hostPath volume in Kubernetes).'),
     maxBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * MiB).describe('Largest spool; when full the receiver answers 503 (nothing is ever deleted to make room).'),
     segmentBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(16 * MiB).describe('Size at which a spool segment is closed; a closed segment is deleted once the rows of all its requests are delivered.'),
+    lockStaleMs: z.number().int().min(2000).max(60_000).default(5000).describe('The spool lock is refreshed every half of this; a lock not refreshed for this long (its process died or froze) is taken over by the next start, which waits that long at most.'),
     resendWindowSeconds: z.number().int().min(0).default(900).describe('How long after its rows are delivered a request body is still recognised when Fluent Bit sends it again (a chunk whose answer it did not see, after a crash): answered 200, not made into rows twice. While in the spool it is always recognised.'),
     resendMaxEntries: z.number().int().min(1000).default(200_000).describe('Most delivered bodies remembered for that (a digest each, about 100 bytes); past it the oldest are forgotten.'),
   }),

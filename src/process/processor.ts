@@ -97,7 +97,8 @@ export class Processor implements RowMaker {
         this.dead({ stage: 'extract', reason: 'extract_failed', message: `the record could not be read: ${describe(err)}`, raw: boundedJson(r.record), nodeName: null }, out);
       }
     }
-    return this.close(out);
+    // The dead-letter row bound is per request: its summary row comes with its last slice.
+    return this.close(out, input.to >= records.length);
   }
 
   /**
@@ -117,7 +118,18 @@ export class Processor implements RowMaker {
         if (this.encode(out, 'flows', row, null)) out.counts.aggregateRows++;
       }
     }
-    return { ...this.close(out), given };
+    return { ...this.close(out, true), given };
+  }
+
+  /**
+   * A spooled record that could not be made into rows at all (what threw is a bug, not the input's
+   * fault, yet the input must not stall the pipeline): one dead letter with its raw text, counted as
+   * one flow set aside, so that the record can leave the spool.
+   */
+  failed(message: string, raw: string, stamp: RowStamp): Output {
+    const out = new RequestOutput(this, this.writerFor, undefined, Date.now(), stamp, false, false, false);
+    this.dead({ stage: 'extract', reason: 'record_failed', message, raw, nodeName: null }, out);
+    return this.close(out, true);
   }
 
   /** Lines a checkpoint gave up before a crash: forgotten when a replay reaches that checkpoint's mark. */
@@ -230,8 +242,8 @@ export class Processor implements RowMaker {
     row.CoverageWindow = stamp.coverageWindow;
   }
 
-  private close(out: RequestOutput): Output {
-    const summary = this.deadRows.close(Date.now());
+  private close(out: RequestOutput, endOfRequest: boolean): Output {
+    const summary = endOfRequest ? this.deadRows.close(Date.now()) : null;
     if (summary) {
       out.counts.summarized += summary.summarized;
       summary.row.ReceiverNode = out.stamp.receiverNode;

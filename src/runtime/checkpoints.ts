@@ -30,6 +30,8 @@ export interface CheckpointDeps {
   mark(): Mark;
   /** Whether lines may be given up now (the queue has caught up: no piece of theirs waits in it). */
   expiryAllowed(): boolean;
+  /** The spool is close to full: what only a checkpoint lets go (counted records) should go now. */
+  spoolPressed(): boolean;
   oldestPendingSeconds(now: number): number;
 }
 
@@ -72,6 +74,7 @@ export class Checkpoints {
   epoch = 0;
   private aggregationWindow: number;
   private lastExpiryAt = 0;
+  private lastTakenAt = 0;
 
   constructor(
     private readonly d: CheckpointDeps,
@@ -94,11 +97,15 @@ export class Checkpoints {
     this.crashRows.push(row);
   }
 
-  /** Whether a checkpoint is due now: a coverage window or an aggregation window ended, a line is past its age, or one failed. */
+  /**
+   * Whether a checkpoint is due now: a coverage window or an aggregation window ended, a line is
+   * past its age, one failed, or the spool is close to full (counted records go once one is written).
+   */
   due(now: number): boolean {
     if (this.carried && this.inFlight === 0) return true;
     if (now >= this.d.ledger.liveEnd) return true;
     if (this.o.aggregationWindowMs !== null && this.windowOf(now) !== this.aggregationWindow) return true;
+    if (this.d.spoolPressed() && now - this.lastTakenAt >= 1000) return true;
     return this.expiryDue(now);
   }
 
@@ -124,6 +131,7 @@ export class Checkpoints {
    */
   take(now: number, stopping = false): Promise<void> {
     const d = this.d;
+    this.lastTakenAt = now;
     const mark = d.mark();
     const counting = d.ledger.countingWindow;
     const stamp = { receiverNode: d.run.nodeName, runId: counting?.s.run.runId ?? d.run.runId, coverageWindow: counting?.s.seq ?? null };

@@ -85,6 +85,7 @@ export async function start(d: StartDeps): Promise<Core> {
       coverageWindowClosed: d.coverageWindowClosed,
       mark: () => laterOf(queue!.mark, recovered?.checkpoint?.mark ?? null),
       expiryAllowed: () => queue!.idle,
+      spoolPressed: () => spool !== null && spool.bytes >= config.spool.maxBytes * config.batch.resumeBelow,
       oldestPendingSeconds: d.oldestPendingSeconds,
     },
     { aggregationWindowMs: config.aggregation.enabled || config.overload.mode === 'aggregate-allowed' ? config.aggregation.windowSeconds * 1000 : null, partialMaxAgeMs: config.extract.partialMaxAgeMs },

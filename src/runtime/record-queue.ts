@@ -112,8 +112,9 @@ export class RecordQueue {
     return this.current;
   }
 
+  /** Nothing waits to be made into rows (the record being made, if any, counts as waiting). */
   get idle(): boolean {
-    return this.running === null && this.length === 0;
+    return this.length === 0;
   }
 
   push(item: QueueItem): void {
@@ -151,9 +152,10 @@ export class RecordQueue {
         // Stopped in the middle of a request: it stays where it is, in the queue and in the spool.
         if (!(await this.make(item))) return;
       } catch (err) {
-        // Only a bug can land here (make catches what input can throw): the record stays in the
-        // spool, and the queue goes on with the next one rather than stopping for good.
-        this.d.log.error({ err, position: item.receipt.position }, 'a spooled record could not be made into rows; it is kept for the next start');
+        // Only a bug can land here (make catches what input can throw): the record becomes a dead
+        // letter, so that it neither stops the queue nor comes back at every start.
+        this.d.log.error({ err, position: item.receipt.position }, 'a spooled record could not be made into rows; it is set aside as a dead letter');
+        await this.setAside(item, err).catch((e: unknown) => this.d.log.error({ err: e }, 'could not set the record aside either; it is kept for the next start'));
       }
       this.items[this.head++] = undefined as never;
       if (this.head > 1024 && this.head * 2 > this.items.length) {
@@ -171,7 +173,7 @@ export class RecordQueue {
         return this.makeRequest(item);
       case 'run':
         this.forgetGiven({ position, item: 0 });
-        if (markBefore({ position, item: 0 }, this.resume.counted)) {
+        if (this.d.spool && markBefore({ position, item: 0 }, this.resume.counted)) {
           // Crossed before the checkpoint the spool resumed from: its window is in that checkpoint.
           item.receipt.made();
           return true;
@@ -219,7 +221,7 @@ export class RecordQueue {
     }
     const n = decoded.records.length;
     // Items before this one were counted before a crash: made into rows again, not counted again.
-    const countedUpTo = item.countedBefore ? Number.POSITIVE_INFINITY : position < this.resume.counted.position ? Number.POSITIVE_INFINITY : position === this.resume.counted.position ? this.resume.counted.item : 0;
+    const countedUpTo = this.countedUpTo(item);
     let total: Counts | null = null;
     let enlistedIn = -1;
     let from = 0;
@@ -265,6 +267,41 @@ export class RecordQueue {
     receipt.made();
     item.done?.(total ?? emptyCounts());
     return true;
+  }
+
+  /** How many of a request's records were counted before a crash: they are made into rows again, not counted. */
+  private countedUpTo(item: Extract<QueueItem, { kind: 'request' }>): number {
+    if (item.countedBefore) return Number.POSITIVE_INFINITY;
+    // Without a spool nothing is made into rows twice.
+    if (!this.d.spool) return 0;
+    const position = item.receipt.position;
+    const counted = this.resume.counted;
+    if (position < counted.position) return Number.POSITIVE_INFINITY;
+    return position === counted.position ? counted.item : 0;
+  }
+
+  /** A record `make` threw on: one dead letter holding its raw bytes (bounded), counted once. */
+  private async setAside(item: QueueItem, err: unknown): Promise<void> {
+    const d = this.d;
+    const receipt = item.receipt;
+    // Made already (it threw after that): its rows are on their way.
+    if (receipt.settled || receipt.isMade) return;
+    let raw = '';
+    if (item.kind === 'request' && d.spool) {
+      const req = await d.spool.readRequest(receipt).catch(() => null);
+      raw = req ? req.body.toString('base64') : '';
+    }
+    const message = `the ${item.kind} record at ${receipt.position} could not be made into rows: ${err instanceof Error ? err.message : 'unknown error'}`;
+    const out = d.processor.failed(message, raw, this.countingStamp());
+    handOff(out.chunks, receipt, d.batcher);
+    if (item.kind === 'request' && this.countedUpTo(item) === 0) {
+      d.ledger.count(out.counts);
+      d.publish(out.counts);
+      d.checkpoints.enlist(receipt.hold());
+    }
+    this.current = { position: receipt.position + 1, item: 0 };
+    receipt.made();
+    if (item.kind === 'request') item.done?.(out.counts);
   }
 
   /** A parked or replayed request, read back from the spool and decoded as the receiver would. */

@@ -57,6 +57,7 @@ export function deliveryObserver(sinkName: string, metrics: Metrics, log: Logger
       log.error({ table, rows: batch.rows, reason: verdict.reason, detail: verdict.detail, status: verdict.status }, 'batch dead-lettered: ADX will not take it (redrive it after fixing the cause: hubble-adx redrive)');
     },
     cannotSetAside(batch, verdict, err) {
+      metrics.sinkErrors.inc({ table: batch.table });
       log.error({ table: batch.table, rows: batch.rows, reason: verdict.reason, err }, 'batch refused for good and the dead-letter directory cannot take it; it stays pending');
     },
   };

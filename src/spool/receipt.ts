@@ -30,6 +30,7 @@ export class Receipt {
   /** Holds on other receipts, released when this one settles. */
   private dependents: Hold[] | null = null;
   private settledAlready = false;
+  private madeAlready = false;
 
   constructor(
     /** Where the record is in the spool (see position.ts); -1 for rows never spooled. */
@@ -42,15 +43,22 @@ export class Receipt {
     return this.settledAlready;
   }
 
+  /** Whether `made` was called: its row count is fixed. */
+  get isMade(): boolean {
+    return this.madeAlready;
+  }
+
   /** `rows` more of its rows are handed on; each comes back through `delivered`. */
   expect(rows: number): void {
-    if (this.settledAlready) throw new Error('rows expected of a receipt already settled');
+    if (this.settledAlready || this.madeAlready) throw new Error('rows expected of a receipt whose rows are all made');
     if (!(rows >= 0)) throw new Error(`a receipt cannot expect ${rows} rows`);
     this.open += rows;
   }
 
-  /** The record is made into rows: no row will be added to it. Called once. */
+  /** The record is made into rows: no row will be added to it (a second call changes nothing). */
   made(): void {
+    if (this.madeAlready) return;
+    this.madeAlready = true;
     this.close(1);
   }
 

@@ -19,6 +19,8 @@ export interface SpoolOptions {
   resendWindowSeconds: number;
   /** Most digests of delivered requests remembered. */
   resendMaxEntries: number;
+  /** A lock not refreshed for this long is taken over (its process died or froze). */
+  lockStaleMs: number;
 }
 
 /** What the spool does with the segment it appends to. */
@@ -107,7 +109,6 @@ const LOCK = 'spool.lock';
 const OWNER = 'spool.owner';
 const STOPPED = 'stopped-cleanly.json';
 const RESENDS = 'resends.log';
-const STALE_MS = 5000;
 
 async function readAcks(path: string): Promise<Set<number>> {
   try {
@@ -221,13 +222,15 @@ export class Spool implements Settlement {
    * killed process is taken over once it is stale.
    */
   private async lock(): Promise<void> {
+    const stale = this.o.lockStaleMs;
+    const every = Math.max(100, Math.round(stale / 10));
     try {
       this.unlock = await lockfile.lock(this.o.directory, {
-        stale: STALE_MS,
+        stale,
         realpath: false,
         lockfilePath: join(this.o.directory, LOCK),
         // Twice as long as it takes the lock of a killed process to go stale.
-        retries: { retries: 20, minTimeout: 500, maxTimeout: 500, factor: 1 },
+        retries: { retries: Math.ceil((2 * stale) / every), minTimeout: every, maxTimeout: every, factor: 1 },
         onCompromised: (err) => this.fail(err),
       });
     } catch (err) {
@@ -542,6 +545,13 @@ export class Spool implements Settlement {
     this.totalBytes -= seg.bytes;
     await rm(seg.path, { force: true });
     await rm(ackPath(seg.path), { force: true });
+  }
+
+  /** Resolves once the appends, acknowledgements and removals under way are done. */
+  async idle(): Promise<void> {
+    await this.flushing;
+    await new Promise((r) => setImmediate(r));
+    await this.chores;
   }
 
   /**

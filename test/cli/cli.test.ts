@@ -76,7 +76,7 @@ describe('hubble-adx command line', () => {
     const dir = tmp();
     const port = 20000 + Math.floor(Math.random() * 20000);
     const child = spawn(process.execPath, [CLI, 'serve'], {
-      env: { PATH: process.env.PATH, HUBBLE_ADX_SINK__LOCAL__DIRECTORY: dir, HUBBLE_ADX_SERVER__PORT: String(port), HUBBLE_ADX_BATCH__MAX_AGE_MS: '60000' },
+      env: { PATH: process.env.PATH, HUBBLE_ADX_SINK__LOCAL__DIRECTORY: dir, HUBBLE_ADX_SPOOL__DIRECTORY: join(dir, 'spool'), HUBBLE_ADX_SERVER__PORT: String(port), HUBBLE_ADX_BATCH__MAX_AGE_MS: '60000' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

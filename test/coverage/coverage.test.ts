@@ -100,9 +100,11 @@ describe('HubbleCoverage: what each node saw, kept and set aside, per window', (
     expect(sum(rows, 'FlowsFiltered')).toBeGreaterThan(0);
     expect(sum(rows, 'FlowsSampledOut')).toBeGreaterThan(0);
     expect(sum(rows, 'FlowsAggregated')).toBeGreaterThan(0);
-    // Kept flows are in HubbleFlows: one per row, or in an aggregate's FlowCount (which carries the sampling weight).
+    // Kept flows are in HubbleFlows: one per row, or folded into an aggregate row (AggregatedFlows says how many);
+    // the sampling weight stays apart, in SamplingWeight, so nothing needs dividing out.
     const flowRows = sink.tables.get('flows') ?? [];
-    const represented = flowRows.reduce((n, r) => n + (r.FirstSeen ? (r.FlowCount as number) / 3 : 1), 0);
+    const represented = flowRows.reduce((n, r) => n + ((r.AggregatedFlows as number | null) ?? 1), 0);
+    expect(flowRows.filter((r) => r.AggregatedFlows !== null).every((r) => r.SamplingWeight === 3)).toBe(true);
     expect(sum(rows, 'FlowsKept')).toBe(represented);
     expect(sum(rows, 'RecordsReceived')).toBeGreaterThanOrEqual(flowLines + broken);
   });
@@ -114,7 +116,7 @@ describe('HubbleCoverage: what each node saw, kept and set aside, per window', (
     const rows = (await svc.rows('HubbleCoverage')) as unknown as Coverage[];
     expect(rows.length).toBeGreaterThanOrEqual(2);
     for (const r of rows) {
-      expect(r).toMatchObject({ Cluster: 'c-quiet', NodeName: 'node-quiet', FlowsSeen: 0, FlowsKept: 0, RecordsReceived: 0, SchemaVersion: 4 });
+      expect(r).toMatchObject({ Cluster: 'c-quiet', NodeName: 'node-quiet', FlowsSeen: 0, FlowsKept: 0, RecordsReceived: 0, SchemaVersion: 5 });
       expect(r.Version).toMatch(/^\d+\.\d+\.\d+/);
     }
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.WindowStart).toBe(rows[i - 1]!.WindowEnd);

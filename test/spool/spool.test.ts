@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Spool, digestOf, keptBody, type Receipt, type SpooledRequest } from '../../src/spool/index.js';
 import type { SegmentFile } from '../../src/spool/spool.js';
 
-const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, segmentBytes, maxBytes: 64 * 1024 * 1024, resendWindowSeconds: 600, resendMaxEntries: 1000 });
+const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, segmentBytes, maxBytes: 64 * 1024 * 1024, resendWindowSeconds: 600, resendMaxEntries: 1000, lockStaleMs: 2000 });
 const noHooks = { fsyncSeconds: () => undefined };
 const tmp = () => mkdtempSync(join(tmpdir(), 'hubble-adx-spool-'));
 const settle = () => new Promise((r) => setTimeout(r, 30));
@@ -33,7 +33,7 @@ async function reopen(dir: string, hooks = noHooks): Promise<Spool> {
   const lock = join(dir, 'spool.lock');
   rmSync(lock, { recursive: true, force: true });
   mkdirSync(lock);
-  const then = new Date(Date.now() - 10_000);
+  const then = new Date(Date.now() - 3000);
   utimesSync(lock, then, then);
   return Spool.open(opts(dir), hooks);
 }

@@ -216,12 +216,18 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const acknowledged = { bodies: 0, resends: 0, denied: new Set<string>(), allowed: new Set<string>() };
   let paused = false;
   let stopping = false;
+  let inFlight = 0;
   const runLane = async (lane: (typeof lanes)[number]) => {
+    let started = false;
     while (!stopping) {
-      if (paused || !current) {
+      // Paused: no new body is begun, but one already sent is retried until it is answered 200,
+      // as Fluent Bit does; a check compares only with bodies that were answered.
+      if ((paused && !started) || !current) {
         await sleep(20);
         continue;
       }
+      if (!started) inFlight++;
+      started = true;
       const body = lane.bodies[lane.next]!;
       const target = current;
       try {
@@ -233,6 +239,8 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
           for (const u of body.denied) acknowledged.denied.add(u);
           for (const u of body.allowed) acknowledged.allowed.add(u);
           lane.next++;
+          started = false;
+          inFlight--;
           continue;
         }
       } catch {
@@ -272,8 +280,8 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     rmSync(filler, { force: true });
     if (!current || current.child.exitCode !== null || current.child.signalCode !== null) current = spawnService();
     await current.ready;
-    // A request in flight when the clients paused may still be answered: let it land first.
-    await sleep(300);
+    // Bodies already sent are retried until answered: only then does the comparison hold.
+    for (const end = Date.now() + 30_000; inFlight > 0 && Date.now() < end; ) await sleep(20);
     const stored = () => new Set(adx.table('HubbleFlows').map((r) => r.Uuid as string));
     const coverage = () => {
       const byWindow = new Map<string, Record<string, unknown>>();
@@ -303,6 +311,24 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     }
     report.checks++;
     report.lost += missing;
+    if ((seen !== flowsAcked() || allowed !== 0) && o.log) {
+      // Which windows have flow rows but no coverage row (or the reverse): what HubbleReconcile shows.
+      const cov = new Set(coverage().map((r) => `${r.RunId}/${r.WindowSequence}`));
+      const rowsBy = new Map<string, number>();
+      for (const r of adx.table('HubbleFlows')) {
+        const k = `${r.RunId}/${r.CoverageWindow}`;
+        rowsBy.set(k, (rowsBy.get(k) ?? 0) + 1);
+      }
+      const orphans = [...rowsBy].filter(([k]) => !cov.has(k));
+      log(`  rows in windows without a coverage row: ${JSON.stringify(orphans)}`);
+      const folded = new Map<string, number>();
+      for (const r of adx.table('HubbleFlows')) if (r.AggregatedFlows !== null && r.AggregatedFlows !== undefined) folded.set(r.Uuid as string, Number(r.AggregatedFlows));
+      log(`  coverage: aggregated ${sum(coverage(), 'FlowsAggregated')} sampled out ${sum(coverage(), 'FlowsSampledOut')} kept ${sum(coverage(), 'FlowsKept')}; aggregate rows fold ${[...folded.values()].reduce((a, b) => a + b, 0)} (${folded.size} rows); acknowledged allowed ${acknowledged.allowed.size}`);
+      const byPrefix = new Map<string, number>();
+      for (const [u, n] of folded) byPrefix.set(u.replace(/-\d+$/, ''), (byPrefix.get(u.replace(/-\d+$/, '')) ?? 0) + n);
+      log(`  aggregates by checkpoint: ${JSON.stringify([...byPrefix].slice(-20))}`);
+      log(`  coverage rows: ${JSON.stringify(coverage().map((r) => [r.RunId, r.WindowSequence, r.FlowsSeen, r.WindowEndReason, r.PreviousRunEnd]).slice(-12))}`);
+    }
     if (seen !== flowsAcked()) report.coverageMismatches.push({ check: n, seen, acknowledged: flowsAcked() });
     log(`[check ${n}] acknowledged ${flowsAcked()} flows (${acknowledged.denied.size} denied), denied missing ${missing}, allowed missing ${allowed}, coverage FlowsSeen ${seen}`);
     paused = false;
@@ -381,6 +407,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
         current = spawnService();
       }
       report.cycles = cycle;
+      log(`[cycle ${cycle}] ${JSON.stringify(faults)}`);
       if (cycle % o.checkEvery === 0 || cycle === o.cycles) await check(cycle);
     }
   } finally {

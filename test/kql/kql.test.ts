@@ -28,9 +28,9 @@ describe('the KQL hubble-adx ships', () => {
     });
   }
 
-  it('every query in the README passes the language service', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const queries = [...readme.matchAll(/```kusto\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
+  it('every query in the docs passes the language service', () => {
+    const pages = ['README.md', ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    const queries = pages.flatMap((p) => [...readFileSync(join(ROOT, p), 'utf8').matchAll(/```kusto\n([\s\S]*?)```/g)].map((m) => m[1]!.trim()));
     expect(queries.length).toBeGreaterThanOrEqual(5);
     const errors = queries.flatMap((q) => kqlErrors(q).map((e) => `${q.split('\n')[0]} → ${e}`));
     expect(errors).toEqual([]);

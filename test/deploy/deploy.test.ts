@@ -203,9 +203,10 @@ describe('Kubernetes manifests', () => {
 });
 
 describe('container image', () => {
-  it('builds from src alone (what the Dockerfile copies) and runs as a non-root user on Node 20', () => {
+  it('builds from src alone (what the Dockerfile copies) and runs as a non-root user on Node 24 LTS, built and run alike', () => {
     const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-    expect(docker).toMatch(/^FROM node:20-bookworm-slim AS build$/m);
+    expect(docker).toMatch(/^FROM node:24-bookworm-slim AS build$/m);
+    expect(docker).toMatch(/^FROM node:24-bookworm-slim$/m);
     expect(docker).toMatch(/^USER node$/m);
     expect(docker).toMatch(/^HEALTHCHECK /m);
     expect(docker).toContain('npm prune --omit=dev');

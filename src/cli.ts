@@ -10,6 +10,7 @@ import { redrive } from './redrive.js';
 import Fastify from 'fastify';
 import { createMetrics } from './metrics/index.js';
 import { updateDocs, writeKqlFiles } from './docs.js';
+import { unauthenticatedExposure } from './receive/auth.js';
 
 const USAGE = `hubble-adx — Cilium Hubble flow logs from Fluent Bit into Azure Data Explorer
 
@@ -83,6 +84,8 @@ function printSchema(format: string): string {
 
 async function serve(configFile: string | undefined): Promise<number> {
   const config = loadConfig({ file: configFile });
+  const exposed = unauthenticatedExposure(config.server.host, config.auth);
+  if (exposed) throw new StartupError('auth.allowUnauthenticated', exposed);
   const service = createService(config);
   const { app } = service;
   let signals = 0;

@@ -28,6 +28,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    authBearerTokens: new Gauge({
+      name: `${p}auth_bearer_tokens`,
+      help: 'Bearer tokens accepted now (auth.bearerToken and the tokens of auth.tokenFile): 2 while a rotation has old and new.',
+      registers: [registry],
+    }),
     backpressure: new Counter({
       name: `${p}backpressure_responses_total`,
       help: 'Requests answered 503 with Retry-After, by reason (queue_full, spool_full, spool_error, replaying, draining).',
@@ -288,6 +293,8 @@ function initialiseKnownSeries(m: Metrics): void {
     m.rowsWritten.inc({ table }, 0);
   }
   for (const reason of ['spool_full', 'queue_full', 'spool_error', 'replaying', 'starting', 'draining']) m.backpressure.inc({ reason }, 0);
+  // A 401 drops Fluent Bit's chunk for good: the first one must be an increase an alert sees.
+  m.bodiesRejected.inc({ reason: 'unauthorized' }, 0);
   for (const state of ['cri_partial_lines', 'identities', 'aggregate_keys']) m.stateEvictions.inc({ state }, 0);
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
+import { unauthenticatedExposure } from '../../src/receive/auth.js';
 import { gzipSync } from 'node:zlib';
 import { FLUENT_BIT_DIR, hubbleFixtureLines } from '../support/fixtures.js';
 import { msgpackBody } from '../support/fluent-bit-bodies.js';
@@ -101,7 +102,9 @@ describe('Kubernetes manifests', () => {
       expect(c.resources?.requests?.cpu).toBeDefined();
       expect(c.resources?.limits?.memory).toBeDefined();
       // The configuration in the ConfigMap is valid, and its drain fits in the pod's grace period.
-      const cm = rendered[overlay].find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'hubble-adx-config')!;
+      // The ConfigMap's name carries a hash of its content, so that an edit rolls the pods.
+      const cm = rendered[overlay].find((d) => d.kind === 'ConfigMap' && /^hubble-adx-config-[a-z0-9]{10}$/.test(d.metadata.name))!;
+      expect(JSON.stringify(spec)).toContain(`"name":"${cm.metadata.name}"`);
       const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-cm-')), 'hubble-adx.yaml');
       writeFileSync(file, cm.data!['hubble-adx.yaml']!);
       const env = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
@@ -109,9 +112,24 @@ describe('Kubernetes manifests', () => {
       expect(cfg.sink.type).toBe('kusto');
       expect(cfg.spool.enabled).toBe(true);
       expect(cfg.shutdown.graceMs).toBeLessThan((spec.terminationGracePeriodSeconds ?? 30) * 1000);
+      expect(unauthenticatedExposure(cfg.server.host, cfg.auth)).toBeNull();
       expect(c.args).toEqual(['serve', '--config', '/etc/hubble-adx/hubble-adx.yaml']);
     });
   }
+
+  it('one source for the token Secret: the same two files make it in hubble-adx\'s namespace and in Fluent Bit\'s', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-auth-'));
+    cpSync(join(K8S, 'auth/kustomization.yaml'), join(dir, 'kustomization.yaml'));
+    const token = 'f'.repeat(64);
+    writeFileSync(join(dir, 'tokens.txt'), `${'e'.repeat(64)}\n${token}\n`);
+    writeFileSync(join(dir, 'token.env'), `token=${token}\n`);
+    const secrets = kustomize(dir) as (Doc & { metadata: { namespace: string } })[];
+    expect(secrets.map((s) => `${s.kind} ${s.metadata.namespace}/${s.metadata.name}`)).toEqual(['Secret hubble-adx/hubble-adx-auth', 'Secret logging/hubble-adx-auth']);
+    expect(secrets[1]!.data).toEqual(secrets[0]!.data);
+    // What Fluent Bit puts in its header is the token alone, without a newline.
+    expect(Buffer.from(secrets[0]!.data!.token!, 'base64').toString()).toBe(token);
+    expect(Buffer.from(secrets[0]!.data!.tokens!, 'base64').toString().split('\n')).toContain(token);
+  });
 
   it('both overlays run the same hubble-adx container, the sidecar with ingest on the pod loopback', () => {
     const [a, b] = overlays.map((o) => podSpec(rendered[o].find((d) => d.kind === 'DaemonSet')!).containers.find((c) => c.name === 'hubble-adx')!);
@@ -128,9 +146,15 @@ describe('Kubernetes manifests', () => {
       expect(ds.spec.updateStrategy.rollingUpdate.maxUnavailable).toMatch(/^\d+%$/);
       expect(spec.automountServiceAccountToken).toBe(false);
       const c = spec.containers.find((x) => x.name === 'hubble-adx')! as Container & { env: NonNullable<Container['env']> };
-      const token = c.env.find((e) => e.name === 'HUBBLE_ADX_AUTH__BEARER_TOKEN')!;
-      expect(token.valueFrom?.secretKeyRef).toMatchObject({ name: 'hubble-adx-auth' });
-      expect(token.valueFrom?.secretKeyRef?.optional).toBeUndefined();
+      // The tokens are a mounted file (read again on a rotation), from a Secret that is required.
+      const volumes = (spec as PodSpec & { volumes: { name: string; secret?: { secretName: string; optional?: boolean; items?: { key: string; path: string }[] } }[] }).volumes;
+      const auth = volumes.find((v) => v.secret?.secretName === 'hubble-adx-auth')!;
+      expect(auth.secret).toEqual({ secretName: 'hubble-adx-auth', items: [{ key: 'tokens', path: 'tokens' }] });
+      const mount = (c as Container & { volumeMounts: { name: string; mountPath: string; subPath?: string }[] }).volumeMounts.find((m) => m.name === auth.name)!;
+      expect(mount.subPath).toBeUndefined();
+      const cm = rendered[overlay].find((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('hubble-adx-config-'))!;
+      expect(parseYaml(cm.data!['hubble-adx.yaml']!).auth.tokenFile).toBe(`${mount.mountPath}/tokens`);
+      expect(c.env.some((e) => e.name.startsWith('HUBBLE_ADX_AUTH__'))).toBe(false);
       // 150 us per flow as deployed x 1,000 flows/s; the peak RSS under fuzzing (206 MiB) fits.
       expect(c.resources?.requests).toEqual({ cpu: '150m', memory: '256Mi' });
       expect(c.resources?.limits).toEqual({ memory: '384Mi' });
@@ -250,7 +274,7 @@ describe('Prometheus rules and dashboards', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-rules-')), 'rules.yaml');
     writeFileSync(file, stringify({ groups: groups.map((g) => ({ name: 'hubble-adx', ...g })) }));
     const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 13 rules found/);
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 14 rules found/);
     expect(r.status).toBe(0);
   });
 

@@ -261,6 +261,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'Bytes in the ADX dead-letter directory (sink.kusto.deadLetterDirectory); at sink.kusto.deadLetterMaxBytes refused batches stay pending instead.',
       registers: [registry],
     }),
+    deadLetterLimit: new Gauge({
+      name: `${p}dead_letter_directory_limit_bytes`,
+      help: 'The configured sink.kusto.deadLetterMaxBytes (0 without the ADX sink).',
+      registers: [registry],
+    }),
     deadLetterBatches: new Gauge({
       name: `${p}dead_letter_directory_batches`,
       help: 'Batches in the ADX dead-letter directory, waiting for `hubble-adx redrive`.',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -247,7 +247,7 @@ describe('Prometheus rules and dashboards', () => {
   let exportedText = '';
   const monitoring = kustomize(join(K8S, 'monitoring'));
   const rule = monitoring.find((d) => d.kind === 'PrometheusRule')!;
-  const groups = (rule.spec as { groups: { rules: { alert: string; expr: string; annotations: { runbook_url: string } }[] }[] }).groups;
+  const groups = (rule.spec as { groups: { rules: { alert: string; expr: string; for?: string; annotations: { runbook_url: string } }[] }[] }).groups;
   beforeAll(async () => {
     svc = await startService();
     const text = await (await fetch(`${svc.url}/metrics`)).text();
@@ -258,7 +258,8 @@ describe('Prometheus rules and dashboards', () => {
 
   const metricsIn = (expr: string) => [...expr.matchAll(/\bhubble_adx_[a-z_]+/g)].map((m) => m[0]);
   // What alerts may read besides hubble-adx's own: Prometheus's, kube-state-metrics', Fluent Bit's.
-  const EXTERNAL = /^(up|kube_pod_container_status_last_terminated_reason|kube_pod_container_status_restarts_total|fluentbit_output_dropped_records_total|fluentbit_output_retries_failed_total)$/;
+  const EXTERNAL =
+    /^(up|kube_pod_container_status_last_terminated_reason|kube_pod_container_status_restarts_total|kube_daemonset_status_desired_number_scheduled|kube_daemonset_status_number_ready|kube_pod_info|kube_node_spec_unschedulable|fluentbit_output_dropped_records_total|fluentbit_output_retries_failed_total)$/;
 
   it('the PodMonitor and PrometheusRule pass their schemas', () => {
     for (const d of [...monitoring, ...kustomize(join(K8S, 'monitoring-azure'))]) expect(() => modelFor(d).validate(), `${d.apiVersion} ${d.kind}`).not.toThrow();
@@ -274,7 +275,7 @@ describe('Prometheus rules and dashboards', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-rules-')), 'rules.yaml');
     writeFileSync(file, stringify({ groups: groups.map((g) => ({ name: 'hubble-adx', ...g })) }));
     const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 14 rules found/);
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 18 rules found/);
     expect(r.status).toBe(0);
   });
 
@@ -291,12 +292,41 @@ describe('Prometheus rules and dashboards', () => {
     expect(r.status).toBe(0);
   });
 
+  it('every alert has a promtool case where it fires and one where it stays silent', () => {
+    type Case = { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] };
+    const cases = (parseYaml(readFileSync(join(K8S, 'monitoring/tests/alerts.test.yaml'), 'utf8')) as { tests: Case[] }).tests.flatMap((c) => c.alert_rule_test);
+    for (const r of groups.flatMap((g) => g.rules)) {
+      const mine = cases.filter((c) => c.alertname === r.alert);
+      expect(mine.some((c) => c.exp_alerts.length > 0), `${r.alert} fires`).toBe(true);
+      expect(mine.some((c) => c.exp_alerts.length === 0), `${r.alert} stays silent`).toBe(true);
+    }
+  });
+
+  it('every alert on a condition that can come and go waits (`for:`); only first-event alerts fire at once', () => {
+    for (const r of groups.flatMap((g) => g.rules)) {
+      // An event that loses or sets aside data: a counter's increase, alerted on its first occurrence.
+      const event = /increase\(/.test(r.expr) && !/\b(histogram_quantile|rate)\(/.test(r.expr) && r.alert !== 'HubbleLostEventsRising';
+      if (!event) expect(r.for, r.alert).toMatch(/^\d+m$/);
+    }
+    expect(groups.flatMap((g) => g.rules).find((r) => r.alert === 'HubbleLostEventsRising')?.for).toBeDefined();
+  });
+
+  it('the runbooks are exactly the alerts, and every alert the docs name exists', () => {
+    const alerts = groups.flatMap((g) => g.rules.map((r) => r.alert)).sort();
+    expect(readdirSync(join(ROOT, 'docs/runbooks')).map((f) => f.replace(/\.md$/, '')).sort()).toEqual(alerts);
+    const pages = ['README.md', ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    const named = new Set(pages.flatMap((p) => [...readFileSync(join(ROOT, p), 'utf8').matchAll(/\b(HubbleAdx[A-Z][A-Za-z]+|HubbleLostEventsRising)\b/g)].map((m) => m[1]!)));
+    expect(named.size).toBeGreaterThan(10);
+    for (const n of named) expect(alerts, `${n} is named in the docs`).toContain(n);
+  });
+
   it('labelled counters the alerts use start at 0 for every known label value', () => {
     for (const table of ['flows', 'events', 'deadLetters', 'identities']) {
       expect(exportedText).toContain(`hubble_adx_kusto_permanent_errors_total{table="${table}",reason="permanent"} 0`);
       expect(exportedText).toContain(`hubble_adx_sink_dead_lettered_rows_total{table="${table}",reason="permanent"} 0`);
     }
     expect(exportedText).toContain('hubble_adx_backpressure_responses_total{reason="spool_full"} 0');
+    expect(exportedText).toContain('hubble_adx_bodies_rejected_total{reason="unauthorized"} 0');
   });
 
   it('every alert names only metrics the running service exports, and has a runbook of its own', () => {

@@ -497,9 +497,16 @@ describe('Fluent Bit configuration', () => {
     expect(kept).toBeGreaterThan(3000);
   });
 
-  it('the Cilium Helm values export every flow to a rotated file', () => {
+  it('the Cilium Helm values export every flow to a rotated file, with the rotation keys of Cilium 1.18 (under static)', () => {
     const values = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/cilium-values.yaml'), 'utf8')) as { hubble: { export: Record<string, unknown> & { static: Record<string, unknown> } } };
-    expect(values.hubble.export.static).toMatchObject({ enabled: true, filePath: '/var/run/cilium/hubble/events.log', fieldMask: [] });
-    expect(values.hubble.export).toMatchObject({ fileMaxSizeMb: expect.any(Number), fileMaxBackups: expect.any(Number) });
+    expect(values.hubble.export.static).toMatchObject({ enabled: true, filePath: '/var/run/cilium/hubble/events.log', fieldMask: [], fileMaxSizeMb: expect.any(Number), fileMaxBackups: expect.any(Number) });
+    // The deprecated top-level keys are not set.
+    expect(Object.keys(values.hubble.export).sort()).toEqual(['static']);
+  });
+
+  it('the ACNS ContainerNetworkLog selects every verdict it can (forwarded, dropped) and no endpoint', () => {
+    const cnl = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/acns-containernetworklog.yaml'), 'utf8')) as { apiVersion: string; kind: string; spec: { includefilters: Record<string, unknown>[] } };
+    expect(cnl).toMatchObject({ apiVersion: 'acn.azure.com/v1alpha1', kind: 'ContainerNetworkLog' });
+    expect(cnl.spec.includefilters).toEqual([{ name: 'all-flows', verdict: ['forwarded', 'dropped'] }]);
   });
 });

@@ -155,7 +155,7 @@ describe('Kubernetes manifests', () => {
       const cm = rendered[overlay].find((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('hubble-adx-config-'))!;
       expect(parseYaml(cm.data!['hubble-adx.yaml']!).auth.tokenFile).toBe(`${mount.mountPath}/tokens`);
       expect(c.env.some((e) => e.name.startsWith('HUBBLE_ADX_AUTH__'))).toBe(false);
-      // 150 us per flow as deployed x 1,000 flows/s; the peak RSS under fuzzing (206 MiB) fits.
+      // 60 us per flow as deployed x 2,500 flows/s of burst; the peak RSS under fuzzing (206 MiB) fits.
       expect(c.resources?.requests).toEqual({ cpu: '150m', memory: '256Mi' });
       expect(c.resources?.limits).toEqual({ memory: '384Mi' });
       const pc = rendered[overlay].find((d) => d.kind === 'PriorityClass')! as Doc & { value: number; preemptionPolicy: string };

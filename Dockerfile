@@ -1,5 +1,5 @@
-# hubble-adx: built and run on Node 20 (the version the SDK pins and CI tests).
-FROM node:20-bookworm-slim AS build
+# hubble-adx: built and run on Node 24 LTS (CI runs the tests on it and on the machine's Node 20).
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -7,7 +7,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 # A DaemonSet runs on every node: keep the heap small so V8 collects long before the pod's memory
 # limit; batch.maxPendingBytes bounds what the pipeline itself holds. An 8 MB young generation

@@ -9,7 +9,8 @@ import { replay } from './replay.js';
 import { redrive } from './redrive.js';
 import Fastify from 'fastify';
 import { createMetrics } from './metrics/index.js';
-import { updateReadme, writeKqlFiles } from './docs.js';
+import { updateDocs, writeKqlFiles } from './docs.js';
+import { unauthenticatedExposure } from './receive/auth.js';
 
 const USAGE = `hubble-adx — Cilium Hubble flow logs from Fluent Bit into Azure Data Explorer
 
@@ -62,10 +63,10 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(configReference() + '\n');
       return 0;
     case 'docs': {
-      // Maintainers: regenerate the README's schema and configuration sections.
-      const changed = updateReadme(rest[0] ?? 'README.md');
+      // Maintainers: regenerate the docs' schema and configuration sections (ROOT: the project).
+      const changed = updateDocs(rest[0] ?? '.');
       const kql = writeKqlFiles(rest[1] ?? 'deploy/kusto');
-      process.stdout.write(`${changed ? 'README updated' : 'README already up to date'}; deploy/kusto: ${kql.length > 0 ? kql.join(', ') + ' written' : 'up to date'}\n`);
+      process.stdout.write(`docs: ${changed.length > 0 ? changed.join(', ') + ' updated' : 'up to date'}; deploy/kusto: ${kql.length > 0 ? kql.join(', ') + ' written' : 'up to date'}\n`);
       return 0;
     }
     default:
@@ -83,6 +84,8 @@ function printSchema(format: string): string {
 
 async function serve(configFile: string | undefined): Promise<number> {
   const config = loadConfig({ file: configFile });
+  const exposed = unauthenticatedExposure(config.server.host, config.auth);
+  if (exposed) throw new StartupError('auth.allowUnauthenticated', exposed);
   const service = createService(config, {
     // Another process may own the spool now: answer nothing more, and let the kubelet restart the pod.
     fatal: () => process.exit(75),

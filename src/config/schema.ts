@@ -59,9 +59,12 @@ export const configSchema = z.strictObject({
     retryAfterSeconds: z.number().int().min(1).max(3600).default(5).describe('Retry-After sent with 503 when hubble-adx cannot take more.'),
   }),
   auth: section({
-    bearerToken: z.string().min(16).optional().describe('Require `Authorization: Bearer <token>` (Fluent Bit `Header Authorization Bearer ...`). Prefer the env var.'),
+    bearerToken: z.string().min(16).optional().describe('Require `Authorization: Bearer <token>` (Fluent Bit `Header Authorization Bearer ...`). Prefer the env var; for tokens that rotate, `tokenFile`. Both may be set: either token passes.'),
+    tokenFile: z.string().min(1).optional().describe('A file of bearer tokens, one per line (blank lines and `#` comments left out), any of which passes: a mounted Secret. Read at start (unreadable or empty: hubble-adx does not start) and again every `tokenFileCheckMs`, so that old and new tokens are both accepted through a rotation without a restart; a file that becomes unreadable or empty keeps the tokens taken before (logged).'),
+    tokenFileCheckMs: z.number().int().min(100).max(600_000).default(5000).describe('How often `tokenFile` is read again. A Secret volume swaps its files through a symlink, which a file watch misses, so the file is polled; kubelet itself takes up to about a minute to bring a changed Secret to the pod.'),
     basicUser: z.string().min(1).optional().describe('Require HTTP basic auth with this user (Fluent Bit `http_User`).'),
     basicPassword: z.string().min(1).optional().describe('Password for basic auth (Fluent Bit `http_Passwd`).'),
+    allowUnauthenticated: z.boolean().default(false).describe('Start without any credential on a `server.host` that is not loopback. Off: hubble-adx refuses to start there without `tokenFile`, `bearerToken` or basic credentials, since any pod that reaches the port could write rows into the audit tables.'),
   }),
   limits: section({
     maxBodyBytes: z.number().int().min(1024).default(8 * MiB).describe('Largest request body accepted as sent (compressed); larger gets 413. Fluent Bit sends one chunk (about 2 MB of msgpack, up to about 3 MB as JSON) per request.'),

@@ -28,6 +28,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    authBearerTokens: new Gauge({
+      name: `${p}auth_bearer_tokens`,
+      help: 'Bearer tokens accepted now (auth.bearerToken and the tokens of auth.tokenFile): 2 while a rotation has old and new.',
+      registers: [registry],
+    }),
     backpressure: new Counter({
       name: `${p}backpressure_responses_total`,
       help: 'Requests answered 503 with Retry-After, by reason (queue_full, spool_full, spool_error, replaying, draining).',
@@ -256,6 +261,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'Bytes in the ADX dead-letter directory (sink.kusto.deadLetterDirectory); at sink.kusto.deadLetterMaxBytes refused batches stay pending instead.',
       registers: [registry],
     }),
+    deadLetterLimit: new Gauge({
+      name: `${p}dead_letter_directory_limit_bytes`,
+      help: 'The configured sink.kusto.deadLetterMaxBytes (0 without the ADX sink).',
+      registers: [registry],
+    }),
     deadLetterBatches: new Gauge({
       name: `${p}dead_letter_directory_batches`,
       help: 'Batches in the ADX dead-letter directory, waiting for `hubble-adx redrive`.',
@@ -288,6 +298,8 @@ function initialiseKnownSeries(m: Metrics): void {
     m.rowsWritten.inc({ table }, 0);
   }
   for (const reason of ['spool_full', 'queue_full', 'spool_error', 'replaying', 'starting', 'draining']) m.backpressure.inc({ reason }, 0);
+  // A 401 drops Fluent Bit's chunk for good: the first one must be an increase an alert sees.
+  m.bodiesRejected.inc({ reason: 'unauthorized' }, 0);
   for (const state of ['cri_partial_lines', 'identities']) m.stateEvictions.inc({ state }, 0);
 }
 

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Metrics } from '../metrics/index.js';
-import { makeAuthCheck, type AuthSettings } from './auth.js';
+import { credentialsOf, makeAuthCheck, type AuthSettings } from './auth.js';
+import { TokenFile } from './token-file.js';
 import { decodeBody, formatOf, type BodyLimits, type BodyResult } from './body.js';
 import type { BodyFormat, Decoded } from './types.js';
 import { normalizeEncoding } from './decompress.js';
@@ -77,7 +78,20 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     // outcomes are in the metrics, problems are logged where they are decided.
     logController: new LogController({ disableRequestLogging: true }),
   });
-  const authCheck = makeAuthCheck(opts.auth);
+  // auth.tokenFile is read now (a StartupError naming it when unusable) and checked again while running.
+  const tokenFile = opts.auth.tokenFile
+    ? new TokenFile(opts.auth.tokenFile, opts.auth.tokenFileCheckMs ?? 5000, {
+        changed: (count) => {
+          app.log.info({ file: opts.auth.tokenFile, tokens: count }, 'auth.tokenFile changed: its tokens are accepted from now on');
+          metrics.authBearerTokens.set(credentials?.bearerTokens().length ?? 0);
+        },
+        refused: (reason) => app.log.warn({ reason }, 'auth.tokenFile not taken: the tokens accepted before stay in force'),
+      })
+    : null;
+  if (tokenFile) app.addHook('onClose', async () => tokenFile.close());
+  const credentials = credentialsOf(opts.auth, tokenFile ? () => tokenFile.tokens() : null);
+  metrics.authBearerTokens.set(credentials?.bearerTokens().length ?? 0);
+  const authCheck = credentials ? makeAuthCheck(credentials) : null;
 
   // Every body arrives as raw bytes: decoding depends on Content-Type and Content-Encoding together.
   app.removeAllContentTypeParsers();

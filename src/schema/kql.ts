@@ -1,5 +1,6 @@
 import { avroMapping, jsonMapping } from './avro.js';
 import { createTableCommand } from './kusto.js';
+import { acnsFunctionDefinitions } from './kql-acns.js';
 import { SCHEMA_VERSION, TABLES, TABLE_KEYS, type TableKey } from './tables.js';
 
 /**
@@ -253,6 +254,7 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
     | summarize Lost = sum(NumEventsLost), Reports = count(), LastSeen = max(TimeGenerated) by Cluster, NodeName, Source = Type
     | order by Lost desc`,
     ),
+    ...acnsFunctionDefinitions(n),
   ];
 }
 

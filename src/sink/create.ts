@@ -15,6 +15,7 @@ export function createSink(config: Config, metrics: Metrics): Sink {
 
 export function createKustoSink(config: Config, metrics: Metrics): KustoSink {
   const k = config.sink.kusto;
+  metrics.deadLetterLimit.set(k.deadLetterMaxBytes);
   // loadConfig has checked that both are set for sink.type kusto.
   return new KustoSink({ ...k, clusterUrl: k.clusterUrl!, database: k.database!, tableNames: config.sink.tables, credential: credentialFor(k) }, metrics);
 }

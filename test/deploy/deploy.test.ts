@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
+import { unauthenticatedExposure } from '../../src/receive/auth.js';
 import { gzipSync } from 'node:zlib';
 import { FLUENT_BIT_DIR, hubbleFixtureLines } from '../support/fixtures.js';
 import { msgpackBody } from '../support/fluent-bit-bodies.js';
@@ -101,7 +102,9 @@ describe('Kubernetes manifests', () => {
       expect(c.resources?.requests?.cpu).toBeDefined();
       expect(c.resources?.limits?.memory).toBeDefined();
       // The configuration in the ConfigMap is valid, and its drain fits in the pod's grace period.
-      const cm = rendered[overlay].find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'hubble-adx-config')!;
+      // The ConfigMap's name carries a hash of its content, so that an edit rolls the pods.
+      const cm = rendered[overlay].find((d) => d.kind === 'ConfigMap' && /^hubble-adx-config-[a-z0-9]{10}$/.test(d.metadata.name))!;
+      expect(JSON.stringify(spec)).toContain(`"name":"${cm.metadata.name}"`);
       const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-cm-')), 'hubble-adx.yaml');
       writeFileSync(file, cm.data!['hubble-adx.yaml']!);
       const env = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
@@ -109,9 +112,24 @@ describe('Kubernetes manifests', () => {
       expect(cfg.sink.type).toBe('kusto');
       expect(cfg.spool.enabled).toBe(true);
       expect(cfg.shutdown.graceMs).toBeLessThan((spec.terminationGracePeriodSeconds ?? 30) * 1000);
+      expect(unauthenticatedExposure(cfg.server.host, cfg.auth)).toBeNull();
       expect(c.args).toEqual(['serve', '--config', '/etc/hubble-adx/hubble-adx.yaml']);
     });
   }
+
+  it('one source for the token Secret: the same two files make it in hubble-adx\'s namespace and in Fluent Bit\'s', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubble-adx-auth-'));
+    cpSync(join(K8S, 'auth/kustomization.yaml'), join(dir, 'kustomization.yaml'));
+    const token = 'f'.repeat(64);
+    writeFileSync(join(dir, 'tokens.txt'), `${'e'.repeat(64)}\n${token}\n`);
+    writeFileSync(join(dir, 'token.env'), `token=${token}\n`);
+    const secrets = kustomize(dir) as (Doc & { metadata: { namespace: string } })[];
+    expect(secrets.map((s) => `${s.kind} ${s.metadata.namespace}/${s.metadata.name}`)).toEqual(['Secret hubble-adx/hubble-adx-auth', 'Secret logging/hubble-adx-auth']);
+    expect(secrets[1]!.data).toEqual(secrets[0]!.data);
+    // What Fluent Bit puts in its header is the token alone, without a newline.
+    expect(Buffer.from(secrets[0]!.data!.token!, 'base64').toString()).toBe(token);
+    expect(Buffer.from(secrets[0]!.data!.tokens!, 'base64').toString().split('\n')).toContain(token);
+  });
 
   it('both overlays run the same hubble-adx container, the sidecar with ingest on the pod loopback', () => {
     const [a, b] = overlays.map((o) => podSpec(rendered[o].find((d) => d.kind === 'DaemonSet')!).containers.find((c) => c.name === 'hubble-adx')!);
@@ -128,10 +146,16 @@ describe('Kubernetes manifests', () => {
       expect(ds.spec.updateStrategy.rollingUpdate.maxUnavailable).toMatch(/^\d+%$/);
       expect(spec.automountServiceAccountToken).toBe(false);
       const c = spec.containers.find((x) => x.name === 'hubble-adx')! as Container & { env: NonNullable<Container['env']> };
-      const token = c.env.find((e) => e.name === 'HUBBLE_ADX_AUTH__BEARER_TOKEN')!;
-      expect(token.valueFrom?.secretKeyRef).toMatchObject({ name: 'hubble-adx-auth' });
-      expect(token.valueFrom?.secretKeyRef?.optional).toBeUndefined();
-      // 150 us per flow as deployed x 1,000 flows/s; the peak RSS under fuzzing (206 MiB) fits.
+      // The tokens are a mounted file (read again on a rotation), from a Secret that is required.
+      const volumes = (spec as PodSpec & { volumes: { name: string; secret?: { secretName: string; optional?: boolean; items?: { key: string; path: string }[] } }[] }).volumes;
+      const auth = volumes.find((v) => v.secret?.secretName === 'hubble-adx-auth')!;
+      expect(auth.secret).toEqual({ secretName: 'hubble-adx-auth', items: [{ key: 'tokens', path: 'tokens' }] });
+      const mount = (c as Container & { volumeMounts: { name: string; mountPath: string; subPath?: string }[] }).volumeMounts.find((m) => m.name === auth.name)!;
+      expect(mount.subPath).toBeUndefined();
+      const cm = rendered[overlay].find((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('hubble-adx-config-'))!;
+      expect(parseYaml(cm.data!['hubble-adx.yaml']!).auth.tokenFile).toBe(`${mount.mountPath}/tokens`);
+      expect(c.env.some((e) => e.name.startsWith('HUBBLE_ADX_AUTH__'))).toBe(false);
+      // 60 us per flow as deployed x 2,500 flows/s of burst; the peak RSS under fuzzing (206 MiB) fits.
       expect(c.resources?.requests).toEqual({ cpu: '150m', memory: '256Mi' });
       expect(c.resources?.limits).toEqual({ memory: '384Mi' });
       const pc = rendered[overlay].find((d) => d.kind === 'PriorityClass')! as Doc & { value: number; preemptionPolicy: string };
@@ -203,9 +227,10 @@ describe('Kubernetes manifests', () => {
 });
 
 describe('container image', () => {
-  it('builds from src alone (what the Dockerfile copies) and runs as a non-root user on Node 20', () => {
+  it('builds from src alone (what the Dockerfile copies) and runs as a non-root user on Node 24 LTS, built and run alike', () => {
     const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-    expect(docker).toMatch(/^FROM node:20-bookworm-slim AS build$/m);
+    expect(docker).toMatch(/^FROM node:24-bookworm-slim AS build$/m);
+    expect(docker).toMatch(/^FROM node:24-bookworm-slim$/m);
     expect(docker).toMatch(/^USER node$/m);
     expect(docker).toMatch(/^HEALTHCHECK /m);
     expect(docker).toContain('npm prune --omit=dev');
@@ -222,7 +247,7 @@ describe('Prometheus rules and dashboards', () => {
   let exportedText = '';
   const monitoring = kustomize(join(K8S, 'monitoring'));
   const rule = monitoring.find((d) => d.kind === 'PrometheusRule')!;
-  const groups = (rule.spec as { groups: { rules: { alert: string; expr: string; annotations: { runbook_url: string } }[] }[] }).groups;
+  const groups = (rule.spec as { groups: { rules: { alert: string; expr: string; for?: string; annotations: { runbook_url: string } }[] }[] }).groups;
   beforeAll(async () => {
     svc = await startService();
     const text = await (await fetch(`${svc.url}/metrics`)).text();
@@ -233,7 +258,8 @@ describe('Prometheus rules and dashboards', () => {
 
   const metricsIn = (expr: string) => [...expr.matchAll(/\bhubble_adx_[a-z_]+/g)].map((m) => m[0]);
   // What alerts may read besides hubble-adx's own: Prometheus's, kube-state-metrics', Fluent Bit's.
-  const EXTERNAL = /^(up|kube_pod_container_status_last_terminated_reason|kube_pod_container_status_restarts_total|fluentbit_output_dropped_records_total|fluentbit_output_retries_failed_total)$/;
+  const EXTERNAL =
+    /^(up|kube_pod_container_status_last_terminated_reason|kube_pod_container_status_restarts_total|kube_daemonset_status_desired_number_scheduled|kube_daemonset_status_number_ready|kube_pod_info|kube_node_spec_unschedulable|fluentbit_output_dropped_records_total|fluentbit_output_retries_failed_total)$/;
 
   it('the PodMonitor and PrometheusRule pass their schemas', () => {
     for (const d of [...monitoring, ...kustomize(join(K8S, 'monitoring-azure'))]) expect(() => modelFor(d).validate(), `${d.apiVersion} ${d.kind}`).not.toThrow();
@@ -249,7 +275,7 @@ describe('Prometheus rules and dashboards', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'hubble-adx-rules-')), 'rules.yaml');
     writeFileSync(file, stringify({ groups: groups.map((g) => ({ name: 'hubble-adx', ...g })) }));
     const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 13 rules found/);
+    expect(r.stdout + r.stderr).toMatch(/SUCCESS: 18 rules found/);
     expect(r.status).toBe(0);
   });
 
@@ -266,25 +292,52 @@ describe('Prometheus rules and dashboards', () => {
     expect(r.status).toBe(0);
   });
 
+  it('every alert has a promtool case where it fires and one where it stays silent', () => {
+    type Case = { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] };
+    const cases = (parseYaml(readFileSync(join(K8S, 'monitoring/tests/alerts.test.yaml'), 'utf8')) as { tests: Case[] }).tests.flatMap((c) => c.alert_rule_test);
+    for (const r of groups.flatMap((g) => g.rules)) {
+      const mine = cases.filter((c) => c.alertname === r.alert);
+      expect(mine.some((c) => c.exp_alerts.length > 0), `${r.alert} fires`).toBe(true);
+      expect(mine.some((c) => c.exp_alerts.length === 0), `${r.alert} stays silent`).toBe(true);
+    }
+  });
+
+  it('every alert on a condition that can come and go waits (`for:`); only first-event alerts fire at once', () => {
+    for (const r of groups.flatMap((g) => g.rules)) {
+      // An event that loses or sets aside data: a counter's increase, alerted on its first occurrence.
+      const event = /increase\(/.test(r.expr) && !/\b(histogram_quantile|rate)\(/.test(r.expr) && r.alert !== 'HubbleLostEventsRising';
+      if (!event) expect(r.for, r.alert).toMatch(/^\d+m$/);
+    }
+    expect(groups.flatMap((g) => g.rules).find((r) => r.alert === 'HubbleLostEventsRising')?.for).toBeDefined();
+  });
+
+  it('the runbooks are exactly the alerts, and every alert the docs name exists', () => {
+    const alerts = groups.flatMap((g) => g.rules.map((r) => r.alert)).sort();
+    expect(readdirSync(join(ROOT, 'docs/runbooks')).map((f) => f.replace(/\.md$/, '')).sort()).toEqual(alerts);
+    const pages = ['README.md', ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    const named = new Set(pages.flatMap((p) => [...readFileSync(join(ROOT, p), 'utf8').matchAll(/\b(HubbleAdx[A-Z][A-Za-z]+|HubbleLostEventsRising)\b/g)].map((m) => m[1]!)));
+    expect(named.size).toBeGreaterThan(10);
+    for (const n of named) expect(alerts, `${n} is named in the docs`).toContain(n);
+  });
+
   it('labelled counters the alerts use start at 0 for every known label value', () => {
     for (const table of ['flows', 'events', 'deadLetters', 'identities']) {
       expect(exportedText).toContain(`hubble_adx_kusto_permanent_errors_total{table="${table}",reason="permanent"} 0`);
       expect(exportedText).toContain(`hubble_adx_sink_dead_lettered_rows_total{table="${table}",reason="permanent"} 0`);
     }
     expect(exportedText).toContain('hubble_adx_backpressure_responses_total{reason="spool_full"} 0');
+    expect(exportedText).toContain('hubble_adx_bodies_rejected_total{reason="unauthorized"} 0');
   });
 
-  it('every alert names only metrics the running service exports, and has a runbook entry', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  it('every alert names only metrics the running service exports, and has a runbook of its own', () => {
     for (const r of groups.flatMap((g) => g.rules)) {
       const names = metricsIn(r.expr);
       const others = [...r.expr.matchAll(/\b([a-z_]+)(?=\{|\[)/g)].map((m) => m[1]!).filter((n) => !n.startsWith('hubble_adx_') && !['by', 'on', 'without', 'increase', 'rate', 'absent', 'sum', 'max', 'histogram_quantile'].includes(n));
       expect(names.length + others.length, r.alert).toBeGreaterThan(0);
       for (const n of names) expect(exported.has(n), `${r.alert}: ${n}`).toBe(true);
       for (const n of others) expect(n, r.alert).toMatch(EXTERNAL);
-      const anchor = r.annotations.runbook_url.split('#')[1]!;
-      expect(readme.toLowerCase()).toContain(`### runbook: ${r.alert.toLowerCase()}`);
-      expect(anchor).toBe(`runbook-${r.alert.toLowerCase()}`);
+      expect(r.annotations.runbook_url).toBe(`https://github.com/hubble-adx/hubble-adx/blob/main/docs/runbooks/${r.alert}.md`);
+      expect(readFileSync(join(ROOT, 'docs/runbooks', `${r.alert}.md`), 'utf8')).toMatch(new RegExp(`^# Runbook: ${r.alert}\\n`));
     }
   });
 
@@ -444,9 +497,16 @@ describe('Fluent Bit configuration', () => {
     expect(kept).toBeGreaterThan(3000);
   });
 
-  it('the Cilium Helm values export every flow to a rotated file', () => {
+  it('the Cilium Helm values export every flow to a rotated file, with the rotation keys of Cilium 1.18 (under static)', () => {
     const values = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/cilium-values.yaml'), 'utf8')) as { hubble: { export: Record<string, unknown> & { static: Record<string, unknown> } } };
-    expect(values.hubble.export.static).toMatchObject({ enabled: true, filePath: '/var/run/cilium/hubble/events.log', fieldMask: [] });
-    expect(values.hubble.export).toMatchObject({ fileMaxSizeMb: expect.any(Number), fileMaxBackups: expect.any(Number) });
+    expect(values.hubble.export.static).toMatchObject({ enabled: true, filePath: '/var/run/cilium/hubble/events.log', fieldMask: [], fileMaxSizeMb: expect.any(Number), fileMaxBackups: expect.any(Number) });
+    // The deprecated top-level keys are not set.
+    expect(Object.keys(values.hubble.export).sort()).toEqual(['static']);
+  });
+
+  it('the ACNS ContainerNetworkLog selects every verdict it can (forwarded, dropped) and no endpoint', () => {
+    const cnl = parseYaml(readFileSync(join(ROOT, 'deploy/fluent-bit/acns-containernetworklog.yaml'), 'utf8')) as { apiVersion: string; kind: string; spec: { includefilters: Record<string, unknown>[] } };
+    expect(cnl).toMatchObject({ apiVersion: 'acn.azure.com/v1alpha1', kind: 'ContainerNetworkLog' });
+    expect(cnl.spec.includefilters).toEqual([{ name: 'all-flows', verdict: ['forwarded', 'dropped'] }]);
   });
 });

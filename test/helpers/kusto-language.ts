@@ -52,3 +52,16 @@ export function kqlCommands(script: string): string[] {
     .map((b) => b.split('\n').filter((l) => !l.trim().startsWith('//')).join('\n').trim())
     .filter((b) => b.length > 0);
 }
+
+/** The columns (name and type) of what a query returns, as the language service infers them. */
+export function kqlResultColumns(query: string): { name: string; type: string }[] {
+  const code = K.KustoCode.ParseAndAnalyze(query, globals);
+  const columns = code.ResultType?.Columns;
+  if (!columns) throw new Error(`not a tabular query: ${query}`);
+  const out: { name: string; type: string }[] = [];
+  for (let i = 0; i < columns.Count; i++) {
+    const c = columns.getItem(i) as { Name: string; Type: { Name: string } };
+    out.push({ name: c.Name, type: c.Type.Name });
+  }
+  return out;
+}

@@ -1,3 +1,4 @@
+import { boundedJson } from '../json-values.js';
 import type { FlowRow } from '../schema/index.js';
 
 export interface AggregationOptions {
@@ -15,6 +16,13 @@ const PER_FLOW: readonly (keyof FlowRow)[] = [
   'IcmpType', 'IcmpCode', 'EventSubType', 'TraceObservationPoint', 'TraceReason',
 ];
 const IP_COLUMNS: readonly (keyof FlowRow)[] = ['SourceIp', 'SourceIpXlated', 'DestinationIp'];
+
+/** A key column's value as text: scalars as they print, anything else (a configured dynamic column) as JSON, never String() of it. */
+function keyPart(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return boundedJson(v);
+}
 
 /**
  * Collapses the flows of the configured verdicts over a window into one row per key, with
@@ -39,10 +47,12 @@ export class Aggregator {
   absorb(row: FlowRow): boolean {
     if (row.Verdict === null || !this.verdicts.has(row.Verdict)) return false;
     let k = '';
-    for (const c of this.key) k += `${String(row[c] ?? '')}\u0000`;
+    for (const c of this.key) k += `${keyPart(row[c])}\u0000`;
     const count = (row.FlowCount ?? 1) * (row.SamplingWeight ?? 1);
     const t = row.TimeGenerated as string;
     const g = this.groups.get(k);
+    // A group stays an exact count: a flow that would take it past 2^53 starts no sum, it is kept on its own.
+    if (g && (g.FlowCount ?? 0) + count > Number.MAX_SAFE_INTEGER) return false;
     if (!g) {
       if (this.groups.size >= this.o.maxKeys) {
         this.overflowed++;

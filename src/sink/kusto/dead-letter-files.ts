@@ -66,15 +66,16 @@ export class DeadLetterFiles {
   async write(table: string, format: 'multijson' | 'avro', payload: Buffer, rows: number, reason: Record<string, unknown>): Promise<string> {
     const { bytes, batches } = this.measure();
     if (bytes >= this.maxBytes) throw new DeadLetterDirectoryFull(this.dir, bytes, this.maxBytes);
-    await mkdir(this.dir, { recursive: true });
+    // Refused rows are flow data: the directory 0700 and its files 0600 when the service makes them.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
     const base = join(this.dir, `${table}-${stamp}-${process.pid}-${String(this.seq++).padStart(4, '0')}`);
     const body = await gzip(payload);
     const meta = JSON.stringify({ table, rows, format, ...reason }, null, 2) + '\n';
     const rowsFile = `${base}.${format === 'avro' ? 'avro' : 'jsonl'}.gz`;
     // Rows first: a batch is listed (by its reason file) only once its rows are all there.
-    await writeFile(rowsFile, body);
-    await writeFile(`${base}.reason.json`, meta);
+    await writeFile(rowsFile, body, { mode: 0o600 });
+    await writeFile(`${base}.reason.json`, meta, { mode: 0o600 });
     this.onSize(bytes + body.length + Buffer.byteLength(meta), batches + 1);
     return rowsFile;
   }

@@ -114,7 +114,7 @@ async function serve(configFile: string | undefined): Promise<number> {
   process.on('SIGINT', onSignal);
   if (config.sink.type === 'local') {
     const dir = config.sink.local.directory;
-    await startupStep('sink.local.directory', `cannot create ${dir}`, () => mkdirSync(dir, { recursive: true }));
+    await startupStep('sink.local.directory', `cannot create ${dir}`, () => mkdirSync(dir, { recursive: true, mode: 0o700 }));
   }
   const { host, port, metricsHost, metricsPort } = config.server;
   await startupStep('server.port', `cannot listen on ${host}:${port}`, () => app.listen({ host, port }));

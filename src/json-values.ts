@@ -5,7 +5,21 @@
 
 export type JsonMap = Record<string, unknown>;
 
-export const isMap = (v: unknown): v is JsonMap => typeof v === 'object' && v !== null && !Array.isArray(v);
+/**
+ * A record map: a plain object as JSON.parse and the msgpack decoder make them, or one made without
+ * a prototype. Never Object.prototype itself (a key `__proto__` must not lead there), nor an array,
+ * a Buffer, an EventTime or any other object with a class of its own.
+ */
+export function isMap(v: unknown): v is JsonMap {
+  if (typeof v !== 'object' || v === null || v === Object.prototype) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** A map whose keys come from input: no prototype, so `__proto__`, `constructor` and `prototype` are keys like any other. */
+export function dataMap<V = unknown>(): Record<string, V> {
+  return Object.create(null) as Record<string, V>;
+}
 
 /** A non-empty string, or null. */
 export const nonEmpty = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);

@@ -3,7 +3,7 @@ import type { Config } from './config/index.js';
 import type { Metrics } from './metrics/index.js';
 import { TABLE_KEYS, type RowOfTable, type TableKey } from './schema/index.js';
 import { batchOf } from './batch/index.js';
-import { avroChunkOf, createKustoSink, deliveryFor, listDeadLetters, readDeadLetter, removeDeadLetter } from './sink/index.js';
+import { DeadLetterUnreadable, avroChunkOf, createKustoSink, deliveryFor, listDeadLetters, readDeadLetter, removeDeadLetter, type DeadLetterBatch, type UnreadableDeadLetter } from './sink/index.js';
 
 export interface RedriveSummary {
   batches: number;
@@ -12,22 +12,38 @@ export interface RedriveSummary {
   rows: number;
   /** Refused for good again: written anew to sink.kusto.deadLetterDirectory, the old copy removed. */
   refusedAgain: number;
-  /** Left where they are: an unknown table, or the dead-letter directory full. */
+  /** Left where they are: an unknown table, the dead-letter directory full, or a file in `problems`. */
   left: number;
+  /** Each file left because it cannot be read or sent as it is, and why. */
+  problems: UnreadableDeadLetter[];
 }
 
 /**
  * Send dead-letter batches again through the normal ADX sink (after a mapping fix, say), oldest
  * first. A batch is removed only once ADX acknowledged it, or once it was written anew to the
- * dead-letter directory because ADX refused it again; nothing is removed otherwise.
+ * dead-letter directory because ADX refused it again; nothing is removed otherwise. A file that
+ * cannot be read (a reason file cut short, rows that are not whole, fewer rows than the batch had,
+ * more bytes than any batch) is left where it is and reported; the others are still sent.
  */
 export async function redrive(dir: string, config: Config, metrics: Metrics, log: Logger): Promise<RedriveSummary> {
   const sink = createKustoSink(config, metrics);
   const delivery = deliveryFor(sink, config, metrics, log);
   const keyOf = new Map<string, TableKey>(TABLE_KEYS.map((k) => [config.sink.tables[k], k]));
-  const summary: RedriveSummary = { batches: 0, sent: 0, rows: 0, refusedAgain: 0, left: 0 };
+  // No batch hubble-adx writes is larger than a streaming request or a request body inflated.
+  const maxBytes = Math.max(config.limits.maxDecompressedBytes, config.sink.kusto.maxRequestBytes);
+  const summary: RedriveSummary = { batches: 0, sent: 0, rows: 0, refusedAgain: 0, left: 0, problems: [] };
+  const leave = (p: UnreadableDeadLetter) => {
+    log.error({ file: p.file, reason: p.reason }, 'dead-letter batch left in place');
+    summary.problems.push(p);
+    summary.left++;
+  };
   try {
-    for (const batch of await listDeadLetters(dir)) {
+    const listed = await listDeadLetters(dir);
+    for (const p of listed.unreadable) {
+      summary.batches++;
+      leave(p);
+    }
+    for (const batch of listed.batches) {
       summary.batches++;
       const key = keyOf.get(batch.table);
       if (!key) {
@@ -38,23 +54,15 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
       let deadLettered: number;
       let rows: number;
       try {
-        const held = await readDeadLetter(batch);
-        let chunk;
-        if ('avro' in held) {
-          if (config.sink.kusto.format !== 'avro') throw new Error('an Avro dead-letter batch is redriven with sink.kusto.format avro');
-          chunk = await avroChunkOf(held.avro);
-        } else {
-          // Rows as JSON (an older version's, or multijson): encoded again the configured way.
-          const w = sink.writer(key);
-          for (const r of held.rows) w.add(r as RowOfTable[typeof key]);
-          chunk = w.finish();
-        }
-        const toSend = batchOf(key, chunk ? [chunk] : []);
+        const toSend = await batchToSend(batch, key, sink, config, maxBytes);
         rows = toSend.rows;
         deadLettered = (await delivery.deliver(toSend)).setAside;
       } catch (err) {
-        log.error({ err, file: batch.rowsFile }, 'could not redrive this batch; left in place');
-        summary.left++;
+        if (err instanceof DeadLetterUnreadable) leave({ file: err.file, reason: err.message });
+        else {
+          log.error({ err, file: batch.rowsFile }, 'could not redrive this batch; left in place');
+          summary.left++;
+        }
         continue;
       }
       await removeDeadLetter(batch);
@@ -70,4 +78,28 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
     await sink.close();
   }
   return summary;
+}
+
+/** A dead-letter batch as the sink sends it, once it is known to hold every row it had. */
+async function batchToSend(batch: DeadLetterBatch, key: TableKey, sink: ReturnType<typeof createKustoSink>, config: Config, maxBytes: number) {
+  const held = await readDeadLetter(batch, maxBytes);
+  let chunk;
+  if ('avro' in held) {
+    if (config.sink.kusto.format !== 'avro') throw new Error('an Avro dead-letter batch is redriven with sink.kusto.format avro');
+    chunk = await avroChunkOf(held.avro).catch((err: unknown) => {
+      throw new DeadLetterUnreadable(batch.rowsFile, `it is not a whole Avro file: ${(err as Error).message}`);
+    });
+  } else {
+    // Rows as JSON (an older version's, or multijson): encoded again the configured way.
+    const w = sink.writer(key);
+    for (const r of held.rows) w.add(r as RowOfTable[typeof key]);
+    chunk = w.finish();
+  }
+  const toSend = batchOf(key, chunk ? [chunk] : []);
+  // An Avro file cut short decodes to fewer rows (none, when its one block is cut), not to an error.
+  if (batch.rows !== null && toSend.rows !== batch.rows) {
+    throw new DeadLetterUnreadable(batch.rowsFile, `it holds ${toSend.rows} rows where the batch had ${batch.rows} (cut short?)`);
+  }
+  if (toSend.rows === 0) throw new DeadLetterUnreadable(batch.rowsFile, 'it holds no rows');
+  return toSend;
 }

@@ -1,3 +1,4 @@
+import { boundedJson } from '../json-values.js';
 import type { FlowRow } from '../schema/index.js';
 
 export interface AggregationOptions {
@@ -14,6 +15,13 @@ const PER_FLOW: readonly (keyof FlowRow)[] = [
   'IcmpType', 'IcmpCode', 'EventSubType', 'TraceObservationPoint', 'TraceReason',
 ];
 const IP_COLUMNS: readonly (keyof FlowRow)[] = ['SourceIp', 'SourceIpXlated', 'DestinationIp'];
+
+/** A key column's value as text: scalars as they print, anything else (a configured dynamic column) as JSON, never String() of it. */
+function keyPart(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return boundedJson(v);
+}
 
 /**
  * Collapses the flows of the configured verdicts into one row per key until they are taken, with
@@ -42,7 +50,7 @@ export class Aggregator {
   /** Fold a row this aggregator accepts into its group. */
   absorb(row: FlowRow): void {
     let k = `${row.SamplingWeight ?? 1}\u0000`;
-    for (const c of this.key) k += `${String(row[c] ?? '')}\u0000`;
+    for (const c of this.key) k += `${keyPart(row[c])}\u0000`;
     const count = row.FlowCount ?? 1;
     const t = row.TimeGenerated as string;
     const g = this.groups.get(k);
@@ -55,7 +63,8 @@ export class Aggregator {
       this.groups.set(k, row);
       return;
     }
-    g.FlowCount = (g.FlowCount ?? 0) + count;
+    // Counts per record are bounded (normalize): a sum past 2^53 is held there rather than made inexact.
+    g.FlowCount = Math.min((g.FlowCount ?? 0) + count, Number.MAX_SAFE_INTEGER);
     g.AggregatedFlows = (g.AggregatedFlows ?? 0) + 1;
     if (t < (g.FirstSeen as string)) g.FirstSeen = t;
     if (t > (g.LastSeen as string)) g.LastSeen = t;

@@ -1,3 +1,5 @@
+import { dataMap } from '../json-values.js';
+
 /**
  * Workload and ownership from a pod when Hubble did not name the workload (older Cilium, or
  * workloads not resolved): the controller's naming conventions say who owns the pod.
@@ -65,6 +67,7 @@ export class LabelBag {
     return undefined;
   }
 
+  /** The values by key: a map without a prototype, so that a configured key is never one of Object's. */
   of(labels: unknown): Record<string, string> | null {
     if (!Array.isArray(labels) || !this.any) return null;
     let bag: Record<string, string> | null = null;
@@ -78,7 +81,7 @@ export class LabelBag {
       if (this.byLength[eq - 4] !== undefined && l.startsWith('k8s:')) {
         const podKey = this.match(l, 4, eq);
         if (podKey !== undefined) {
-          (bag ??= {})[podKey] = l.slice(eq + 1);
+          (bag ??= dataMap())[podKey] = l.slice(eq + 1);
           continue;
         }
       }
@@ -87,7 +90,7 @@ export class LabelBag {
         if (nsKey !== undefined) (fromNs ??= []).push([nsKey, l.slice(eq + 1)]);
       }
     }
-    if (fromNs) for (const [k, v] of fromNs) if (!bag || !(k in bag)) (bag ??= {})[k] = v;
+    if (fromNs) for (const [k, v] of fromNs) if (!bag || !(k in bag)) (bag ??= dataMap())[k] = v;
     return bag;
   }
 }

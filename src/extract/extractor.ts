@@ -177,10 +177,19 @@ export class Extractor {
 
   private streamKey(rec: Record<string, unknown>): string {
     const k = rec.kubernetes;
-    const where = isMap(k) ? `${String(k.namespace_name ?? '')}/${String(k.pod_name ?? '')}/${String(k.container_name ?? '')}` : '';
+    const where = isMap(k) ? `${keyPart(k.namespace_name)}/${keyPart(k.pod_name)}/${keyPart(k.container_name)}` : '';
     const file = str(rec.file) ?? str(rec.path) ?? str(rec.filepath) ?? '';
-    return `${where}|${file}|${String(rec.stream ?? '')}`;
+    return `${where}|${file}|${keyPart(rec.stream)}`;
   }
+}
+
+/**
+ * A part of a stream key: text as it is, a number as its digits, anything else as nothing. A value
+ * from the record is never converted with String() or a template: an object's own `toString` (or a
+ * `{"toString": 1}` that is not even a function) would run, or throw.
+ */
+function keyPart(v: unknown): string {
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
 }
 
 function nodeOfRecord(rec: Record<string, unknown>): string | null {

@@ -33,6 +33,13 @@ export class CountsPublisher {
     }
     if (c.summarized > 0) m.deadLettersSummarized.inc(c.summarized);
     for (const [kind, n] of c.eventKinds) m.events.inc({ kind }, n);
-    for (const l of c.lost) m.hubbleLostEvents.inc({ source: this.lostSource.value(l.source), node: this.lostNode.value(l.node) }, l.events);
+    for (const l of c.lost) {
+      // Hubble's own count: normalize refuses one that cannot be (negative, fractional, huge), and
+      // this is the last line before prom-client, which throws on a counter given one.
+      if (!isCount(l.events)) continue;
+      m.hubbleLostEvents.inc({ source: this.lostSource.value(l.source), node: this.lostNode.value(l.node) }, l.events);
+    }
   }
 }
+
+const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;

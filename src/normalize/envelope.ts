@@ -22,9 +22,12 @@ export function timeGenerated(payloadTime: string | null, env: Envelope): string
   if (payloadTime !== null && isRfc3339(payloadTime)) return payloadTime;
   if (env.time !== null && isRfc3339(env.time)) return env.time;
   if (env.lineTime !== null && isRfc3339(env.lineTime)) return env.lineTime;
-  if (env.lineTimeSec !== null) return secondsToIso(env.lineTimeSec);
+  if (env.lineTimeSec !== null && env.lineTimeSec >= 0 && env.lineTimeSec < LAST_SECOND) return secondsToIso(env.lineTimeSec);
   return new Date().toISOString();
 }
+
+/** 10000-01-01T00:00:00Z: an event time from Fluent Bit at or past it is no time a datetime column holds. */
+const LAST_SECOND = 253_402_300_800;
 
 /** Cheap shape check (YYYY-MM-DDTHH:MM:SS...) so that a garbage time never reaches a datetime column. */
 export function isRfc3339(s: string): boolean {

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { Enricher } from '../enrich/index.js';
 import { Extractor, type DeadLetter, type DecidedLine, type ExporterRecord, type PieceSource } from '../extract/index.js';
 import { boundedJson } from '../json-values.js';
-import { DeadLetterRows, normalizeEvent, normalizeFlow, tooDeepColumn } from '../normalize/index.js';
+import { DeadLetterRows, InvalidValue, normalizeEvent, normalizeFlow, tooDeepColumn } from '../normalize/index.js';
 import type { BadPart, LogRecord } from '../receive/types.js';
 import type { FlowRow, RowOfTable, TableKey } from '../schema/index.js';
 import { bump, emptyCounts, type Counts } from './counts.js';
@@ -210,9 +210,11 @@ export class Processor implements RowMaker {
       bump(out.counts.eventKinds, r.kind);
       out.counts.events++;
     } catch (err) {
-      // A shape no normalizer rule expected: keep the record, say why, go on with the rest.
+      // A value that cannot be what its field holds (invalid_value, naming the field), or a shape no
+      // normalizer rule expected: keep the record, say why, go on with the rest.
       if (flow) out.counts.flowsDeadLettered++;
-      this.dead({ stage: 'normalize', reason: 'normalize_failed', message: describe(err), raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName }, out);
+      const reason = err instanceof InvalidValue ? err.reason : 'normalize_failed';
+      this.dead({ stage: 'normalize', reason, message: describe(err), raw: r.line ?? boundedJson(r.payload), nodeName: r.nodeName }, out);
     }
   }
 

@@ -1,12 +1,55 @@
 import { Unpackr } from 'msgpackr';
 import { EventTime } from './event-time.js';
 import type { Decoded, LogRecord, TooMany } from './types.js';
-import { boundedJson, isMap } from '../json-values.js';
+import { boundedJson, dataMap, isMap } from '../json-values.js';
 import { msgpackSpans } from './msgpack-spans.js';
 
 // Plain objects for maps (records are read by key), no msgpackr record extension, and 64-bit
 // integers as numbers: Fluent Bit never sends integers past 2^53 in log records.
-const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false, int64AsType: 'number' });
+const objects = new Unpackr({ mapsAsObjects: true, useRecords: false, int64AsType: 'number' });
+// msgpackr keeps a `__proto__` key off the prototype by renaming it `__proto_`: the data changes
+// (and may collide with a real `__proto_`). A body holding those bytes is decoded into Maps instead,
+// then into maps without a prototype, where `__proto__` is a key like any other. Only such bodies
+// pay for the second pass.
+const maps = new Unpackr({ mapsAsObjects: false, useRecords: false, int64AsType: 'number' });
+const PROTO_KEY = Buffer.from('__proto__');
+
+interface EventReader {
+  unpackMultiple(body: Buffer, each: (ev: unknown) => boolean): void;
+  unpack(body: Buffer): unknown;
+}
+
+const plainReader: EventReader = {
+  unpackMultiple: (body, each) => void objects.unpackMultiple(body, each),
+  unpack: (body) => objects.unpack(body),
+};
+
+const mapsReader: EventReader = {
+  unpackMultiple: (body, each) => void maps.unpackMultiple(body, (ev: unknown) => each(withoutPrototypes(ev))),
+  unpack: (body) => withoutPrototypes(maps.unpack(body)),
+};
+
+/**
+ * Maps (as msgpackr decodes them with mapsAsObjects off) into maps without a prototype, keys as
+ * msgpackr's own object mode makes them: strings as they are, numbers and booleans as their text.
+ * Arrays are rewritten in place; every other value is left as it is.
+ */
+function withoutPrototypes(v: unknown): unknown {
+  if (v instanceof Map) {
+    const out = dataMap();
+    for (const [k, x] of v as Map<unknown, unknown>) out[mapKey(k)] = withoutPrototypes(x);
+    return out;
+  }
+  if (Array.isArray(v)) for (let i = 0; i < v.length; i++) v[i] = withoutPrototypes(v[i]);
+  return v;
+}
+
+function mapKey(k: unknown): string {
+  if (typeof k === 'string') return k;
+  if (typeof k === 'number' || typeof k === 'boolean' || typeof k === 'bigint') return k.toString();
+  if (k === null) return 'null';
+  throw new Error(`a map key is not a string or a number (a ${Array.isArray(k) ? 'array' : typeof k})`);
+}
 
 function timeOf(t: unknown): number | null {
   if (t instanceof EventTime) return t.toSeconds();
@@ -14,8 +57,6 @@ function timeOf(t: unknown): number | null {
   return null;
 }
 
-/** A record map: msgpack also decodes event times and binary strings to objects. */
-const isRecordMap = (v: unknown): v is Record<string, unknown> => isMap(v) && !(v instanceof EventTime) && !Buffer.isBuffer(v);
 
 /**
  * One Fluent Bit event: `[[time, {metadata}], {record}]` (Fluent Bit 2.1+) or `[time, {record}]`
@@ -24,7 +65,7 @@ const isRecordMap = (v: unknown): v is Record<string, unknown> => isMap(v) && !(
 export function eventToRecord(ev: unknown): LogRecord | string {
   if (!Array.isArray(ev) || ev.length !== 2) return 'an event must be a 2-element array';
   const [head, record] = ev as [unknown, unknown];
-  if (!isRecordMap(record)) return 'the event record is not a map';
+  if (!isMap(record)) return 'the event record is not a map';
   if (Array.isArray(head)) {
     if (head.length < 1 || head.length > 2) return 'the event header must be [time, metadata]';
     return { record, timeSec: timeOf(head[0]) };
@@ -56,6 +97,7 @@ export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | To
   if (found.tooManyItems) return { tooMany: 'records' };
   if (found.tooManyValues) return { tooMany: 'values' };
   const out: Decoded = { records: [], bad: [] };
+  const reader = body.includes(PROTO_KEY) ? mapsReader : plainReader;
   const take = (ev: unknown) => {
     const r = eventToRecord(ev);
     if (typeof r === 'string') out.bad.push({ reason: 'invalid_event', message: r, raw: boundedJson(ev, safeReplacer) });
@@ -69,7 +111,7 @@ export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | To
     // Common case: one pass over the sound part (per-event calls cost msgpackr twice as much).
     const events: unknown[] = [];
     try {
-      unpackr.unpackMultiple(body.subarray(0, soundEnd), (ev: unknown) => {
+      reader.unpackMultiple(body.subarray(0, soundEnd), (ev: unknown) => {
         events.push(ev);
         return true;
       });
@@ -88,7 +130,7 @@ export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | To
       }
       let ev: unknown;
       try {
-        ev = unpackr.unpack(body.subarray(start, end));
+        ev = reader.unpack(body.subarray(start, end));
       } catch (err) {
         out.bad.push({ reason: 'invalid_msgpack', message: `msgpack decoding failed at byte ${start} of ${body.length}: ${(err as Error).message}`, raw: body.subarray(start, end).toString('base64') });
         continue;

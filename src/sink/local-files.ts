@@ -26,6 +26,8 @@ interface OpenFile {
 export class LocalFileSink implements Sink {
   readonly name = 'local';
   private readonly files = new Map<TableKey, OpenFile>();
+  /** The last write of each table: the next one waits for it. */
+  private readonly tails = new Map<TableKey, Promise<void>>();
   private seq = 0;
 
   constructor(private readonly opts: LocalSinkOptions) {}
@@ -47,24 +49,40 @@ export class LocalFileSink implements Sink {
     throw new Error('the local sink refuses nothing for good');
   }
 
+  /**
+   * The batches of one table are appended one after the other (the batcher writes several at once):
+   * two first writes racing each opened a file of their own and one handle leaked, and a rotation
+   * could close the handle another write was about to use. One table, one open file, one handle.
+   */
   async send(batch: Batch): Promise<void> {
     if (batch.rows === 0) return;
-    const data = concatData(batch);
-    const file = await this.fileFor(batch.table);
+    const table = batch.table;
+    const done = (this.tails.get(table) ?? Promise.resolve()).catch(() => undefined).then(() => this.append(table, concatData(batch)));
+    this.tails.set(table, done);
+    try {
+      await done;
+    } finally {
+      if (this.tails.get(table) === done) this.tails.delete(table);
+    }
+  }
+
+  private async append(table: TableKey, data: Buffer): Promise<void> {
+    const file = await this.fileFor(table);
     await file.handle.write(data);
     file.bytes += data.length;
-    if (file.bytes >= this.opts.maxFileBytes) await this.rotate(batch.table);
+    if (file.bytes >= this.opts.maxFileBytes) await this.rotate(table);
   }
 
   private async fileFor(table: TableKey): Promise<OpenFile> {
     const open_ = this.files.get(table);
     if (open_) return open_;
     // Made (again) whenever a file is opened: a directory that could not be made, or was removed,
-    // is tried again with the next batch rather than failing every write from then on.
-    await mkdir(this.opts.directory, { recursive: true });
+    // is tried again with the next batch rather than failing every write from then on. Flow data
+    // is for this service alone: its directory 0700, its files 0600 (as made; umask may narrow).
+    await mkdir(this.opts.directory, { recursive: true, mode: 0o700 });
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
     const path = join(this.opts.directory, `${this.opts.tableNames[table]}-${stamp}-${String(this.seq++).padStart(4, '0')}.jsonl`);
-    const handle = await open(path, 'a');
+    const handle = await open(path, 'a', 0o600);
     const f = { handle, path, bytes: 0 };
     this.files.set(table, f);
     return f;
@@ -86,6 +104,8 @@ export class LocalFileSink implements Sink {
   }
 
   async close(): Promise<void> {
+    // Writes under way finish first: a handle is closed once nothing is left to append to it.
+    await Promise.allSettled([...this.tails.values()]);
     const all = [...this.files.values()];
     this.files.clear();
     await Promise.all(all.map((f) => f.handle.close()));

@@ -18,8 +18,13 @@ export interface Child {
   peakRssMiB(): number;
 }
 
-export async function spawnService(env: Record<string, string>, port = 20000 + Math.floor(Math.random() * 20000)): Promise<Child> {
-  const proc = spawn(process.execPath, [CLI, 'serve'], {
+/**
+ * `args`: the CLI's arguments (`serve` by default; the Dockerfile's CMD, see containerCommand, to run
+ * it as the image does), run from the project root as the image runs from /app.
+ */
+export async function spawnService(env: Record<string, string>, port = 20000 + Math.floor(Math.random() * 20000), args: readonly string[] = ['serve']): Promise<Child> {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd: projectRoot(),
     env: { PATH: process.env.PATH, HUBBLE_ADX_SERVER__PORT: String(port), HUBBLE_ADX_LOG__LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -11,3 +11,10 @@ export function containerNodeOptions(): string {
   if (!m) throw new Error('no ENV NODE_OPTIONS line found in the Dockerfile');
   return (m[1] ?? m[2]!).trim();
 }
+
+/** The arguments the image passes to its ENTRYPOINT (`node dist/src/cli.js`): the Dockerfile's CMD. */
+export function containerCommand(): string[] {
+  const m = /^CMD (\[.*\])$/m.exec(readFileSync(resolve(projectRoot(), 'Dockerfile'), 'utf8'));
+  if (!m) throw new Error('no exec-form CMD line found in the Dockerfile');
+  return JSON.parse(m[1]!) as string[];
+}

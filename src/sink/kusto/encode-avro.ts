@@ -5,6 +5,7 @@ import { timeOfRow } from '../lines-writer.js';
 import { growScratch, returnScratch, takeScratch } from '../scratch.js';
 import { TABLES, avroSchema, type ColumnSpec, type RowOfTable, type TableKey } from '../../schema/index.js';
 import { rfc3339ToMicros } from './datetime.js';
+import { boundedJson } from '../../json-values.js';
 
 const require = createRequire(import.meta.url);
 const schemas = require('avro-js/lib/schemas.js') as typeof import('avro-js/lib/schemas.js');
@@ -22,6 +23,9 @@ const allStrings = (v: unknown[]): boolean => {
   for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') return false;
   return true;
 };
+
+/** An element of a strings column that is not one (normalize keeps those out): its JSON text, never String() of a value from input. */
+const asStrings = (v: unknown[]): string[] => (allStrings(v) ? (v as string[]) : v.map((x) => (typeof x === 'string' ? x : boundedJson(x))));
 
 /**
  * Every union in hubble-adx's schemas is ["null", T], and avro-js writes a union only from a value
@@ -81,7 +85,7 @@ function converter(c: ColumnSpec): Convert | null {
     case 'datetime':
       return (v) => (typeof v === 'string' ? rfc3339ToMicros(v) : null);
     case 'dynamic':
-      if (c.avro === 'strings') return (v) => (Array.isArray(v) ? (allStrings(v) ? v : v.map(String)) : null);
+      if (c.avro === 'strings') return (v) => (Array.isArray(v) ? asStrings(v) : null);
       if (c.avro === 'policies') return (v) => (Array.isArray(v) ? v.map(policyRef) : null);
       return (v) => (v === null || v === undefined ? null : JSON.stringify(v));
     default:
@@ -91,7 +95,7 @@ function converter(c: ColumnSpec): Convert | null {
 
 function policyRef(p: unknown): unknown {
   const r = (p ?? {}) as Record<string, unknown>;
-  return { Name: r.Name, Namespace: r.Namespace, Kind: r.Kind, Revision: r.Revision, Labels: Array.isArray(r.Labels) ? (allStrings(r.Labels) ? r.Labels : r.Labels.map(String)) : null };
+  return { Name: r.Name, Namespace: r.Namespace, Kind: r.Kind, Revision: r.Revision, Labels: Array.isArray(r.Labels) ? asStrings(r.Labels) : null };
 }
 
 interface TableCodec {

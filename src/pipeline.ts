@@ -40,6 +40,9 @@ export class Pipeline implements IngestTarget {
   private draining = false;
   private lost: Error | null = null;
   private roomWaiters: (() => void)[] = [];
+  /** Requests between the receiver and the record queue (being spooled): a stop waits for them. */
+  private admitting = 0;
+  private admittedWaiters: (() => void)[] = [];
 
   constructor(
     private readonly config: Config,
@@ -124,6 +127,7 @@ export class Pipeline implements IngestTarget {
     const core = this.core;
     if (!core) return Promise.reject(new Error('the pipeline has not started'));
     this.notePressure(Date.now());
+    this.admitting++;
     const answered = admit(
       {
         config: this.config,
@@ -139,12 +143,16 @@ export class Pipeline implements IngestTarget {
       },
       request,
     );
-    return answered.finally(() => this.publishGauges());
+    return answered.finally(() => {
+      if (--this.admitting === 0) for (const w of this.admittedWaiters.splice(0)) w();
+      this.publishGauges();
+    });
   }
 
-  /** A request was answered 503: counted in the live coverage window. */
+  /** A request was answered 503: counted in the live coverage window; bytes of the export files it held may come later. */
   refused(): void {
     this.core?.ledger.refused();
+    this.core?.upstream.refused(Date.now());
   }
 
   get pendingRows(): number {
@@ -194,6 +202,8 @@ export class Pipeline implements IngestTarget {
     let delivered = true;
     let stoppedCleanly = false;
     if (core && !this.lost) {
+      // Requests being spooled when the stop began are queued first, so that the last checkpoint counts them.
+      if (this.admitting > 0) await within(new Promise<void>((r) => this.admittedWaiters.push(r)));
       const counted = await within(core.queue.drained());
       await core.queue.stop();
       stoppedCleanly = await within(

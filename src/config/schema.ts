@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { upstreamGapsOptionsSchema } from '../coverage/upstream-gaps.js';
 
 /**
  * Every configuration key, its default and its documentation. The README's configuration reference
@@ -70,8 +71,11 @@ export const configSchema = z.strictObject({
     maxBodyBytes: z.number().int().min(1024).default(8 * MiB).describe('Largest request body accepted as sent (compressed); larger gets 413. Fluent Bit sends one chunk (about 2 MB of msgpack, up to about 3 MB as JSON) per request.'),
     maxDecompressedBytes: z.number().int().min(1024).default(8 * MiB).describe('Largest body after decompression, checked against what gzip, zstd and snappy headers declare and against the output as it is made; more gets 413. Decoded values take up to about 7 times their text (small strings and objects), so 8 MiB keeps one request at its limits under half of the image\'s 128 MB heap, with 3 times the largest Fluent Bit chunk.'),
     maxRecordBytes: z.number().int().min(1024).default(2 * MiB).describe('Largest single record (a json_lines line, a JSON object, a msgpack event); a larger one is dead-lettered undecoded, the rest of its body goes on.'),
-    maxValuesPerRequest: z.number().int().min(1000).default(1_000_000).describe('Most objects and arrays (JSON) or values (msgpack) one body may declare, counted before decoding: what bounds its memory whatever its shape (a real Fluent Bit chunk declares tens of thousands). More gets 413.'),
-    maxRecordsPerRequest: z.number().int().min(1).default(100_000).describe('Most records (and undecodable parts) in one request, counted while decoding; decoding stops past it and the request gets 413.'),
+    maxValuesPerRequest: z.number().int().min(1000).default(400_000).describe('Most objects and arrays (JSON) or values (msgpack) one body may declare, counted before decoding: what bounds its memory whatever its shape (a real Fluent Bit chunk declares tens of thousands). More gets 413.'),
+    maxInflightRequests: z.number().int().min(1).max(64).default(2).describe('Requests decoded, spooled and made into rows at once (Fluent Bit\'s http output sends with 2 workers); one more waits for its turn. With limits.maxValuesPerRequest it bounds the heap decoded requests take, whatever arrives at once.'),
+    maxInflightBytes: z.number().int().min(1024).default(8 * MiB).describe('The same bound in bytes of request bodies, inflated (one larger body goes alone).'),
+    maxWaitingBytes: z.number().int().min(1024).default(32 * MiB).describe('Bytes of inflated bodies waiting for that turn; past it a request is answered 503 (Fluent Bit retries).'),
+    maxRecordsPerRequest: z.number().int().min(1).default(50_000).describe('Most records (and undecodable parts) in one request, counted while decoding; decoding stops past it and the request gets 413.'),
     requestTimeoutMs: z.number().int().min(1000).default(30_000).describe('Longest time to receive a whole request (headers and body); a slower sender is cut off with 408.'),
     maxLineBytes: z.number().int().min(1024).default(1 * MiB).describe('Longest cilium-agent log line parsed as an exporter record (Hubble writes a few KB); a longer one is dead-lettered unparsed.'),
     maxJsonDepth: z.number().int().min(8).max(1000).default(64).describe('Deepest nesting of a value kept in a row (Hubble flows nest about 6 deep); a record nested deeper is dead-lettered, so that no row can fail to encode.'),
@@ -99,6 +103,8 @@ export const configSchema = z.strictObject({
   coverage: section({
     windowSeconds: z.number().int().min(1).max(3600).default(60).describe('Length of a HubbleCoverage window: one row per node per window, also when no flow arrived (a heartbeat: silence then means the pipeline is down).'),
     nodeName: z.string().min(1).optional().describe('Node named in HubbleCoverage rows; by default the NODE_NAME environment variable (the manifests set it from spec.nodeName), else the host name.'),
+    // The export files' byte offsets (Fluent Bit tail's Path_Key log_file, Offset_Key log_offset): the tracker checks its own settings.
+    upstream: upstreamGapsOptionsSchema.prefault({} as never),
   }),
   overload: section({
     mode: z.enum(['backpressure', 'aggregate-allowed']).default('backpressure').describe('What sustained overload does: `backpressure` parks requests in the spool and answers 503 once it is full (Fluent Bit buffers); `aggregate-allowed` folds allowed (FORWARDED) flows into one row per key per aggregation window, with FlowCount, while denied and dropped flows are always kept one by one, until the pressure clears.'),

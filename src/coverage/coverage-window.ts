@@ -19,13 +19,14 @@ export interface RunInfo {
 
 export type WindowEndReason = 'window' | 'stop' | 'crash';
 
+/** Bytes of an export file Fluent Bit never sent, as a HubbleCoverage row lists them. */
 export interface UpstreamGap {
   File: string;
-  From: number;
-  To: number;
+  Bytes: number;
+  Ranges: [number, number][];
 }
 
-/** Most upstream gaps listed in one row (their bytes are all counted). */
+/** Most files listed in one row (their bytes are all counted). */
 const MAX_GAPS_LISTED = 20;
 
 /** A window as it stands, as plain data: persisted in every checkpoint. */
@@ -48,6 +49,7 @@ export interface WindowState {
   aggregating: boolean;
   gapBytes: number;
   gaps: UpstreamGap[];
+  readsStarted: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export class CoverageWindow {
   static open(run: RunInfo, seq: number, start: number, from: Mark): CoverageWindow {
     return new CoverageWindow({
       run, seq, start, from, records: 0, seen: 0, kept: 0, filtered: 0, sampledOut: 0, deadLettered: 0, aggregated: 0,
-      rowsWritten: 0, lost: 0, busy: 0, aggregating: false, gapBytes: 0, gaps: [],
+      rowsWritten: 0, lost: 0, busy: 0, aggregating: false, gapBytes: 0, gaps: [], readsStarted: 0,
     });
   }
 
@@ -90,9 +92,11 @@ export class CoverageWindow {
     this.s.aggregating = true;
   }
 
-  upstreamGap(gap: UpstreamGap): void {
-    this.s.gapBytes += gap.To - gap.From;
-    if (this.s.gaps.length < MAX_GAPS_LISTED) this.s.gaps.push(gap);
+  /** What the export files' offsets said when the window closed: bytes that can no longer arrive, and reads begun again. */
+  upstream(missingBytes: number, gaps: readonly UpstreamGap[], readsStarted: number): void {
+    this.s.gapBytes += missingBytes;
+    for (const g of gaps) if (this.s.gaps.length < MAX_GAPS_LISTED) this.s.gaps.push(g);
+    this.s.readsStarted += readsStarted;
   }
 
   row(end: number, reason: WindowEndReason, oldestPendingSeconds: number): CoverageRow {
@@ -123,6 +127,7 @@ export class CoverageWindow {
       OverloadAggregating: s.aggregating,
       UpstreamGapBytes: s.gapBytes,
       UpstreamGaps: s.gaps.length > 0 ? s.gaps : null,
+      UpstreamReadsStarted: s.readsStarted,
       ConfigHash: r.configHash,
       Version: r.version,
       SchemaVersion: SCHEMA_VERSION,

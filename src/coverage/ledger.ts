@@ -1,7 +1,7 @@
 import type { Counts } from '../process/counts.js';
 import type { CoverageRow } from '../schema/index.js';
 import { markBefore, type Mark } from '../spool/checkpoint-record.js';
-import { CoverageWindow, type RunInfo, type UpstreamGap, type WindowState } from './coverage-window.js';
+import { CoverageWindow, type RunInfo, type WindowState } from './coverage-window.js';
 
 /** A closed window and the records it counted: what rows made again after a crash are stamped with. */
 interface Range {
@@ -64,14 +64,27 @@ export class CoverageLedger {
     return this.counting === null ? null : (this.windows.get(this.counting) ?? null);
   }
 
+  /**
+   * The window that counts a record at `mark` from now on. Records come after the start of the run
+   * they belong to, so one is always open; but a spool an earlier version wrote has no run starts,
+   * and a request that reached the spool after its run closed its last window (a stop) has none
+   * left: the live run's window counts them, from here.
+   */
+  countingFrom(mark: Mark): CoverageWindow {
+    const w = this.countingWindow;
+    if (w) return w;
+    const live = this.windows.get(this.liveRun.runId) ?? CoverageWindow.open(this.liveRun, 0, this.liveRun.startedAt, mark);
+    this.windows.set(this.liveRun.runId, live);
+    if (markBefore(mark, live.s.from)) live.s.from = mark;
+    this.counting = this.liveRun.runId;
+    return live;
+  }
+
   /** Add what a slice counted to the window counting now. */
   count(c: Counts): void {
     this.countingWindow?.add(c);
   }
 
-  upstreamGap(gap: UpstreamGap): void {
-    this.countingWindow?.upstreamGap(gap);
-  }
 
   refused(): void {
     this.windows.get(this.liveRun.runId)?.refused();

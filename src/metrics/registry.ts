@@ -35,7 +35,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     backpressure: new Counter({
       name: `${p}backpressure_responses_total`,
-      help: 'Requests answered 503 with Retry-After, by reason (queue_full, spool_full, spool_error, replaying, draining).',
+      help: 'Requests answered 503 with Retry-After, by reason (spool_full, queue_full, requests_in_flight, spool_error, spool_closed, starting, draining).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
@@ -297,7 +297,7 @@ function initialiseKnownSeries(m: Metrics): void {
     m.sinkErrors.inc({ table }, 0);
     m.rowsWritten.inc({ table }, 0);
   }
-  for (const reason of ['spool_full', 'queue_full', 'spool_error', 'replaying', 'starting', 'draining']) m.backpressure.inc({ reason }, 0);
+  for (const reason of ['spool_full', 'queue_full', 'spool_error', 'spool_closed', 'requests_in_flight', 'starting', 'draining']) m.backpressure.inc({ reason }, 0);
   // A 401 drops Fluent Bit's chunk for good: the first one must be an increase an alert sees.
   m.bodiesRejected.inc({ reason: 'unauthorized' }, 0);
   for (const state of ['cri_partial_lines', 'identities']) m.stateEvictions.inc({ state }, 0);

@@ -42,7 +42,11 @@ export async function decodeBody(
 ): Promise<BodyResult> {
   const inflated = await decompress(body, contentEncoding, limits.maxDecompressedBytes);
   if (!inflated.ok) return inflated;
-  const raw = inflated.body;
+  return parseBody(inflated.body, format, limits, jsonDateKey);
+}
+
+/** Decode an inflated body into records; limits are enforced while the work is done, not after. */
+export function parseBody(raw: Buffer, format: BodyFormat, limits: BodyLimits, jsonDateKey: string): BodyResult {
   const max = limits.maxRecordsPerRequest;
   const text = format === 'msgpack' ? null : raw.toString('utf8');
   // What a body declares costs memory before it is records: every object, array and value of it.

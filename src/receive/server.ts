@@ -3,9 +3,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Metrics } from '../metrics/index.js';
 import { credentialsOf, makeAuthCheck, type AuthSettings } from './auth.js';
 import { TokenFile } from './token-file.js';
-import { decodeBody, formatOf, type BodyLimits, type BodyResult } from './body.js';
+import { formatOf, parseBody, type BodyLimits, type BodyResult } from './body.js';
+import { InflightBytes } from './inflight-bytes.js';
 import type { BodyFormat, Decoded } from './types.js';
-import { normalizeEncoding } from './decompress.js';
+import { decompress, normalizeEncoding } from './decompress.js';
 
 /** A request as received: its body as sent, and what it decoded to. */
 export interface ReceivedRequest {
@@ -45,7 +46,7 @@ export interface IngestSummary {
 
 export interface ReceiverOptions {
   auth: AuthSettings;
-  limits: BodyLimits & { maxBodyBytes: number; requestTimeoutMs: number };
+  limits: BodyLimits & { maxBodyBytes: number; requestTimeoutMs: number; maxInflightRequests: number; maxInflightBytes: number; maxWaitingBytes: number };
   retryAfterSeconds: number;
   jsonDateKey: string;
   logger: FastifyServerOptions['logger'];
@@ -132,19 +133,25 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     });
   }
 
+  const inflight = new InflightBytes(opts.limits.maxInflightRequests, opts.limits.maxInflightBytes, opts.limits.maxWaitingBytes);
+
+  /** 503 with Retry-After: Fluent Bit keeps the chunk and sends it again soon. */
+  const busyReply = (reply: import('fastify').FastifyReply, label: FormatLabel, reason: string) => {
+    metrics.backpressure.inc({ reason });
+    target.refused();
+    count(label, 503);
+    return reply
+      .code(503)
+      .header('Retry-After', String(opts.retryAfterSeconds))
+      .send({ error: 'unavailable', message: `not accepting now (${reason}); retry later` });
+  };
+
   const ingestHandler = async (req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const busy = (label: FormatLabel, reason: string) => busyReply(reply, label, reason);
     const format = formatOf(req.headers['content-type']);
     const label: FormatLabel = format ?? 'unknown';
     const refused = target.refuseReason();
-    if (refused) {
-      metrics.backpressure.inc({ reason: refused });
-      target.refused();
-      count(label, 503);
-      return reply
-        .code(503)
-        .header('Retry-After', String(opts.retryAfterSeconds))
-        .send({ error: 'unavailable', message: `not accepting now (${refused}); retry later` });
-    }
+    if (refused) return busy(label, refused);
     if (!format) {
       metrics.bodiesRejected.inc({ reason: 'unsupported_content_type' });
       count(label, 415);
@@ -156,10 +163,35 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const encoding = normalizeEncoding(req.headers['content-encoding']);
     metrics.requestBytes.inc({ stage: 'wire' }, body.length);
-    const result = await decodeBody(body, format, encoding, opts.limits, opts.jsonDateKey).catch(
-      // Decoding depends on the body alone: whatever it throws, the body is at fault, never a 5xx.
-      (err: unknown): BodyResult => ({ ok: false, error: { status: 400, reason: 'undecodable_body', message: `the body cannot be decoded: ${(err as Error).message}` } }),
+    const inflated = await decompress(body, encoding, opts.limits.maxDecompressedBytes).catch(
+      (err: unknown) => ({ ok: false as const, error: { status: 400 as const, reason: 'undecodable_body', message: `the body cannot be decoded: ${(err as Error).message}` } }),
     );
+    // Decoded records take heap: only so many bytes of them at once (the rest wait their turn).
+    const turn = inflight.acquire(inflated.ok ? inflated.body.length : body.length);
+    if (!turn) return busy(label, 'requests_in_flight');
+    const release = await turn;
+    try {
+      return await handle(req, reply, format, body, encoding, inflated);
+    } finally {
+      release();
+    }
+  };
+
+  const handle = async (
+    req: import('fastify').FastifyRequest,
+    reply: import('fastify').FastifyReply,
+    format: BodyFormat,
+    body: Buffer,
+    encoding: string,
+    inflated: Awaited<ReturnType<typeof decompress>>,
+  ) => {
+    let result: BodyResult;
+    try {
+      // Decoding depends on the body alone: whatever it throws, the body is at fault, never a 5xx.
+      result = inflated.ok ? parseBody(inflated.body, format, opts.limits, opts.jsonDateKey) : inflated;
+    } catch (err) {
+      result = { ok: false, error: { status: 400, reason: 'undecodable_body', message: `the body cannot be decoded: ${(err as Error).message}` } };
+    }
     if (!result.ok && result.error.status !== 400) {
       metrics.bodiesRejected.inc({ reason: result.error.reason });
       count(format, result.error.status);

@@ -80,5 +80,6 @@ export async function admit(d: AdmissionDeps, r: ReceivedRequest): Promise<Inges
   d.queue.kick();
   if (!now) return { records, ...NOTHING, deferred: true, duplicate: false };
   counts = await made;
-  return counts ? summaryOf(counts) : { records, ...NOTHING, deferred: false, duplicate: false };
+  // Not made into rows now (the process is stopping): it is in the spool, made into rows at the next start.
+  return counts ? summaryOf(counts) : { records, ...NOTHING, deferred: true, duplicate: false };
 }

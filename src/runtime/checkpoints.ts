@@ -1,5 +1,5 @@
 import type { Batcher, EncodedChunk } from '../batch/index.js';
-import type { CoverageLedger, LedgerState, RunInfo } from '../coverage/index.js';
+import type { CoverageLedger, LedgerState, RunInfo, UpstreamGaps, UpstreamState } from '../coverage/index.js';
 import type { DecidedLine } from '../extract/index.js';
 import type { Logger } from '../logger.js';
 import type { Counts, Processor } from '../process/index.js';
@@ -14,11 +14,14 @@ export interface PipelineState {
   ledger: LedgerState;
   /** Lines given up at this checkpoint, with the positions of the records that brought their pieces. */
   given: { key: string; sources: number[] }[];
+  /** What the export files' offsets have shown so far (see coverage/upstream-gaps.ts). */
+  upstream: UpstreamState;
 }
 
 export interface CheckpointDeps {
   processor: Processor;
   ledger: CoverageLedger;
+  upstream: UpstreamGaps;
   spool: Spool | null;
   batcher: Batcher;
   run: RunInfo;
@@ -143,6 +146,12 @@ export class Checkpoints {
     this.aggregationWindow = this.windowOf(now);
     const coverage = this.crashRows.splice(0);
     if (d.ledger.liveOpen && (stopping || now >= d.ledger.liveEnd)) {
+      const up = d.upstream.closeWindow(now);
+      d.ledger.liveWindow.upstream(
+        up.missingBytes,
+        up.missing.map((m) => ({ File: m.file, Bytes: m.bytes, Ranges: m.ranges })),
+        up.sequencesStarted,
+      );
       coverage.push(d.ledger.closeLive(now, mark, stopping, d.oldestPendingSeconds(now)));
     }
     for (let i = 0; i < coverage.length; i++) d.coverageWindowClosed();
@@ -155,6 +164,7 @@ export class Checkpoints {
         runId: d.run.runId,
         seq: this.seq++,
         ledger: d.ledger.snapshot(),
+        upstream: d.upstream.snapshot(),
         given: out.given.map((g) => ({ key: g.key, sources: g.line.sources.map((s) => (s as Receipt).position) })),
       },
       rows,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Batcher } from '../batch/index.js';
 import type { Config } from '../config/index.js';
-import { CoverageLedger, configHash, type RunInfo } from '../coverage/index.js';
+import { CoverageLedger, UpstreamGaps, configHash, type RunInfo } from '../coverage/index.js';
 import type { Logger } from '../logger.js';
 import type { Counts, Processor } from '../process/index.js';
 import { Receipt, Spool, markBefore, type Hold, type Mark } from '../spool/index.js';
@@ -14,6 +14,7 @@ export interface Core {
   spool: Spool | null;
   run: RunInfo;
   ledger: CoverageLedger;
+  upstream: UpstreamGaps;
   checkpoints: Checkpoints;
   queue: RecordQueue;
   /** Records an earlier run left in the spool, queued to be made into rows first. */
@@ -68,6 +69,12 @@ export async function start(d: StartDeps): Promise<Core> {
   };
   const state = (recovered?.checkpoint?.state ?? null) as PipelineState | null;
   const ledger = new CoverageLedger(config.coverage.windowSeconds, run, state?.ledger ?? null);
+  let upstream = new UpstreamGaps(config.coverage.upstream);
+  if (state?.upstream) {
+    const restored = UpstreamGaps.restore(config.coverage.upstream, state.upstream, now);
+    if (restored.ok) upstream = restored.tracker;
+    else d.log.warn({ reason: restored.reason }, 'the export files\' offsets could not be restored: followed afresh');
+  }
   const records = recovered?.records ?? [];
   // The latest checkpoint stays until this run writes one: it says where counting stands.
   let latest: Hold | null = null;
@@ -77,6 +84,7 @@ export async function start(d: StartDeps): Promise<Core> {
     {
       processor: d.processor,
       ledger,
+      upstream,
       spool,
       batcher: d.batcher,
       run,
@@ -97,6 +105,7 @@ export async function start(d: StartDeps): Promise<Core> {
     processor: d.processor,
     batcher: d.batcher,
     ledger,
+    upstream,
     checkpoints,
     config,
     receiverNode: d.nodeName,
@@ -139,7 +148,7 @@ export async function start(d: StartDeps): Promise<Core> {
   const runReceipt = spool ? await spool.appendRun(run) : new Receipt(-1);
   queue.push({ kind: 'run', receipt: runReceipt, run });
   queue.kick();
-  return { spool, run, ledger, checkpoints, queue, recovered: records.length };
+  return { spool, run, ledger, upstream, checkpoints, queue, recovered: records.length };
 }
 
 /** The later of two marks (a checkpoint never records less than the one the run resumed from). */

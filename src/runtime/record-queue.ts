@@ -1,6 +1,6 @@
 import type { Batcher } from '../batch/index.js';
 import type { Config } from '../config/index.js';
-import type { CoverageLedger, RunInfo } from '../coverage/index.js';
+import { linePosition, type CoverageLedger, type LinePosition, type RunInfo, type UpstreamGaps } from '../coverage/index.js';
 import type { Logger } from '../logger.js';
 import type { Counts, Processor, RowStamp } from '../process/index.js';
 import { addCounts, emptyCounts } from '../process/index.js';
@@ -9,6 +9,16 @@ import type { RowOfTable, TableKey } from '../schema/index.js';
 import { markBefore, type Mark, type Receipt, type Spool } from '../spool/index.js';
 import type { Checkpoints } from './checkpoints.js';
 import { handOff, keepPiecesUntil } from './hand-off.js';
+
+/** Tell the offsets tracker where the lines of records [from, to) lay (records without a position are skipped). */
+function observePositions(upstream: UpstreamGaps, records: readonly { record: Record<string, unknown> }[], from: number, to: number): void {
+  let positions: LinePosition[] | null = null;
+  for (let i = from; i < to; i++) {
+    const p = linePosition(records[i]!.record);
+    if (p) (positions ??= []).push(p);
+  }
+  if (positions) upstream.observe(positions, Date.now());
+}
 
 /** A request taken live: what the receiver already decoded, so that it need not be read back. */
 export interface LiveRequest {
@@ -24,7 +34,7 @@ export type QueueItem =
       /** Written by a version before checkpoints, which counted it when it came. */
       countedBefore: boolean;
       live: LiveRequest | null;
-      /** Told what the request came to once it is made into rows (null: it could not be read). */
+      /** Told what the request came to once it is made into rows (null: it could not be read, or the queue stopped first). */
       done: ((counts: Counts | null) => void) | null;
       /** Left in the spool by an earlier run. */
       replayed?: boolean;
@@ -38,6 +48,8 @@ export interface QueueDeps {
   processor: Processor;
   batcher: Batcher;
   ledger: CoverageLedger;
+  /** Told where in the export files the counted records' lines lay. */
+  upstream: UpstreamGaps;
   checkpoints: Checkpoints;
   config: Pick<Config, 'limits' | 'server'>;
   receiverNode: string;
@@ -119,6 +131,8 @@ export class RecordQueue {
 
   push(item: QueueItem): void {
     this.items.push(item);
+    // Stopped: it stays in the spool for the next start; whoever waits for it is told now.
+    if (this.stopped && item.kind === 'request') item.done?.(null);
   }
 
   /** Make what is queued into rows, in order, while there is room; does the first record at once when it can. */
@@ -143,6 +157,10 @@ export class RecordQueue {
     this.stopped = true;
     await this.running;
     for (const w of this.idleWaiters.splice(0)) w();
+    for (let i = this.head; i < this.items.length; i++) {
+      const it = this.items[i]!;
+      if (it.kind === 'request') it.done?.(null);
+    }
   }
 
   private async run(): Promise<void> {
@@ -236,6 +254,8 @@ export class RecordQueue {
       // Aggregates are taken before a slice could open more than aggregation.maxKeys of them, so
       // that which flows are aggregated never depends on how full the aggregator was.
       if (!silent && d.processor.aggregateRoom < to - from) await d.checkpoints.take(Date.now()).catch(() => undefined);
+      // Where each line lay in its export file, read before the slice consumes the records.
+      if (!silent) observePositions(d.upstream, decoded.records, from, to);
       const out = d.processor.slice({
         records: decoded.records,
         bad: decoded.bad,
@@ -245,7 +265,7 @@ export class RecordQueue {
         source: receipt,
         aggregateAllowed: item.aggregateAllowed,
         countedBefore: silent,
-        stamp: silent ? this.stampAt({ position, item: from }) : this.countingStamp(),
+        stamp: silent ? this.stampAt({ position, item: from }) : this.countingStamp({ position, item: from }),
       });
       handOff(out.chunks, receipt, d.batcher);
       keepPiecesUntil(out.decided, receipt);
@@ -292,7 +312,7 @@ export class RecordQueue {
       raw = req ? req.body.toString('base64') : '';
     }
     const message = `the ${item.kind} record at ${receipt.position} could not be made into rows: ${err instanceof Error ? err.message : 'unknown error'}`;
-    const out = d.processor.failed(message, raw, this.countingStamp());
+    const out = d.processor.failed(message, raw, this.countingStamp({ position: receipt.position, item: 0 }));
     handOff(out.chunks, receipt, d.batcher);
     if (item.kind === 'request' && this.countedUpTo(item) === 0) {
       d.ledger.count(out.counts);
@@ -336,9 +356,9 @@ export class RecordQueue {
     return rows ?? {};
   }
 
-  private countingStamp(): RowStamp {
-    const w = this.d.ledger.countingWindow;
-    return { receiverNode: this.d.receiverNode, runId: w?.s.run.runId ?? null, coverageWindow: w?.s.seq ?? null };
+  private countingStamp(at: Mark): RowStamp {
+    const w = this.d.ledger.countingFrom(at);
+    return { receiverNode: this.d.receiverNode, runId: w.s.run.runId, coverageWindow: w.s.seq };
   }
 
   private stampAt(mark: Mark): RowStamp {

@@ -1,5 +1,5 @@
 import { EVENT_TYPE } from '../normalize/enums.js';
-import type { FunctionDefinition, TableNames } from './kql.js';
+import type { FunctionDefinition, TableNames } from './kql-types.js';
 
 /**
  * `ContainerNetworkLogs`: HubbleFlows with the column names and types of the Log Analytics table

@@ -2,6 +2,7 @@ import { avroMapping, jsonMapping } from './avro.js';
 import { createTableCommand } from './kusto.js';
 import { acnsFunctionDefinitions } from './kql-acns.js';
 import { SCHEMA_VERSION, TABLES, TABLE_KEYS, type TableKey } from './tables.js';
+import type { FunctionDefinition, TableNames } from './kql-types.js';
 
 /**
  * The KQL that sets up a database for hubble-adx, generated from the schema definition: tables,
@@ -9,7 +10,7 @@ import { SCHEMA_VERSION, TABLES, TABLE_KEYS, type TableKey } from './tables.js';
  * deploy/kusto/ (checked in; a test fails when it is stale) and printed by `hubble-adx kql`.
  */
 
-export type TableNames = Record<TableKey, string>;
+export type { TableNames, FunctionDefinition } from './kql-types.js';
 
 export const DEFAULT_TABLE_NAMES = Object.fromEntries(TABLE_KEYS.map((k) => [k, TABLES[k].defaultName])) as TableNames;
 
@@ -67,12 +68,6 @@ function views(n: TableNames): string {
   );
 }
 
-export interface FunctionDefinition {
-  name: string;
-  params: string;
-  doc: string;
-  body: string;
-}
 
 /** The stored functions analysts use. */
 export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): FunctionDefinition[] {

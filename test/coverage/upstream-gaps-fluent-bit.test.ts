@@ -117,3 +117,29 @@ describe('upstream gaps over real Fluent Bit 4.2.8 requests', () => {
     expect(replay(rs)).toMatchObject({ missingBytes: 0, sequencesStarted: 2 });
   });
 });
+
+describe('upstream gaps through the service', () => {
+  it('a chunk Fluent Bit dropped on a 401 is in HubbleCoverage: UpstreamGapBytes and the file, once the grace time is over', async () => {
+    const { startService } = await import('../helpers/service.js');
+    const svc = await startService({ coverage: { windowSeconds: 1, upstream: { graceMs: 1000 } } });
+    try {
+      const rs = await scenario('drop-401');
+      const dropped = rs.find((r) => r.answered === 401)!.positions;
+      for (let i = 1; i <= rs.length; i++) {
+        if (rs[i - 1]!.answered !== 200) continue;
+        const meta = JSON.parse(readFileSync(join(DIR, `drop-401.${i}.headers.json`), 'utf8')) as { headers: Record<string, string> };
+        const { host: _h, 'content-length': _l, connection: _c, authorization: _a, ...headers } = meta.headers;
+        expect((await svc.post(readFileSync(join(DIR, `drop-401.${i}.body`)), headers)).status).toBe(200);
+      }
+      let rows: Record<string, unknown>[] = [];
+      for (const end = Date.now() + 8000; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+        rows = (await svc.rows('HubbleCoverage')).filter((r) => Number(r.UpstreamGapBytes) > 0);
+        if (rows.length > 0) break;
+      }
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ UpstreamGapBytes: bytes(dropped), UpstreamGaps: [{ File: EXPORT, Bytes: bytes(dropped) }] });
+    } finally {
+      await svc.stop();
+    }
+  });
+});

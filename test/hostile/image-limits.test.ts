@@ -94,7 +94,6 @@ function limitBodies(f: Format, l: Config['limits']): LimitBody[] {
     name: `${l.maxRecordsPerRequest} flows in one request`,
     body: gzipSync(flows),
     encoding: 'gzip',
-    skip: 'issue 21 item #3 (rows per request and memory bounds, the lead\'s): one request is made into as many rows as it holds records',
   });
   return bodies;
 }

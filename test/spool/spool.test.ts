@@ -67,7 +67,8 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     expect(await recoveredNames(b)).toEqual(['three']);
     expect(b.recovered.usedBefore).toBe(true);
     expect(b.recovered.cleanStop).toBeNull();
-    expect(b.recovered.lastAlive).toBeLessThan(Date.now() - 5000);
+    // When the dead process's lock was last refreshed: the next run closes its last window there.
+    expect(b.recovered.lastAlive).toBeLessThan(Date.now() - 2000);
   });
 
   it('appends that arrive together share one flush (group commit)', async () => {

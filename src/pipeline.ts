@@ -182,8 +182,8 @@ export class Pipeline implements IngestTarget {
 
   /**
    * Stop taking requests (503), make what is queued into rows, write the last checkpoint (the last
-   * coverage window closes, unfinished lines become dead letters, when everything is counted) and
-   * deliver what is pending, waiting at most `graceMs`. Returns whether everything was delivered;
+   * coverage window closes when everything is counted; lines waiting for pieces stay in the spool for
+   * the next start) and deliver what is pending, waiting at most `graceMs`. Returns whether everything was delivered;
    * what was not stays in the spool for the next start.
    */
   async close(graceMs = Number.POSITIVE_INFINITY): Promise<boolean> {
@@ -213,7 +213,8 @@ export class Pipeline implements IngestTarget {
         ),
       );
       delivered = counted && (await within(this.batcher.flush()));
-      if (delivered && stoppedCleanly) core.checkpoints.releaseLatest();
+      // Nothing left for the next start (no line waits for pieces): the last checkpoint may go too.
+      if (delivered && stoppedCleanly && this.processor.state.partialLines === 0) core.checkpoints.releaseLatest();
     }
     // Stop delivery before the sink, so that a batch still being retried is left pending (it is in
     // the spool) instead of being written anywhere else.

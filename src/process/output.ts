@@ -47,8 +47,8 @@ export class RequestOutput implements ExtractOutput {
     /** The time its rows are made at. */
     readonly at: number,
     readonly stamp: RowStamp,
-    /** Counted already (made into rows again after a crash): aggregated flows are told, not folded again. */
-    readonly countedBefore: boolean,
+    /** Folded already (made into rows again after a crash): aggregated flows are told, not folded again. */
+    readonly foldedBefore: boolean,
     /** Whether allowed flows are folded into aggregates whatever aggregation says (overload). */
     readonly aggregateAllowed: boolean,
     keepRows: boolean,

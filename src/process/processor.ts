@@ -31,11 +31,11 @@ export interface SliceInput {
   /** Fold allowed flows into aggregate rows (overload.mode aggregate-allowed, under pressure when it came). */
   aggregateAllowed: boolean;
   /**
-   * Counted already, before a crash (its checkpoint is durable): its rows are made again, its
-   * outcomes told the same way, but its aggregated flows are not folded again (they are in the
-   * aggregate rows of that checkpoint).
+   * Folded already, before a crash: its aggregated flows are in the aggregate rows of a checkpoint
+   * on disk. Its rows are made again and its outcomes told the same way, but those flows are not
+   * folded again.
    */
-  countedBefore: boolean;
+  foldedBefore: boolean;
   stamp: RowStamp;
 }
 
@@ -84,7 +84,7 @@ export class Processor implements RowMaker {
 
   /** Records [from, to) of a request made into rows. */
   slice(input: SliceInput): Output {
-    const out = new RequestOutput(this, this.writerFor, input.source, input.receivedAt, input.stamp, input.countedBefore, input.aggregateAllowed, false);
+    const out = new RequestOutput(this, this.writerFor, input.source, input.receivedAt, input.stamp, input.foldedBefore, input.aggregateAllowed, false);
     const records = input.records;
     if (input.from === 0) for (const p of input.bad) this.badPart(p, out);
     out.counts.records = input.to - input.from;
@@ -197,7 +197,7 @@ export class Processor implements RowMaker {
           out.counts.flowsDeadLettered++;
           return;
         }
-        if (outcome === 'aggregated' && !out.countedBefore) this.enricher.absorb(row, out.aggregateAllowed);
+        if (outcome === 'aggregated' && !out.foldedBefore) this.enricher.absorb(row, out.aggregateAllowed);
         bump(out.counts.outcomes, outcome);
         return;
       }

@@ -16,6 +16,8 @@ export interface PipelineState {
   given: { key: string; sources: number[] }[];
   /** What the export files' offsets have shown so far (see coverage/upstream-gaps.ts). */
   upstream: UpstreamState;
+  /** Where the last aggregate rows were taken: every flow folded before it is in an aggregate row on disk. */
+  aggregated: Mark;
 }
 
 export interface CheckpointDeps {
@@ -39,9 +41,11 @@ export interface CheckpointDeps {
 }
 
 export interface CheckpointOptions {
-  /** Aggregate rows are taken at least this often (aggregation.windowSeconds); null: only at checkpoints for other reasons. */
+  /** Aggregate rows are taken when this window ends (aggregation.windowSeconds, clock-aligned); null: only when coverage windows close. */
   aggregationWindowMs: number | null;
   partialMaxAgeMs: number;
+  /** A checkpoint at least this often while records are counted: what a crash makes be made into rows again. */
+  intervalMs: number;
 }
 
 /** A checkpoint made but not yet on disk. */
@@ -52,6 +56,8 @@ interface Payload {
   chunks: { table: TableKey; chunk: EncodedChunk }[];
   /** Records counted since the previous checkpoint: they may go once this one is on disk. */
   counted: Hold[];
+  /** Records whose flows were folded into the aggregate rows this checkpoint holds (none if it took no aggregates). */
+  folded: Hold[];
   given: DecidedLine[];
 }
 
@@ -67,6 +73,9 @@ interface Payload {
  */
 export class Checkpoints {
   private counted: Hold[] = [];
+  private folded: Hold[] = [];
+  /** Where the last aggregate rows were taken (a checkpoint that took them). */
+  private aggregatedAt: Mark;
   private readonly crashRows: CoverageRow[] = [];
   private latest: Hold | null;
   private carried: Payload | null = null;
@@ -75,6 +84,8 @@ export class Checkpoints {
   private seq = 0;
   /** Counts checkpoints taken: a record counted in this epoch is enlisted once. */
   epoch = 0;
+  /** Counts the checkpoints that took aggregate rows: a record folded in this epoch is enlisted once. */
+  aggregateEpoch = 0;
   private aggregationWindow: number;
   private lastExpiryAt = 0;
   private lastTakenAt = 0;
@@ -84,15 +95,23 @@ export class Checkpoints {
     private readonly o: CheckpointOptions,
     /** The hold on the latest checkpoint an earlier run left, released once this run writes one. */
     restoredLatest: Hold | null,
+    /** Where that checkpoint says the last aggregate rows were taken. */
+    restoredAggregated: Mark,
     now: number,
   ) {
     this.latest = restoredLatest;
+    this.aggregatedAt = restoredAggregated;
     this.aggregationWindow = this.windowOf(now);
   }
 
   /** A record was counted: it stays in the spool until the next checkpoint is on disk. */
   enlist(hold: Hold): void {
     this.counted.push(hold);
+  }
+
+  /** Flows of a record were folded into aggregates: it stays until the checkpoint holding those aggregate rows is on disk. */
+  enlistFolded(hold: Hold): void {
+    this.folded.push(hold);
   }
 
   /** The window of a crashed run, closed when the backlog reached the next run: written with the next checkpoint. */
@@ -107,7 +126,8 @@ export class Checkpoints {
   due(now: number): boolean {
     if (this.carried && this.inFlight === 0) return true;
     if (now >= this.d.ledger.liveEnd) return true;
-    if (this.o.aggregationWindowMs !== null && this.windowOf(now) !== this.aggregationWindow) return true;
+    if (this.aggregationDue(now)) return true;
+    if (this.counted.length > 0 && now - this.lastTakenAt >= this.o.intervalMs) return true;
     if (this.d.spoolPressed() && now - this.lastTakenAt >= 1000) return true;
     return this.expiryDue(now);
   }
@@ -128,24 +148,34 @@ export class Checkpoints {
 
   /**
    * Make a checkpoint now (between two slices of the record queue) and write it. `stopping`: the
-   * run ends with every record counted (every line given up, the live window closed now; a run that
-   * stops with records left makes a plain checkpoint, and the next run finishes its window).
+   * run ends with every record counted (the live window closed now; a run that stops with records
+   * left makes a plain checkpoint, and the next run finishes its window).
    * Resolves once it is on disk, or rejects when it could not be written (it is carried into the next one).
    */
-  take(now: number, stopping = false): Promise<void> {
+  take(now: number, stopping = false, foldNow = false): Promise<void> {
     const d = this.d;
     this.lastTakenAt = now;
     const mark = d.mark();
     const counting = d.ledger.countingWindow;
     const stamp = { receiverNode: d.run.nodeName, runId: counting?.s.run.runId ?? d.run.runId, coverageWindow: counting?.s.seq ?? null };
-    const expireAt = stopping ? Number.POSITIVE_INFINITY : this.expiryDue(now) ? now : null;
+    // A line still waiting for pieces when the run stops is not given up: its pieces stay in the
+    // spool, and the next run has it again when it makes them into rows (Fluent Bit sends the rest there).
+    const expireAt = this.expiryDue(now) ? now : null;
     if (expireAt !== null) this.lastExpiryAt = now;
-    const out = d.processor.checkpoint({ now, expireAt, aggregates: { idPrefix: `agg-${d.run.runId}-${this.seq}` }, stamp });
+    const closing = d.ledger.liveOpen && (stopping || now >= d.ledger.liveEnd);
+    // Aggregate rows never span coverage windows (they name the one that counted them): they are
+    // taken when one closes, when the aggregation window ends, and whenever asked (a cut, a run's end).
+    const aggregates = foldNow || stopping || closing || this.crashRows.length > 0 || this.aggregationDue(now);
+    const out = d.processor.checkpoint({ now, expireAt, aggregates: aggregates ? { idPrefix: `agg-${d.run.runId}-${this.seq}` } : null, stamp });
     d.ledger.count(out.counts);
     d.publish(out.counts);
-    this.aggregationWindow = this.windowOf(now);
+    if (aggregates) {
+      this.aggregationWindow = this.windowOf(now);
+      this.aggregatedAt = mark;
+      this.aggregateEpoch++;
+    }
     const coverage = this.crashRows.splice(0);
-    if (d.ledger.liveOpen && (stopping || now >= d.ledger.liveEnd)) {
+    if (closing) {
       const up = d.upstream.closeWindow(now);
       d.ledger.liveWindow.upstream(
         up.missingBytes,
@@ -165,14 +195,17 @@ export class Checkpoints {
         seq: this.seq++,
         ledger: d.ledger.snapshot(),
         upstream: d.upstream.snapshot(),
+        aggregated: this.aggregatedAt,
         given: out.given.map((g) => ({ key: g.key, sources: g.line.sources.map((s) => (s as Receipt).position) })),
       },
       rows,
       chunks: [...out.chunks, ...(cov?.chunks ?? [])],
       counted: this.counted,
+      folded: aggregates ? this.folded : [],
       given: out.given.map((g) => g.line),
     };
     this.counted = [];
+    if (aggregates) this.folded = [];
     this.epoch++;
     this.inFlight++;
     const done = this.writing.then(() => this.write(payload));
@@ -204,6 +237,7 @@ export class Checkpoints {
       for (const h of line.holds) h.release();
     }
     for (const h of merged.counted) h.release();
+    for (const h of merged.folded) h.release();
     this.latest?.release();
     this.latest = latest;
   }
@@ -212,6 +246,10 @@ export class Checkpoints {
     const oldest = this.d.processor.oldestPartialAt;
     if (oldest === null || !this.d.expiryAllowed()) return false;
     return now - oldest >= this.o.partialMaxAgeMs && now - this.lastExpiryAt >= Math.min(this.o.partialMaxAgeMs, 5000);
+  }
+
+  private aggregationDue(now: number): boolean {
+    return this.o.aggregationWindowMs !== null && this.windowOf(now) !== this.aggregationWindow;
   }
 
   private windowOf(now: number): number {
@@ -224,5 +262,13 @@ function merge(a: Payload, b: Payload): Payload {
   const rows: CheckpointRows = { ...a.rows };
   for (const [t, r] of Object.entries(b.rows) as [TableKey, unknown[]][]) rows[t] = [...(rows[t] ?? []), ...r];
   const given = [...a.state.given, ...b.state.given];
-  return { mark: b.mark, state: { ...b.state, given }, rows, chunks: [...a.chunks, ...b.chunks], counted: [...a.counted, ...b.counted], given: [...a.given, ...b.given] };
+  return {
+    mark: b.mark,
+    state: { ...b.state, given },
+    rows,
+    chunks: [...a.chunks, ...b.chunks],
+    counted: [...a.counted, ...b.counted],
+    folded: [...a.folded, ...b.folded],
+    given: [...a.given, ...b.given],
+  };
 }

@@ -96,8 +96,13 @@ export async function start(d: StartDeps): Promise<Core> {
       spoolPressed: () => spool !== null && spool.bytes >= config.spool.maxBytes * config.batch.resumeBelow,
       oldestPendingSeconds: d.oldestPendingSeconds,
     },
-    { aggregationWindowMs: config.aggregation.enabled || config.overload.mode === 'aggregate-allowed' ? config.aggregation.windowSeconds * 1000 : null, partialMaxAgeMs: config.extract.partialMaxAgeMs },
+    {
+      aggregationWindowMs: config.aggregation.enabled || config.overload.mode === 'aggregate-allowed' ? config.aggregation.windowSeconds * 1000 : null,
+      partialMaxAgeMs: config.extract.partialMaxAgeMs,
+      intervalMs: config.spool.checkpointIntervalMs,
+    },
     latest,
+    state?.aggregated ?? recovered?.checkpoint?.mark ?? { position: 0, item: 0 },
     now,
   );
   const queueDeps: QueueDeps = {
@@ -117,7 +122,8 @@ export async function start(d: StartDeps): Promise<Core> {
     log: d.log,
   };
   const given = records.flatMap((r) => (r.kind === 'checkpoint' ? [{ mark: r.head.mark, keys: ((r.head.state as PipelineState | null)?.given ?? []).map((g) => g.key) }] : []));
-  queue = new RecordQueue(queueDeps, { counted: recovered?.checkpoint?.mark ?? { position: 0, item: 0 }, given });
+  const counted = recovered?.checkpoint?.mark ?? { position: 0, item: 0 };
+  queue = new RecordQueue(queueDeps, { counted, aggregated: state?.aggregated ?? counted, given });
   // A checkpoint that gave lines up stays as long as any record that brought their pieces does.
   const byPosition = new Map<number, Receipt>(records.map((r) => [r.receipt.position, r.receipt]));
   for (const r of records) {

@@ -69,6 +69,8 @@ export interface QueueDeps {
 export interface Resume {
   /** Records before it were counted before a crash: made into rows again without being counted. */
   counted: Mark;
+  /** Records before it had their flows folded into aggregate rows on disk: not folded again. */
+  aggregated: Mark;
   /** Lines checkpoints gave up, forgotten again when the queue passes their marks. */
   given: { mark: Mark; keys: string[] }[];
 }
@@ -201,10 +203,10 @@ export class RecordQueue {
           this.current = { position: position + 1, item: 0 };
           this.d.checkpoints.enlist(item.receipt.hold());
           item.receipt.made();
-          if (row) {
-            this.d.checkpoints.crashed(row);
-            await this.d.checkpoints.take(Date.now()).catch(() => undefined);
-          }
+          if (row) this.d.checkpoints.crashed(row);
+          // What the run before counted and folded (its last window, its aggregates) is written
+          // before this run counts anything: aggregate rows never span runs.
+          await this.d.checkpoints.take(Date.now(), false, true).catch(() => undefined);
         }
         return true;
       case 'checkpoint': {
@@ -238,10 +240,12 @@ export class RecordQueue {
       return true;
     }
     const n = decoded.records.length;
-    // Items before this one were counted before a crash: made into rows again, not counted again.
-    const countedUpTo = this.countedUpTo(item);
+    // Items before these were counted (and folded) before a crash: made into rows again, not counted (folded) again.
+    const countedUpTo = this.upTo(item, this.resume.counted);
+    const foldedUpTo = this.upTo(item, this.resume.aggregated);
     let total: Counts | null = null;
     let enlistedIn = -1;
+    let foldedIn = -1;
     let from = 0;
     do {
       if (!d.hasRoom()) {
@@ -249,11 +253,12 @@ export class RecordQueue {
         if (this.stopped) return false;
       }
       const silent = from < countedUpTo;
-      const to = Math.min(n, from + d.sliceRecords, silent ? countedUpTo : Number.POSITIVE_INFINITY);
+      const foldedBefore = from < foldedUpTo;
+      const to = Math.min(n, from + d.sliceRecords, silent ? countedUpTo : Number.POSITIVE_INFINITY, foldedBefore ? foldedUpTo : Number.POSITIVE_INFINITY);
       this.forgetGiven({ position, item: from });
       // Aggregates are taken before a slice could open more than aggregation.maxKeys of them, so
       // that which flows are aggregated never depends on how full the aggregator was.
-      if (!silent && d.processor.aggregateRoom < to - from) await d.checkpoints.take(Date.now()).catch(() => undefined);
+      if (!foldedBefore && d.processor.aggregateRoom < to - from) await d.checkpoints.take(Date.now(), false, true).catch(() => undefined);
       // Where each line lay in its export file, read before the slice consumes the records.
       if (!silent) observePositions(d.upstream, decoded.records, from, to);
       const out = d.processor.slice({
@@ -264,7 +269,7 @@ export class RecordQueue {
         receivedAt: item.receivedAt,
         source: receipt,
         aggregateAllowed: item.aggregateAllowed,
-        countedBefore: silent,
+        foldedBefore,
         stamp: silent ? this.stampAt({ position, item: from }) : this.countingStamp({ position, item: from }),
       });
       handOff(out.chunks, receipt, d.batcher);
@@ -280,6 +285,11 @@ export class RecordQueue {
           enlistedIn = d.checkpoints.epoch;
         }
       }
+      // Folded here: kept until the checkpoint holding those aggregate rows is on disk.
+      if (!foldedBefore && (out.counts.outcomes.get('aggregated') ?? 0) > 0 && foldedIn !== d.checkpoints.aggregateEpoch) {
+        d.checkpoints.enlistFolded(receipt.hold());
+        foldedIn = d.checkpoints.aggregateEpoch;
+      }
       from = to;
       this.current = { position, item: from };
     } while (from < n);
@@ -289,15 +299,14 @@ export class RecordQueue {
     return true;
   }
 
-  /** How many of a request's records were counted before a crash: they are made into rows again, not counted. */
-  private countedUpTo(item: Extract<QueueItem, { kind: 'request' }>): number {
+  /** How many of a request's records come before `mark` (counted, or folded, before a crash). */
+  private upTo(item: Extract<QueueItem, { kind: 'request' }>, mark: Mark): number {
     if (item.countedBefore) return Number.POSITIVE_INFINITY;
     // Without a spool nothing is made into rows twice.
     if (!this.d.spool) return 0;
     const position = item.receipt.position;
-    const counted = this.resume.counted;
-    if (position < counted.position) return Number.POSITIVE_INFINITY;
-    return position === counted.position ? counted.item : 0;
+    if (position < mark.position) return Number.POSITIVE_INFINITY;
+    return position === mark.position ? mark.item : 0;
   }
 
   /** A record `make` threw on: one dead letter holding its raw bytes (bounded), counted once. */
@@ -314,7 +323,7 @@ export class RecordQueue {
     const message = `the ${item.kind} record at ${receipt.position} could not be made into rows: ${err instanceof Error ? err.message : 'unknown error'}`;
     const out = d.processor.failed(message, raw, this.countingStamp({ position: receipt.position, item: 0 }));
     handOff(out.chunks, receipt, d.batcher);
-    if (item.kind === 'request' && this.countedUpTo(item) === 0) {
+    if (item.kind === 'request' && this.upTo(item, this.resume.counted) === 0) {
       d.ledger.count(out.counts);
       d.publish(out.counts);
       d.checkpoints.enlist(receipt.hold());

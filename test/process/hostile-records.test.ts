@@ -19,7 +19,7 @@ const request = (p: Processor, recs: Record<string, unknown>[]) =>
     receivedAt: Date.now(),
     source: new Receipt(-1),
     aggregateAllowed: false,
-    countedBefore: false,
+    foldedBefore: false,
     stamp: { receiverNode: 'n', runId: 'r', coverageWindow: 0 },
   });
 const lostLine = (n: unknown) => JSON.stringify({ lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: n }, node_name: 'c/n', time: '2026-01-01T00:00:00Z' });

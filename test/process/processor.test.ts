@@ -14,7 +14,7 @@ const chunkOf = (out: Output, table: TableKey) => out.chunks.find((c) => c.table
 const stamp = { receiverNode: 'node-a', runId: 'run-1', coverageWindow: 7 };
 
 function slice(p: Processor, recs: SliceInput['records'], extra: Partial<SliceInput> = {}): Output {
-  return p.slice({ records: recs, bad: [], from: 0, to: recs.length, receivedAt: Date.now(), source: new Receipt(-1), aggregateAllowed: false, countedBefore: false, stamp, ...extra });
+  return p.slice({ records: recs, bad: [], from: 0, to: recs.length, receivedAt: Date.now(), source: new Receipt(-1), aggregateAllowed: false, foldedBefore: false, stamp, ...extra });
 }
 
 describe('the processor: a slice of a decoded request in, encoded rows per table and counts out', () => {
@@ -83,7 +83,7 @@ describe('the processor: a slice of a decoded request in, encoded rows per table
     expect(first.settled).toBe(true);
   });
 
-  it('counted before (a replay after a crash): outcomes are told the same, aggregated flows are not folded again', () => {
+  it('folded before (a replay after a crash): outcomes are told the same, aggregated flows are not folded again', () => {
     const config = configSchema.parse({ aggregation: { enabled: true } });
     const first = new Processor(config, json);
     const lines = records([flowLine('a'), flowLine('b')]);
@@ -92,7 +92,7 @@ describe('the processor: a slice of a decoded request in, encoded rows per table
     const aggregated = first.checkpoint({ now: Date.now(), expireAt: null, aggregates: { idPrefix: 'agg-run-1-0' }, stamp });
     expect(rowsOf(chunkOf(aggregated, 'flows')!)).toMatchObject([{ Uuid: 'agg-run-1-0-0', FlowCount: 2, AggregatedFlows: 2, CoverageWindow: 7 }]);
     const again = new Processor(config, json);
-    const replayed = slice(again, records([flowLine('a'), flowLine('b')]), { countedBefore: true });
+    const replayed = slice(again, records([flowLine('a'), flowLine('b')]), { foldedBefore: true });
     expect(replayed.counts.outcomes.get('aggregated')).toBe(2);
     expect(again.checkpoint({ now: Date.now(), expireAt: null, aggregates: { idPrefix: 'x' }, stamp }).rows).toBe(0);
   });

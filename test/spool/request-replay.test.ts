@@ -150,12 +150,12 @@ describe('spooled requests, after a crash', () => {
     expect(readdirSync(config.spool.directory).filter((f) => f.endsWith('.wal'))).toEqual([]);
   });
 
-  it('a request whose pieces wait for a later line is not let go before that line is decided and delivered', async () => {
+  it('a request whose pieces wait for a later line is not let go before that line is decided and delivered, across a crash and a clean stop', async () => {
     const config = spooled();
     const dir = config.spool.directory;
-    const line = JSON.stringify({ flow: { uuid: 'late-final-piece', verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z' } });
+    const line = JSON.stringify({ flow: { uuid: 'late-final-piece', verdict: 'DROPPED', time: '2026-01-01T00:00:00Z' } });
     const stream = { kubernetes: { namespace_name: 'kube-system', pod_name: 'cilium-y', container_name: 'cilium-agent' } };
-    const other = JSON.stringify({ flow: { uuid: 'whole', verdict: 'FORWARDED', time: '2026-01-01T00:00:00Z' } });
+    const other = JSON.stringify({ flow: { uuid: 'whole', verdict: 'DROPPED', time: '2026-01-01T00:00:00Z' } });
     const body = gzip(msgpackBody([{ log: other, ...stream, kubernetes: { ...stream.kubernetes, pod_name: 'cilium-z' } }, { log: line.slice(0, 20), logtag: 'P', ...stream }]));
     const sink = new MemorySink();
     const p = await started(config, sink);
@@ -168,14 +168,23 @@ describe('spooled requests, after a crash', () => {
     const second = await started(config, again);
     await p.close(0);
     await second.flush();
-    // Made into rows again (its flow a duplicate the Uuid view removes), counted once, and the line still waits.
+    // Made into rows again (its flow a duplicate the Uuid view removes); the line still waits.
     expect(uuids(again)).toEqual(['whole']);
-    // A clean stop reports the unfinished line as a dead letter; once that is delivered, all is let go.
+    // A clean stop does not give the line up: its piece stays in the spool for the next start.
     await second.close();
-    expect(again.rows('deadLetters').map((r) => [r.Reason, r.RawData])).toEqual([['partial_incomplete', line.slice(0, 20)]]);
-    expect(sum(again.rows('coverage'), 'FlowsSeen')).toBe(2 - 1 + 1); // 'whole' counted by the first run's window, the line here
-    const third = await started(config, new MemorySink());
+    expect(again.rows('deadLetters')).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.wal')).length).toBeGreaterThan(0);
+    // The next start has the line again, and Fluent Bit's next chunk finishes it.
+    const last = new MemorySink();
+    const third = await started(config, last);
+    await send(third, gzip(msgpackBody([{ log: line.slice(20), logtag: 'F', ...stream }])), config);
+    await third.flush();
     await third.close();
+    // The request that brought the first piece is made into rows again to have its piece (its own
+    // row again: a duplicate the Uuid view removes); the line is whole.
+    expect(uuids(last).sort()).toEqual(['late-final-piece', 'whole']);
+    // Counted once each, 'whole' by the first run, the line by the third.
+    expect(sum([...again.rows('coverage'), ...last.rows('coverage')], 'FlowsSeen')).toBe(2);
     expect(readdirSync(dir).filter((f) => f.endsWith('.wal'))).toEqual([]);
   });
 

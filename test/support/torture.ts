@@ -88,18 +88,37 @@ interface Body {
   allowed: string[];
 }
 
-function laneBodies(lane: number, count: number, flowsPerBody: number, rnd: () => number): Body[] {
-  const k8s = { namespace_name: 'kube-system', pod_name: `cilium-lane-${lane}`, container_name: 'cilium-agent' };
-  const bodies: Body[] = [];
-  let carry: { rest: string; uuid: string; denied: boolean } | null = null;
-  for (let b = 0; b < count; b++) {
+/** One client's bodies, made as they are needed: each with the flows it completes (its last line may end in the next body). */
+class Lane {
+  private readonly k8s: Record<string, string>;
+  private carry: { rest: string; uuid: string; denied: boolean } | null = null;
+  private made = 0;
+  current: Body;
+
+  constructor(
+    private readonly lane: number,
+    private readonly flowsPerBody: number,
+    private readonly rnd: () => number,
+  ) {
+    this.k8s = { namespace_name: 'kube-system', pod_name: `cilium-lane-${lane}`, container_name: 'cilium-agent' };
+    this.current = this.make();
+  }
+
+  /** The body after the current one (which was answered 200). */
+  next(): void {
+    this.current = this.make();
+  }
+
+  private make(): Body {
+    const { lane, flowsPerBody, rnd, k8s } = this;
+    const b = this.made++;
     const records: Record<string, unknown>[] = [];
     const denied: string[] = [];
     const allowed: string[] = [];
-    if (carry) {
-      records.push({ log: carry.rest, logtag: 'F', stream: 'stdout', kubernetes: k8s });
-      (carry.denied ? denied : allowed).push(carry.uuid);
-      carry = null;
+    if (this.carry) {
+      records.push({ log: this.carry.rest, logtag: 'F', stream: 'stdout', kubernetes: k8s });
+      (this.carry.denied ? denied : allowed).push(this.carry.uuid);
+      this.carry = null;
     }
     records.push({ log: 'level=info msg="regenerating endpoints" subsys=endpoint-manager', stream: 'stdout', kubernetes: k8s });
     for (let f = 0; f < flowsPerBody; f++) {
@@ -117,19 +136,18 @@ function laneBodies(lane: number, count: number, flowsPerBody: number, rnd: () =
       };
       const line = JSON.stringify({ flow, node_name: 'torture/node', time: flow.time });
       // The last line of most bodies is cut: its final piece opens the next body (a CRI partial line).
-      if (f === flowsPerBody - 1 && b < count - 1 && rnd() < 0.6) {
+      if (f === flowsPerBody - 1 && rnd() < 0.6) {
         const at = 20 + Math.floor(rnd() * (line.length - 40));
         records.push({ log: line.slice(0, at), logtag: 'P', stream: 'stdout', kubernetes: k8s });
-        carry = { rest: line.slice(at), uuid, denied: isDenied };
+        this.carry = { rest: line.slice(at), uuid, denied: isDenied };
         continue;
       }
       records.push({ log: line, stream: 'stdout', kubernetes: k8s });
       (isDenied ? denied : allowed).push(uuid);
     }
     const msgpack = rnd() < 0.5;
-    bodies.push({ data: msgpack ? msgpackBody(records) : jsonLinesBody(records), type: msgpack ? 'application/msgpack' : 'application/x-ndjson', denied, allowed });
+    return { data: msgpack ? msgpackBody(records) : jsonLinesBody(records), type: msgpack ? 'application/msgpack' : 'application/x-ndjson', denied, allowed };
   }
-  return bodies;
 }
 
 function tryMountTmpfs(dir: string, bytes: number): boolean {
@@ -212,12 +230,12 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   };
 
   // The clients.
-  const lanes = Array.from({ length: o.lanes }, (_, l) => ({ bodies: laneBodies(l, 100_000, o.flowsPerBody, rnd), next: 0 }));
+  const lanes = Array.from({ length: o.lanes }, (_, l) => new Lane(l, o.flowsPerBody, rnd));
   const acknowledged = { bodies: 0, resends: 0, denied: new Set<string>(), allowed: new Set<string>() };
   let paused = false;
   let stopping = false;
   let inFlight = 0;
-  const runLane = async (lane: (typeof lanes)[number]) => {
+  const runLane = async (lane: Lane) => {
     let started = false;
     while (!stopping) {
       // Paused: no new body is begun, but one already sent is retried until it is answered 200,
@@ -228,7 +246,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
       }
       if (!started) inFlight++;
       started = true;
-      const body = lane.bodies[lane.next]!;
+      const body = lane.current;
       const target = current;
       try {
         const res = await fetch(`http://127.0.0.1:${target.port}/`, { method: 'POST', body: body.data, headers: { 'content-type': body.type }, signal: AbortSignal.timeout(5000) });
@@ -238,7 +256,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
           if (answer.duplicate) acknowledged.resends++;
           for (const u of body.denied) acknowledged.denied.add(u);
           for (const u of body.allowed) acknowledged.allowed.add(u);
-          lane.next++;
+          lane.next();
           started = false;
           inFlight--;
           continue;
@@ -327,6 +345,9 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
       const byPrefix = new Map<string, number>();
       for (const [u, n] of folded) byPrefix.set(u.replace(/-\d+$/, ''), (byPrefix.get(u.replace(/-\d+$/, '')) ?? 0) + n);
       log(`  aggregates by checkpoint: ${JSON.stringify([...byPrefix].slice(-20))}`);
+      const dead = new Map<string, number>();
+      for (const r of adx.table('HubbleDeadLetters')) dead.set(String(r.Reason), (dead.get(String(r.Reason)) ?? 0) + 1);
+      log(`  dead letters: ${JSON.stringify([...dead])}; coverage dead-lettered ${sum(coverage(), 'FlowsDeadLettered')}`);
       log(`  coverage rows: ${JSON.stringify(coverage().map((r) => [r.RunId, r.WindowSequence, r.FlowsSeen, r.WindowEndReason, r.PreviousRunEnd]).slice(-12))}`);
     }
     if (seen !== flowsAcked()) report.coverageMismatches.push({ check: n, seen, acknowledged: flowsAcked() });

@@ -1,5 +1,5 @@
 /**
- * npm run torture [-- --cycles 200 --seed 1 --lanes 2 --flows-per-body 30 --check-every 1]
+ * npm run torture [-- --cycles 200 --seed 1 --lanes 2 --flows-per-body 30 --check-every 1 --traffic-ms 300,1500]
  * Kills the service (kill -9, SIGSTOP past the lock's stale time, SIGTERM, a full disk on a tmpfs
  * when run as root, ADX outages) at random moments while clients post and retry as Fluent Bit does,
  * and checks that nothing answered 200 is lost and that coverage counts every flow exactly once.
@@ -15,6 +15,7 @@ const { values } = parseArgs({
     lanes: { type: 'string', default: '2' },
     'flows-per-body': { type: 'string', default: '30' },
     'check-every': { type: 'string', default: '1' },
+    'traffic-ms': { type: 'string', default: '300,1500' },
     'no-tmpfs': { type: 'boolean', default: false },
   },
 });
@@ -25,6 +26,7 @@ const report = await torture({
   lanes: Number(values.lanes),
   flowsPerBody: Number(values['flows-per-body']),
   checkEvery: Number(values['check-every']),
+  trafficMs: values['traffic-ms']!.split(',').map(Number) as [number, number],
   nodeOptions: containerNodeOptions(),
   tmpfs: !values['no-tmpfs'],
   log: (l) => process.stderr.write(l + '\n'),

@@ -159,10 +159,11 @@ export class Pipeline implements IngestTarget {
     return this.batcher.pendingRows;
   }
 
-  /** Rows in memory over `fraction` of their bounds. */
+  /** Rows in memory (in batches, or waiting for the checkpoint that counts them) over `fraction` of their bounds. */
   overMemoryBounds(fraction: number): boolean {
     const b = this.config.batch;
-    return this.batcher.pendingRows >= b.maxPendingRows * fraction || this.batcher.pendingBytes >= b.maxPendingBytes * fraction;
+    const waiting = this.core?.checkpoints.waitingFor ?? { rows: 0, bytes: 0 };
+    return this.batcher.pendingRows + waiting.rows >= b.maxPendingRows * fraction || this.batcher.pendingBytes + waiting.bytes >= b.maxPendingBytes * fraction;
   }
 
   /**

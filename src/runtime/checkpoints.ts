@@ -44,7 +44,7 @@ export interface CheckpointOptions {
   /** Aggregate rows are taken when this window ends (aggregation.windowSeconds, clock-aligned); null: only when coverage windows close. */
   aggregationWindowMs: number | null;
   partialMaxAgeMs: number;
-  /** A checkpoint at least this often while records are counted: what a crash makes be made into rows again. */
+  /** Rows counted wait at most this long for the checkpoint that counts them before they are delivered. */
   intervalMs: number;
 }
 
@@ -59,6 +59,15 @@ interface Payload {
   /** Records whose flows were folded into the aggregate rows this checkpoint holds (none if it took no aggregates). */
   folded: Hold[];
   given: DecidedLine[];
+  /** Rows counted since the previous checkpoint, handed to the batcher once this one is on disk. */
+  release: Release[];
+}
+
+/** Rows waiting for the checkpoint that counts them. */
+interface Release {
+  rows: number;
+  bytes: number;
+  go: () => void;
 }
 
 /**
@@ -74,6 +83,11 @@ interface Payload {
 export class Checkpoints {
   private counted: Hold[] = [];
   private folded: Hold[] = [];
+  /** Rows counted since the last checkpoint, waiting for the next one to be on disk. */
+  private waiting: Release[] = [];
+  private waitingRows = 0;
+  private waitingBytes = 0;
+  private soon: NodeJS.Timeout | null = null;
   /** Where the last aggregate rows were taken (a checkpoint that took them). */
   private aggregatedAt: Mark;
   private readonly crashRows: CoverageRow[] = [];
@@ -109,6 +123,29 @@ export class Checkpoints {
     this.counted.push(hold);
   }
 
+  /**
+   * Rows of a slice just counted: they are handed on (`go`) once the checkpoint that counts them is
+   * on disk, so that a delivered row's count is never lost in a crash, and a crash makes only rows
+   * not yet delivered again. A checkpoint comes within spool.checkpointIntervalMs.
+   */
+  afterCounted(rows: number, bytes: number, go: () => void): void {
+    this.waiting.push({ rows, bytes, go });
+    this.waitingRows += rows;
+    this.waitingBytes += bytes;
+    if (!this.soon) {
+      this.soon = setTimeout(() => {
+        this.soon = null;
+        this.take(Date.now()).catch(() => undefined);
+      }, this.o.intervalMs);
+      this.soon.unref();
+    }
+  }
+
+  /** Rows (and their encoded bytes) waiting for a checkpoint: part of what memory bounds count. */
+  get waitingFor(): { rows: number; bytes: number } {
+    return { rows: this.waitingRows, bytes: this.waitingBytes };
+  }
+
   /** Flows of a record were folded into aggregates: it stays until the checkpoint holding those aggregate rows is on disk. */
   enlistFolded(hold: Hold): void {
     this.folded.push(hold);
@@ -127,7 +164,7 @@ export class Checkpoints {
     if (this.carried && this.inFlight === 0) return true;
     if (now >= this.d.ledger.liveEnd) return true;
     if (this.aggregationDue(now)) return true;
-    if (this.counted.length > 0 && now - this.lastTakenAt >= this.o.intervalMs) return true;
+    if ((this.counted.length > 0 || this.waiting.length > 0) && now - this.lastTakenAt >= this.o.intervalMs) return true;
     if (this.d.spoolPressed() && now - this.lastTakenAt >= 1000) return true;
     return this.expiryDue(now);
   }
@@ -203,7 +240,11 @@ export class Checkpoints {
       counted: this.counted,
       folded: aggregates ? this.folded : [],
       given: out.given.map((g) => g.line),
+      release: this.waiting,
     };
+    this.waiting = [];
+    if (this.soon) clearTimeout(this.soon);
+    this.soon = null;
     this.counted = [];
     if (aggregates) this.folded = [];
     this.epoch++;
@@ -235,6 +276,11 @@ export class Checkpoints {
     for (const line of merged.given) {
       for (const s of line.sources) receipt.keepUntil(s as Receipt);
       for (const h of line.holds) h.release();
+    }
+    for (const r of merged.release) {
+      this.waitingRows -= r.rows;
+      this.waitingBytes -= r.bytes;
+      r.go();
     }
     for (const h of merged.counted) h.release();
     for (const h of merged.folded) h.release();
@@ -270,5 +316,6 @@ function merge(a: Payload, b: Payload): Payload {
     counted: [...a.counted, ...b.counted],
     folded: [...a.folded, ...b.folded],
     given: [...a.given, ...b.given],
+    release: [...a.release, ...b.release],
   };
 }

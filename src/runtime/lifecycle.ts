@@ -48,8 +48,9 @@ const SLICE_RECORDS = 2000;
  */
 export async function start(d: StartDeps): Promise<Core> {
   const config = d.config;
+  const spool = config.spool.enabled ? await Spool.open({ ...config.spool }, { fsyncSeconds: d.fsyncSeconds }, Date.now()) : null;
+  // The run begins once the spool is this process's (after the wait for a dead process's lock).
   const now = Date.now();
-  const spool = config.spool.enabled ? await Spool.open({ ...config.spool }, { fsyncSeconds: d.fsyncSeconds }, now) : null;
   const recovered = spool?.recovered ?? null;
   for (const c of recovered?.cut ?? []) {
     d.tornRecord(c.reason);

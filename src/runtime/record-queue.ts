@@ -8,7 +8,7 @@ import { decodeBody, type BadPart, type BodyFormat, type Decoded } from '../rece
 import type { RowOfTable, TableKey } from '../schema/index.js';
 import { markBefore, type Mark, type Receipt, type Spool } from '../spool/index.js';
 import type { Checkpoints } from './checkpoints.js';
-import { handOff, keepPiecesUntil } from './hand-off.js';
+import { addRows, expectRows, handOff, keepPiecesUntil, sizeOf } from './hand-off.js';
 
 /** Tell the offsets tracker where the lines of records [from, to) lay (records without a position are skipped). */
 function observePositions(upstream: UpstreamGaps, records: readonly { record: Record<string, unknown> }[], from: number, to: number): void {
@@ -272,7 +272,15 @@ export class RecordQueue {
         foldedBefore,
         stamp: silent ? this.stampAt({ position, item: from }) : this.countingStamp({ position, item: from }),
       });
-      handOff(out.chunks, receipt, d.batcher);
+      // Without a spool there is nothing to make durable first.
+      if (silent || !d.spool) handOff(out.chunks, receipt, d.batcher);
+      else if (out.chunks.length > 0) {
+        // Counted now: delivered once the checkpoint that counts them is on disk.
+        expectRows(out.chunks, receipt);
+        const { rows, bytes } = sizeOf(out.chunks);
+        const chunks = out.chunks;
+        d.checkpoints.afterCounted(rows, bytes, () => addRows(chunks, receipt, d.batcher));
+      }
       keepPiecesUntil(out.decided, receipt);
       if (item.replayed) d.replayedRows(out.rows);
       if (!silent) {

@@ -42,7 +42,8 @@ export interface Delivered {
  */
 export class RetryChain {
   private stopped = false;
-  private readonly stopWaiters = new Set<() => void>();
+  /** Batches waiting to be tried again: a stop, or the destination answering again, ends their wait. */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     private readonly sink: Sink,
@@ -62,8 +63,13 @@ export class RetryChain {
   /** Stop retrying: batches being retried reject with DeliveryStopped. */
   stop(): void {
     this.stopped = true;
-    for (const w of this.stopWaiters) w();
-    this.stopWaiters.clear();
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    const all = [...this.waiting];
+    this.waiting.clear();
+    for (const w of all) w();
   }
 
   private async onRoute(batch: Batch, routeIndex: number): Promise<Delivered> {
@@ -75,6 +81,9 @@ export class RetryChain {
       let verdict: Verdict;
       try {
         await this.attempt(batch, route);
+        // The destination answers again (after an outage): every batch waiting for its next try goes
+        // now, instead of sleeping out a backoff grown through the outage (up to retry.maxDelayMs).
+        if (this.waiting.size > 0) this.wakeAll();
         return { setAside: 0 };
       } catch (err) {
         if (this.stopped) throw new DeliveryStopped();
@@ -138,11 +147,11 @@ export class RetryChain {
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.stopWaiters.delete(done);
+        this.waiting.delete(done);
         resolve();
       };
       const timer = setTimeout(done, this.o.retry.jitteredMs(failures));
-      this.stopWaiters.add(done);
+      this.waiting.add(done);
     });
   }
 }

@@ -206,7 +206,8 @@ export function completenessFunctionDefinitions(n: TableNames): FunctionDefiniti
       'Per receiving node, run and coverage window: FlowsKept against the flows in the rows that arrived (one row per Uuid; aggregate rows count their AggregatedFlows). Lists every window where they differ, and rows whose window has no coverage row. Windows and rows younger than settle are left out (they may be on their way).',
       `
     let Windows = ${C}
-        | where WindowEnd > start and WindowStart < end and WindowEnd < now() - settle
+        // Rows written before schema v5 name no run: nothing can be reconciled with them.
+        | where WindowEnd > start and WindowStart < end and WindowEnd < now() - settle and isnotempty(RunId)
         | ${dedup}
         | project Cluster, ReceiverNode = NodeName, RunId, RunKind, CoverageWindow = WindowSequence, WindowStart, WindowEnd, FlowsKept;
     // A row is ingested after the window that counted it opened (10 minutes allowed for clock skew).

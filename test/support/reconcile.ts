@@ -46,7 +46,9 @@ export function reconcile(
 ): Difference[] {
   const now = o.now ?? Date.now();
   const settle = o.settleMs ?? 5 * 60_000;
-  const windows = dedupCoverage(coverage.filter((r) => t(r.WindowEnd) > start && t(r.WindowStart) < end && t(r.WindowEnd) < now - settle));
+  const windows = dedupCoverage(
+    coverage.filter((r) => t(r.WindowEnd) > start && t(r.WindowStart) < end && t(r.WindowEnd) < now - settle && r.RunId !== ''),
+  );
 
   // At least once: one row per Uuid (a row that names its window preferred); rows without a Uuid count as they are.
   const byUuid = new Map<string, FlowRowLike>();

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { functionDefinitions } from '../../src/schema/index.js';
 import { COVERAGE_GAP_COLUMNS, COVERAGE_GAP_KINDS, RECONCILE_COLUMNS, RECONCILE_KINDS } from '../../src/schema/kql-completeness.js';
 import { completeness, coverageGaps, type CompletenessRowLike, type EventRowLike, type Gap } from '../support/coverage-gaps.js';
 import { reconcile, type FlowRowLike } from '../support/reconcile.js';
 import { kqlErrors, kqlResultColumns } from '../helpers/kusto-language.js';
+import { projectRoot } from '../support/project-root.js';
 
 /**
  * The completeness functions and their TypeScript ports (test/support/coverage-gaps.ts and
@@ -106,6 +109,14 @@ describe('the completeness functions and their TypeScript ports stay in step', (
     const gaps = coverageGaps(coverage, events, S, S + 20 * MIN, { windowMs: MIN, now: S + 30 * MIN });
     for (const g of gaps) expect(Object.keys(g)).toEqual([...COVERAGE_GAP_COLUMNS]);
     expect(new Set(gaps.map((g) => g.Kind))).toEqual(new Set(Object.keys(COVERAGE_GAP_KINDS)));
+  });
+
+  it('docs/completeness.md explains every kind HubbleCoverageGaps returns, and no other', () => {
+    const page = readFileSync(join(projectRoot(), 'docs/completeness.md'), 'utf8');
+    const table = page.slice(page.indexOf('| Kind | What it means |'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
+    const documented = rows.flatMap((r) => [...r.split('|')[1]!.matchAll(/`(\w+)`/g)].map((m) => m[1]!));
+    expect(documented.sort()).toEqual(Object.keys(COVERAGE_GAP_KINDS).sort());
   });
 
   it('HubbleReconcile: the columns and kinds of the KQL are those of the port', () => {

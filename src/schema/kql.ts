@@ -1,6 +1,7 @@
 import { avroMapping, jsonMapping } from './avro.js';
 import { createTableCommand } from './kusto.js';
 import { acnsFunctionDefinitions } from './kql-acns.js';
+import { completenessFunctionDefinitions } from './kql-completeness.js';
 import { SCHEMA_VERSION, TABLES, TABLE_KEYS, type TableKey } from './tables.js';
 import type { FunctionDefinition, TableNames } from './kql-types.js';
 
@@ -57,22 +58,20 @@ function policies(n: TableNames): string {
 function views(n: TableNames): string {
   return (
     header('de-duplication: at-least-once delivery may repeat a batch; this view keeps one row per flow Uuid') +
-    `
-.create ifnotexists materialized-view with (backfill = true, folder = "hubble-adx", docString = "One row per flow Uuid (flows without a Uuid, from Cilium before 1.15, are not in the view)") ${n.flows}Dedup on table ${n.flows}
+    `// Backfill (the rows already in ${n.flows}) requires \`async\`: follow it with \`.show operations <OperationId>\`.
+.create async ifnotexists materialized-view with (backfill = true, folder = "hubble-adx", docString = "One row per flow Uuid, aggregate rows included (their Uuid is agg-<run>-<checkpoint>-<n>); of two copies, the one that names its coverage window. Flows without a Uuid (Cilium before 1.15) are not in the view") ${n.flows}Dedup on table ${n.flows}
 {
     ${n.flows}
     | where isnotempty(Uuid)
-    | summarize take_any(*) by Uuid
+    | summarize arg_max(CoverageWindow, *) by Uuid
 }
 `
   );
 }
 
-
 /** The stored functions analysts use. */
 export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): FunctionDefinition[] {
   const F = n.flows;
-  const C = n.coverage;
   const fn = (name: string, params: string, doc: string, body: string): FunctionDefinition => ({ name, params, doc, body: body.trim() });
   // The enrich stage fills PolicyName; rows written with it turned off get the same answer here.
   const decidingPolicy = `
@@ -178,66 +177,7 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
              DestinationLabels = iff(isnull(DestinationLabels), DestinationIdentityLabels, DestinationLabels)
     | project-away SourceIdentityLabels, DestinationIdentityLabels`,
     ),
-    fn(
-      'HubbleCoverageGaps',
-      'start: datetime, end: datetime, window: timespan = 1m',
-      'Where the record may be incomplete, per node: a window with no coverage row (the pipeline was down), Hubble lost events, 503 answers, a change of what is kept (ConfigHash)',
-      `
-    let Rows = ${C}
-        | where WindowEnd > start and WindowStart < end
-        // At least once: a row may arrive twice.
-        | summarize arg_max(TimeGenerated, *) by Cluster, NodeName, WindowStart;
-    let Ordered = Rows
-        | order by Cluster asc, NodeName asc, WindowStart asc
-        | extend PrevCluster = prev(Cluster), PrevNode = prev(NodeName), PrevEnd = prev(WindowEnd), PrevHash = prev(ConfigHash)
-        | extend SameNode = PrevCluster == Cluster and PrevNode == NodeName;
-    let Missing = Ordered
-        | where SameNode and WindowStart - PrevEnd > window
-        | project Cluster, NodeName, Kind = "missing_window", GapStart = PrevEnd, GapEnd = WindowStart,
-                  Detail = strcat("no coverage row for ", tostring(WindowStart - PrevEnd));
-    let Silent = Rows
-        | summarize LastEnd = max(WindowEnd) by Cluster, NodeName
-        | where LastEnd < end - 2 * window and LastEnd < now() - 2 * window
-        | project Cluster, NodeName, Kind = "missing_window", GapStart = LastEnd, GapEnd = iff(end < now(), end, now()),
-                  Detail = "no coverage row since: the node stopped reporting";
-    let Lost = Rows
-        | where HubbleLostEvents > 0
-        | project Cluster, NodeName, Kind = "hubble_lost_events", GapStart = WindowStart, GapEnd = WindowEnd,
-                  Detail = strcat(HubbleLostEvents, " events lost by Hubble before hubble-adx");
-    let Busy = Rows
-        | where BackpressureResponses > 0
-        | project Cluster, NodeName, Kind = "backpressure", GapStart = WindowStart, GapEnd = WindowEnd,
-                  Detail = strcat(BackpressureResponses, " requests answered 503 (Fluent Bit retried; sustained, its buffer may drop)");
-    let Changed = Ordered
-        | where SameNode and PrevHash != ConfigHash
-        | project Cluster, NodeName, Kind = "config_changed", GapStart = WindowStart, GapEnd = WindowEnd,
-                  Detail = strcat("ConfigHash ", PrevHash, " -> ", ConfigHash);
-    union Missing, Silent, Lost, Busy, Changed
-    | order by GapStart asc, Cluster asc, NodeName asc`,
-    ),
-    fn(
-      'HubbleCompleteness',
-      'start: datetime, end: datetime',
-      'Per node: flows seen, kept, filtered, sampled out, dead-lettered and lost by Hubble, as shares, and the share of the time covered by coverage rows',
-      `
-    ${C}
-    | where WindowEnd > start and WindowStart < end
-    | summarize arg_max(TimeGenerated, *) by Cluster, NodeName, WindowStart
-    | summarize Windows = count(), CoveredSeconds = sum((WindowEnd - WindowStart) / 1s),
-                Seen = sum(FlowsSeen), Kept = sum(FlowsKept), Filtered = sum(FlowsFiltered), SampledOut = sum(FlowsSampledOut),
-                DeadLettered = sum(FlowsDeadLettered), Aggregated = sum(FlowsAggregated), Lost = sum(HubbleLostEvents),
-                BackpressureResponses = sum(BackpressureResponses), ConfigHashes = dcount(ConfigHash)
-        by Cluster, NodeName
-    | extend Observed = Seen + Lost
-    | extend KeptShare = iff(Observed == 0, real(null), todouble(Kept) / Observed),
-             FilteredShare = iff(Observed == 0, real(null), todouble(Filtered) / Observed),
-             SampledOutShare = iff(Observed == 0, real(null), todouble(SampledOut) / Observed),
-             DeadLetteredShare = iff(Observed == 0, real(null), todouble(DeadLettered) / Observed),
-             LostShare = iff(Observed == 0, real(null), todouble(Lost) / Observed),
-             CoveredShare = CoveredSeconds / ((iff(end < now(), end, now()) - start) / 1s),
-             Balanced = Seen == Kept + Filtered + SampledOut + DeadLettered
-    | order by Cluster asc, NodeName asc`,
-    ),
+    ...completenessFunctionDefinitions(n),
     fn(
       'HubbleLostEvents',
       'lookback: timespan = 1d',

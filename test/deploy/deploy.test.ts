@@ -356,6 +356,16 @@ describe('Prometheus rules and dashboards', () => {
     for (const t of pipeline.panels.flatMap((p) => p.targets)) for (const m of t.expr.matchAll(/\bhubble_adx_[a-z_]+(\{[^}]*\})?/g)) expect(m[1] ?? '', m[0]).toContain('cluster=~"$cluster"');
   });
 
+  it('flow panels count the flows each row stands for (aggregates and sampling included), never rows', () => {
+    const flows = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/hubble-adx-flows.json'), 'utf8')) as { panels: { title: string; targets: { query: string }[] }[] };
+    const flowQueries = flows.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, query: t.query }))).filter((q) => q.query.startsWith('HubbleFlowsDedup'));
+    expect(flowQueries.length).toBeGreaterThanOrEqual(4);
+    for (const q of flowQueries) {
+      expect(q.query, q.title).toContain('sum(FlowCount * coalesce(SamplingWeight, 1))');
+      expect(q.query, q.title).not.toMatch(/\bcount\(\)/);
+    }
+  });
+
   it('the flows dashboard queries pass the Kusto language service against the tables', () => {
     const dash = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/hubble-adx-flows.json'), 'utf8')) as { panels: { title: string; targets: { query: string }[] }[] };
     for (const p of dash.panels) {

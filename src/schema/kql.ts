@@ -163,19 +163,23 @@ export function functionDefinitions(n: TableNames = DEFAULT_TABLE_NAMES): Functi
     fn(
       'HubbleFlowsWithLabels',
       'lookback: timespan = 1h',
-      'Flows with the labels of both endpoints, from HubbleIdentities (flows carry the identity, not the labels)',
+      'Flows with the labels of both endpoints, from HubbleIdentities (flows carry the identity, not the labels), joined on the instance that received both',
       `
+    // Keyed on the node whose hubble-adx received the rows (ReceiverNode), not on what a record
+    // says of itself: a record sent to one node's instance cannot relabel another node's flows.
     let Identities = ${n.identities}
         // Each instance writes an identity when first used and again every enrich.identityRefreshSeconds.
         | where TimeGenerated > ago(lookback + 1d)
-        | summarize arg_max(TimeGenerated, Labels) by Cluster, NodeName, Identity;
+        | extend Receiver = coalesce(ReceiverNode, NodeName)
+        | summarize arg_max(TimeGenerated, Labels) by Cluster, Receiver, Identity;
     ${F}
     | where TimeGenerated > ago(lookback)
-    | lookup kind=leftouter (Identities | project Cluster, NodeName, SourceIdentity = Identity, SourceIdentityLabels = Labels) on Cluster, NodeName, SourceIdentity
-    | lookup kind=leftouter (Identities | project Cluster, NodeName, DestinationIdentity = Identity, DestinationIdentityLabels = Labels) on Cluster, NodeName, DestinationIdentity
+    | extend Receiver = coalesce(ReceiverNode, NodeName)
+    | lookup kind=leftouter (Identities | project Cluster, Receiver, SourceIdentity = Identity, SourceIdentityLabels = Labels) on Cluster, Receiver, SourceIdentity
+    | lookup kind=leftouter (Identities | project Cluster, Receiver, DestinationIdentity = Identity, DestinationIdentityLabels = Labels) on Cluster, Receiver, DestinationIdentity
     | extend SourceLabels = iff(isnull(SourceLabels), SourceIdentityLabels, SourceLabels),
              DestinationLabels = iff(isnull(DestinationLabels), DestinationIdentityLabels, DestinationLabels)
-    | project-away SourceIdentityLabels, DestinationIdentityLabels`,
+    | project-away SourceIdentityLabels, DestinationIdentityLabels, Receiver`,
     ),
     ...completenessFunctionDefinitions(n),
     fn(

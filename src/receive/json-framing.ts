@@ -13,8 +13,24 @@ export function frameJsonObjects(
   const n = text.length;
   let i = 0;
   let garbageStart = -1;
+  // Only the brackets of one outer array separate records: an array inside it is an element that
+  // is not a record, reported as garbage like any other (never skipped as if it were a separator).
+  let inArray = false;
   while (i < n) {
     const c = text.charCodeAt(i);
+    if (c === 0x5b /* [ */ && inArray) {
+      if (garbageStart >= 0) {
+        if (!onGarbage(text.slice(garbageStart, i))) return;
+        garbageStart = -1;
+      }
+      const end = objectEnd(text, i);
+      if (!onGarbage(text.slice(i, end < 0 ? n : end))) return;
+      if (end < 0) return;
+      i = end;
+      continue;
+    }
+    if (c === 0x5b) inArray = true;
+    else if (c === 0x5d) inArray = false;
     if (c === 0x7b /* { */) {
       if (garbageStart >= 0) {
         if (!onGarbage(text.slice(garbageStart, i))) return;
@@ -36,7 +52,7 @@ export function frameJsonObjects(
   if (garbageStart >= 0) onGarbage(text.slice(garbageStart));
 }
 
-/** Index just past the object that starts at `start`, or -1 when the text ends first. */
+/** Index just past the object (or array) that starts at `start`, or -1 when the text ends first. */
 function objectEnd(text: string, start: number): number {
   let depth = 0;
   let inString = false;

@@ -83,3 +83,14 @@ describe('every body Fluent Bit http output can send', () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe('framing Format json bodies too large for one JSON.parse', () => {
+  it('an element of the array that is not an object (an array, a number) is set aside, never skipped as if it were a separator', async () => {
+    const { frameJsonObjects } = await import('../../src/receive/json-framing.js');
+    const objects: string[] = [];
+    const garbage: string[] = [];
+    frameJsonObjects('[{"log":"a"},[[1],[2]],7,{"log":"b"}]', (o) => objects.push(o) > 0, (g) => garbage.push(g) > 0);
+    expect(objects).toEqual(['{"log":"a"}', '{"log":"b"}']);
+    expect(garbage).toEqual(['[[1],[2]]', '7']);
+  });
+});

@@ -91,6 +91,6 @@ describe('framing Format json bodies too large for one JSON.parse', () => {
     const garbage: string[] = [];
     frameJsonObjects('[{"log":"a"},[[1],[2]],7,{"log":"b"}]', (o) => objects.push(o) > 0, (g) => garbage.push(g) > 0);
     expect(objects).toEqual(['{"log":"a"}', '{"log":"b"}']);
-    expect(garbage).toEqual(['[[1],[2]]', '7']);
+    expect(garbage).toEqual(['[[1],[2]]', '7,']);
   });
 });

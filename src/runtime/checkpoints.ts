@@ -222,6 +222,8 @@ export class Checkpoints {
       coverage.push(d.ledger.closeLive(now, mark, stopping, d.oldestPendingSeconds(now)));
     }
     for (let i = 0; i < coverage.length; i++) d.coverageWindowClosed();
+    // Ranges of records that have left the spool are never asked for again; keeping them would grow every checkpoint.
+    if (d.spool) d.ledger.trim({ position: d.spool.oldestPosition, item: 0 });
     const cov = coverage.length > 0 ? d.processor.encodeRows('coverage', coverage, now, true) : null;
     const rows: CheckpointRows = { ...(out.rowObjects ?? {}) };
     if (coverage.length > 0) rows.coverage = coverage;

@@ -206,6 +206,16 @@ export class Spool implements Settlement {
     return this.segments.size;
   }
 
+  /**
+   * The position of the first record still on disk (of the next one, when the spool is empty):
+   * nothing before it can be read again, by this run or one after a crash.
+   */
+  get oldestPosition(): number {
+    let oldest = this.nextSeq;
+    for (const seq of this.segments.keys()) if (seq < oldest) oldest = seq;
+    return positionOf(oldest, 0);
+  }
+
   /** Resolves if the lock is lost (another process took the directory): the spool is closed then. */
   get lost(): Promise<Error> {
     return this.lostError;

@@ -106,6 +106,7 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     await settle();
     // Every record in it settled, but it is the active segment: kept.
     expect(wal()).toHaveLength(1);
+    expect(s.oldestPosition).toBe(small.position);
     // A record that takes it past spool.segmentBytes seals it; one of its records is still open.
     const big = await append(s, { ...request('big'), encoding: 'gzip', body: randomBytes(70 * 1024) });
     await settle();
@@ -114,6 +115,8 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     await settle();
     expect(wal()).toEqual([]);
     expect(s.bytes).toBe(0);
+    // Nothing appended so far can be read again: the oldest position is past all of it.
+    expect(s.oldestPosition).toBeGreaterThan(big.position);
     await s.close();
   });
 

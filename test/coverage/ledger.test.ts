@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { CoverageLedger, type RunInfo } from '../../src/coverage/index.js';
+import { emptyCounts } from '../../src/process/counts.js';
+
+const run: RunInfo = {
+  runId: 'run-a',
+  kind: 'serve',
+  startedAt: 1_795_161_600_000,
+  cluster: 'c',
+  nodeName: 'n',
+  version: 'test',
+  configHash: 'h',
+  previousRunEnd: 'none',
+  previousLastAlive: null,
+};
+const at = (position: number) => ({ position, item: 0 });
+
+/** A ledger whose live run counted windows 0..n-1, window i from spool position 100*i. */
+function ledgerWithWindows(n: number): CoverageLedger {
+  const ledger = new CoverageLedger(60, run, null);
+  ledger.crossRun(run, at(0));
+  for (let i = 0; i < n; i++) {
+    ledger.count({ ...emptyCounts(), records: 1 });
+    ledger.closeLive(run.startedAt + (i + 1) * 60_000, at(100 * (i + 1)), false, 0);
+  }
+  return ledger;
+}
+
+describe('coverage ledger: which window counted a record', () => {
+  it('a record made into rows again is stamped with the closed window whose range holds it', () => {
+    const ledger = ledgerWithWindows(3);
+    expect(ledger.windowAt(at(0))).toEqual({ runId: 'run-a', seq: 0 });
+    expect(ledger.windowAt(at(150))).toEqual({ runId: 'run-a', seq: 1 });
+    expect(ledger.windowAt(at(299))).toEqual({ runId: 'run-a', seq: 2 });
+    // Past the last close: the open window.
+    expect(ledger.windowAt(at(300))).toEqual({ runId: 'run-a', seq: 3 });
+  });
+
+  it('trim forgets the ranges wholly before the oldest record left in the spool, and only those', () => {
+    const ledger = ledgerWithWindows(3);
+    ledger.trim(at(150));
+    expect(ledger.snapshot().closed.map((r) => r.seq)).toEqual([1, 2]);
+    expect(ledger.windowAt(at(150))).toEqual({ runId: 'run-a', seq: 1 });
+    ledger.trim(at(300));
+    expect(ledger.snapshot().closed).toEqual([]);
+    expect(ledger.windowAt(at(300))).toEqual({ runId: 'run-a', seq: 3 });
+  });
+
+  it('a checkpoint state does not grow with the run once the spool lets its records go', () => {
+    const ledger = new CoverageLedger(60, run, null);
+    ledger.crossRun(run, at(0));
+    let size = 0;
+    for (let i = 0; i < 2000; i++) {
+      ledger.count({ ...emptyCounts(), records: 1 });
+      ledger.closeLive(run.startedAt + (i + 1) * 60_000, at(100 * (i + 1)), false, 0);
+      // The spool keeps about five windows' records.
+      ledger.trim(at(Math.max(0, 100 * (i - 4))));
+      if (i === 10) size = JSON.stringify(ledger.snapshot()).length;
+    }
+    // Only the ranges still in the spool are kept; longer numbers are all that grows.
+    expect(ledger.snapshot().closed.length).toBeLessThanOrEqual(5);
+    expect(JSON.stringify(ledger.snapshot()).length).toBeLessThan(size * 1.2);
+  });
+});

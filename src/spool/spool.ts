@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { describeSystemError, StartupError } from '../startup-error.js';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import { decodeCheckpointHead, decodeCheckpointRows, encodeCheckpoint, markBefore, type CheckpointHead, type CheckpointRows } from './checkpoint-record.js';
+import { FENCE, judge, parseSegmentNames, readFence, segmentName, writeFence } from './fence.js';
 import { positionOf, segmentOf, offsetOf } from './position.js';
 import { Receipt, type Settlement } from './receipt.js';
 import { HEADER_BYTES, LEGACY_ROWS_KINDS, RecordKind, decodeRecord, encodeRecord, recordLength } from './record-format.js';
@@ -102,8 +103,6 @@ async function writeAll(h: SegmentFile, parts: Buffer[], total: number): Promise
   }
 }
 
-const SEGMENT_RE = /^segment-(\d{16})\.wal$/;
-const segmentName = (seq: number) => `segment-${String(seq).padStart(16, '0')}.wal`;
 const ackPath = (segPath: string) => segPath.replace(/\.wal$/, '.ack');
 const LOCK = 'spool.lock';
 const OWNER = 'spool.owner';
@@ -122,7 +121,14 @@ async function readAcks(path: string): Promise<Set<number>> {
 }
 
 async function readAt(path: string, position: number): Promise<{ kind: number; payload: Buffer } | null> {
-  const h = await open(path, 'r');
+  let h: FileHandle;
+  try {
+    h = await open(path, 'r');
+  } catch (err) {
+    // Deleted under this run: only a process that lost the spool while frozen in a removal does that.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
   try {
     const head = Buffer.alloc(HEADER_BYTES);
     const { bytesRead } = await h.read(head, 0, HEADER_BYTES, offsetOf(position));
@@ -140,8 +146,9 @@ async function readAt(path: string, position: number): Promise<{ kind: number; p
  * The write-ahead log between receive and sink, and the owner of its own lifecycle.
  *
  * `Spool.open` takes the directory for this process alone (a lock, refreshed while it lives, and an
- * owner file checked before every answer), reads what an earlier run left, cuts torn tails, and
- * only then returns: nothing is appended before recovery is complete. Records are appended in group
+ * owner file checked before every answer), reads what an earlier run left (only what the fence lets
+ * it: see fence.ts), cuts torn tails, writes its own fence, and only then returns: nothing is
+ * appended before recovery is complete. Records are appended in group
  * commits (written, fdatasynced, then the owner checked) and each gets a receipt; a record leaves
  * the spool once its receipt settles (recorded in the segment's `.ack` file), and a segment is
  * deleted once it is sealed and every record in it is settled. The active segment is never deleted.
@@ -278,9 +285,11 @@ export class Spool implements Settlement {
 
   private async recover(lastAlive: number | null): Promise<Recovered> {
     const dir = this.o.directory;
-    const files = await readdir(dir);
-    const names = files.filter((n) => SEGMENT_RE.test(n)).sort();
-    const out: Recovered = { records: [], checkpoint: null, checkpointPosition: -1, cut: [], lastAlive, cleanStop: null, usedBefore: lastAlive !== null || names.length > 0 };
+    const segments = parseSegmentNames(await readdir(dir));
+    const out: Recovered = { records: [], checkpoint: null, checkpointPosition: -1, cut: [], lastAlive, cleanStop: null, usedBefore: lastAlive !== null || segments.length > 0 };
+    const fence = await readFence(dir);
+    if (fence && 'unreadable' in fence) out.cut.push({ file: join(dir, FENCE), offset: 0, reason: `fence_unreadable: ${fence.unreadable}` });
+    const judged = fence && 'unreadable' in fence ? null : fence;
     try {
       out.cleanStop = JSON.parse(await readFile(join(dir, STOPPED), 'utf8')) as unknown;
       out.usedBefore = true;
@@ -289,11 +298,23 @@ export class Spool implements Settlement {
     }
     // The marker says how the run before this one ended; from now on this run is the one that may crash.
     await rm(join(dir, STOPPED), { force: true });
-    for (const name of names) {
-      const seq = Number(SEGMENT_RE.exec(name)![1]);
+    for (const { name, seq, owner } of segments) {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const path = join(dir, name);
-      const buf = await readFile(path);
+      const verdict = judge(judged, { name, seq, owner });
+      if (!verdict.keep) {
+        // Written by a process after it lost the spool: it answered none of it.
+        out.cut.push({ file: path, offset: 0, reason: 'stray' });
+        await rm(path, { force: true });
+        await rm(ackPath(path), { force: true });
+        continue;
+      }
+      let buf = await readFile(path);
+      if (buf.length > verdict.upTo) {
+        out.cut.push({ file: path, offset: verdict.upTo, reason: 'stray' });
+        await truncate(path, verdict.upTo);
+        buf = buf.subarray(0, verdict.upTo);
+      }
       const acked = await readAcks(ackPath(path));
       const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: true, acks: [] };
       this.segments.set(seq, seg);
@@ -369,6 +390,10 @@ export class Spool implements Settlement {
       }
       for (const f of found) out.records.push(f);
     }
+    // Before this process creates a segment: what it read is all a later start may read of the others'.
+    const read: Record<string, number> = Object.create(null) as Record<string, number>;
+    for (const seg of this.segments.values()) read[basename(seg.path)] = seg.bytes;
+    await writeFence(dir, { owner: this.owner, segments: read });
     return out;
   }
 
@@ -491,7 +516,7 @@ export class Spool implements Settlement {
     if (this.active && this.handle) return this.active;
     for (;;) {
       const seq = this.nextSeq++;
-      const path = join(this.o.directory, segmentName(seq));
+      const path = join(this.o.directory, segmentName(seq, this.owner));
       try {
         // A new file only: a segment another process left (or writes) is never appended to.
         this.handle = await (this.hooks.createSegment ?? createSegment)(path);
@@ -542,6 +567,7 @@ export class Spool implements Settlement {
    * one lost only means a duplicate after a crash), then delete the segment if that settled it.
    */
   private async writeAcks(seg: Segment): Promise<void> {
+    if (this.lostAlready) return;
     if (seg.acks.length > 0 && this.segments.has(seg.seq)) {
       const text = seg.acks.join('\n') + '\n';
       seg.acks = [];
@@ -551,6 +577,7 @@ export class Spool implements Settlement {
   }
 
   private async remove(seg: Segment): Promise<void> {
+    if (this.lostAlready) return;
     if (seg === this.active || !this.segments.delete(seg.seq)) return;
     this.totalBytes -= seg.bytes;
     await rm(seg.path, { force: true });
@@ -571,6 +598,15 @@ export class Spool implements Settlement {
   async close(stop?: unknown): Promise<void> {
     this.closed = true;
     await this.flushing;
+    if (this.lostAlready) {
+      // The directory is another process's now: its lock, its owner file, and the segments it read
+      // (this one deleting a segment would pull records from under its replay). Only let go of the file.
+      await this.handle?.close().catch(() => undefined);
+      this.handle = null;
+      this.active = null;
+      this.unlock = null;
+      return;
+    }
     // Acknowledgements noted this tick, then every write and removal still under way.
     await new Promise((r) => setImmediate(r));
     await this.chores;
@@ -581,12 +617,12 @@ export class Spool implements Settlement {
     }
     await this.chores;
     await this.resends.settle();
-    if (stop !== undefined && !this.lostAlready) {
+    if (stop !== undefined) {
       const tmp = join(this.o.directory, `${STOPPED}.tmp`);
       await writeFile(tmp, JSON.stringify(stop), { mode: 0o600 });
       await rename(tmp, join(this.o.directory, STOPPED));
     }
-    if (!this.lostAlready) await rm(join(this.o.directory, OWNER), { force: true });
+    await rm(join(this.o.directory, OWNER), { force: true });
     await this.unlock?.().catch(() => undefined);
     this.unlock = null;
   }

@@ -11,6 +11,10 @@ const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, se
 const noHooks = { fsyncSeconds: () => undefined };
 const tmp = () => mkdtempSync(join(tmpdir(), 'hubble-adx-spool-'));
 const settle = () => new Promise((r) => setTimeout(r, 30));
+/** The segment files in `dir`, by sequence number (their names also carry the owner's token). */
+const walFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.wal')).sort();
+const seqOf = (name: string) => Number(/^segment-(\d{16})/.exec(name)![1]);
+const segmentFile = (dir: string, seq: number) => join(dir, walFiles(dir).find((f) => seqOf(f) === seq)!);
 
 /** A request as the receiver spools it, with a body that names it. */
 function request(name: string, pad = 0): SpooledRequest {
@@ -126,11 +130,11 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     const old = await append(a, request('old'));
     const b = await reopen(dir);
     const fresh = await append(b, request('fresh'));
-    expect(readdirSync(dir).filter((f) => f.endsWith('.wal')).sort()).toEqual(['segment-0000000000000000.wal', 'segment-0000000000000001.wal']);
+    expect(walFiles(dir).map(seqOf)).toEqual([0, 1]);
     // The recovered record settles: its segment (sealed by recovery) goes; the new one stays.
     b.recovered.records.find((r) => r.kind === 'request')!.receipt.made();
     await settle();
-    expect(readdirSync(dir).filter((f) => f.endsWith('.wal'))).toEqual(['segment-0000000000000001.wal']);
+    expect(walFiles(dir).map(seqOf)).toEqual([1]);
     void old;
     void fresh;
   });
@@ -142,10 +146,10 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
       const sizes: number[] = [];
       for (let i = 0; i < 5; i++) {
         await append(s, request(`t${i}`));
-        sizes.push(statSync(join(dir, 'segment-0000000000000000.wal')).size);
+        sizes.push(statSync(segmentFile(dir, 0)).size);
       }
       await s.close();
-      const path = join(dir, 'segment-0000000000000000.wal');
+      const path = segmentFile(dir, 0);
       const cut = 1 + Math.floor(Math.random() * (sizes[4]! - 1));
       truncateSync(path, cut);
       const b = await Spool.open(opts(dir), noHooks);
@@ -160,7 +164,7 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     const dir = tmp();
     const s = await Spool.open(opts(dir), noHooks);
     for (let i = 0; i < 3; i++) await append(s, request(`c${i}`));
-    const path = join(dir, 'segment-0000000000000000.wal');
+    const path = segmentFile(dir, 0);
     const third = statSync(path).size;
     await append(s, request('bad'));
     await s.close();
@@ -208,12 +212,56 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
   it('another process taking the directory (its owner file) closes this spool at once: appends are refused, `lost` resolves', async () => {
     const dir = tmp();
     const s = await Spool.open(opts(dir), noHooks);
-    await append(s, request('mine'));
+    // Settled: a close would delete its segment, were the directory still this process's.
+    (await append(s, request('mine'))).made();
     writeFileSync(join(dir, 'spool.owner'), 'someone-else');
     await expect(s.appendRequest(request('after-takeover'))).rejects.toThrow(/lock was lost/);
     await expect(s.lost).resolves.toBeInstanceOf(Error);
     expect(s.closed).toBe(true);
     await expect(s.appendRequest(request('later'))).rejects.toThrow();
+    // Closing it then takes nothing from the new owner: its lock, its owner file, the segments it reads.
+    const before = walFiles(dir);
+    await s.close({ stoppedAt: 1 });
+    expect(readFileSync(join(dir, 'spool.owner'), 'utf8')).toBe('someone-else');
+    expect(statSync(join(dir, 'spool.lock')).isDirectory()).toBe(true);
+    expect(walFiles(dir)).toEqual(before);
+    expect(readdirSync(dir)).not.toContain('stopped-cleanly.json');
+  });
+
+  it('what a process that lost the spool still wrote (frozen past the lock, then resumed) is never read by a later start', async () => {
+    const dir = tmp();
+    const a = await Spool.open(opts(dir), noHooks);
+    await append(a, request('a1'));
+    const [aFile] = walFiles(dir);
+    const aOwner = /-([0-9a-f]{24})\.wal$/.exec(aFile!)![1]!;
+    const aRecord = readFileSync(join(dir, aFile!));
+    // B takes the directory over while A is frozen, and reads A's segment as it is.
+    const b = await reopen(dir);
+    expect(await recoveredNames(b)).toEqual(['a1']);
+    // A resumes and finishes the group commit it was in: onto its segment, and into a new one.
+    writeFileSync(join(dir, aFile!), Buffer.concat([aRecord, aRecord]));
+    writeFileSync(join(dir, `segment-${String(7).padStart(16, '0')}-${aOwner}.wal`), aRecord);
+    await append(b, request('b1'));
+    // B dies; C finds A's first record and B's, nothing A wrote after B read the directory.
+    const c = await reopen(dir);
+    expect(await recoveredNames(c)).toEqual(['a1', 'b1']);
+    expect(c.recovered.cut.map((x) => x.reason)).toEqual(['stray', 'stray']);
+    expect(statSync(join(dir, aFile!)).size).toBe(aRecord.length);
+    expect(walFiles(dir).map(seqOf)).toEqual([0, 1]);
+    await c.close();
+    void a;
+  });
+
+  it('without a readable fence nothing is deleted: every segment is read whole, and the start says so', async () => {
+    const dir = tmp();
+    const a = await Spool.open(opts(dir), noHooks);
+    await append(a, request('a1'));
+    writeFileSync(join(dir, 'spool.fence'), '{"owner":');
+    const b = await reopen(dir);
+    expect(await recoveredNames(b)).toEqual(['a1']);
+    expect(b.recovered.cut.map((x) => x.reason.split(':')[0])).toEqual(['fence_unreadable']);
+    await b.close();
+    void a;
   });
 
   it('a second process cannot open a directory whose lock is fresh, and says which key', async () => {
@@ -240,7 +288,8 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     const s = await Spool.open(opts(dir), noHooks);
     await append(s, request('private'));
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    expect(statSync(join(dir, 'segment-0000000000000000.wal')).mode & 0o777).toBe(0o600);
+    expect(statSync(segmentFile(dir, 0)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'spool.fence')).mode & 0o777).toBe(0o600);
     await s.close();
   });
 

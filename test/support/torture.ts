@@ -356,6 +356,8 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
       const dead = new Map<string, number>();
       for (const r of adx.table('HubbleDeadLetters')) dead.set(String(r.Reason), (dead.get(String(r.Reason)) ?? 0) + 1);
       log(`  dead letters: ${JSON.stringify([...dead])}; coverage dead-lettered ${sum(coverage(), 'FlowsDeadLettered')}`);
+      if (missing > 0 || seen !== flowsAcked()) log(`  the service's log (last lines):\n${current?.out.slice(-4000) ?? ""}`);
+      for (const r of adx.table('HubbleDeadLetters').slice(-5)) log(`  dead letter ${String(r.RunId)} ${String(r.Reason)}: ${String(r.Message).slice(0, 200)} | ${String(r.RawData).slice(0, 200)}`);
       log(`  coverage rows: ${JSON.stringify(coverage().map((r) => [r.RunId, r.WindowSequence, r.FlowsSeen, r.WindowEndReason, r.PreviousRunEnd]).slice(-12))}`);
     }
     if (seen !== flowsAcked()) report.coverageMismatches.push({ check: n, seen, acknowledged: flowsAcked() });

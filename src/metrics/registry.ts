@@ -166,7 +166,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     spoolTornRecords: new Counter({
       name: `${p}spool_torn_records_total`,
-      help: 'Spool segments cut at a torn or corrupt record on start, by reason (torn, corrupt).',
+      help: 'What a start cut from the spool, by reason: torn (a record the process died writing), corrupt (a checksum that does not match: the rest of the segment is not read), stray (written by a process after it lost the spool: deleted unread), fence_unreadable (spool.fence could not be read).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

@@ -4,7 +4,7 @@ import type { Config } from '../config/index.js';
 import { CoverageLedger, UpstreamGaps, configHash, type RunInfo } from '../coverage/index.js';
 import type { Logger } from '../logger.js';
 import type { Counts, Processor } from '../process/index.js';
-import { Receipt, Spool, markBefore, type Hold, type Mark } from '../spool/index.js';
+import { Receipt, Spool, markBefore, type Hold, type Mark, type Recovered } from '../spool/index.js';
 import { VERSION } from '../version.js';
 import { Checkpoints, type PipelineState } from './checkpoints.js';
 import { RecordQueue, type QueueDeps } from './record-queue.js';
@@ -46,6 +46,13 @@ const SLICE_RECORDS = 2000;
  * start is the first record this run appends, so that a later replay knows which records were
  * this run's), and queue what the earlier run left before anything new.
  */
+const SPOOL_CUT: Record<Recovered['cut'][number]['reason'], string> = {
+  torn: 'spool segment cut at a torn record (the process died while writing it; it was never answered)',
+  corrupt: 'spool segment cut at a corrupt record (its checksum does not match); what follows it is not read',
+  stray: 'spool segment cut back or deleted: written by a process after it lost the spool (it answered none of it)',
+  fence_unreadable: 'spool.fence cannot be read: every segment is read whole, and what a frozen process wrote after losing the spool may be made into rows',
+};
+
 export async function start(d: StartDeps): Promise<Core> {
   const config = d.config;
   const spool = config.spool.enabled ? await Spool.open({ ...config.spool }, { fsyncSeconds: d.fsyncSeconds }, Date.now()) : null;
@@ -54,7 +61,7 @@ export async function start(d: StartDeps): Promise<Core> {
   const recovered = spool?.recovered ?? null;
   for (const c of recovered?.cut ?? []) {
     d.tornRecord(c.reason);
-    d.log.warn({ file: c.file, offset: c.offset, reason: c.reason }, 'spool segment cut at a torn or corrupt record');
+    d.log.warn({ file: c.file, offset: c.offset, reason: c.reason, detail: c.detail }, SPOOL_CUT[c.reason]);
   }
   const stop = recovered?.cleanStop as { runId?: unknown; stoppedAt?: unknown } | null;
   const run: RunInfo = {

@@ -349,7 +349,7 @@ export class RecordQueue {
       try {
         const req = await d.spool.readRequest(receipt);
         if (!req) {
-          d.log.error({ position: receipt.position }, 'a spool record is not a request this version can read; it is let go');
+          d.log.error({ position: receipt.position }, 'a spool record is gone, or is not a request this version can read; it is let go');
           return null;
         }
         const body = await decodeBody(req.body, req.format as BodyFormat, req.encoding || undefined, d.config.limits, d.config.server.jsonDateKey).catch(

@@ -53,8 +53,8 @@ export interface Recovered {
   checkpoint: CheckpointHead | null;
   /** Where that checkpoint is (its receipt is among `records` unless it is settled). */
   checkpointPosition: number;
-  /** Segments cut at a torn or corrupt record. */
-  cut: { file: string; offset: number; reason: string }[];
+  /** Segments cut at a torn or corrupt record, or cut back and deleted by the fence; a fence that could not be read. */
+  cut: { file: string; offset: number; reason: 'torn' | 'corrupt' | 'stray' | 'fence_unreadable'; detail?: string }[];
   /** When the previous holder of the spool was last known to be alive (its lock's last refresh). */
   lastAlive: number | null;
   /** What the previous run wrote when it stopped cleanly (null: it did not, or there was none). */
@@ -288,7 +288,7 @@ export class Spool implements Settlement {
     const segments = parseSegmentNames(await readdir(dir));
     const out: Recovered = { records: [], checkpoint: null, checkpointPosition: -1, cut: [], lastAlive, cleanStop: null, usedBefore: lastAlive !== null || segments.length > 0 };
     const fence = await readFence(dir);
-    if (fence && 'unreadable' in fence) out.cut.push({ file: join(dir, FENCE), offset: 0, reason: `fence_unreadable: ${fence.unreadable}` });
+    if (fence && 'unreadable' in fence) out.cut.push({ file: join(dir, FENCE), offset: 0, reason: 'fence_unreadable', detail: fence.unreadable });
     const judged = fence && 'unreadable' in fence ? null : fence;
     try {
       out.cleanStop = JSON.parse(await readFile(join(dir, STOPPED), 'utf8')) as unknown;

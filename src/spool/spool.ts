@@ -109,15 +109,32 @@ const OWNER = 'spool.owner';
 const STOPPED = 'stopped-cleanly.json';
 const RESENDS = 'resends.log';
 
+/**
+ * An acknowledged offset as one line of a `.ack` file: fixed width, so that a line cut short by a
+ * full disk and followed by the next append reads as one line of the wrong length, never as a
+ * different offset (which would let an unsettled record go).
+ */
+const ackLine = (offset: number) => `~${offset.toString(16).padStart(12, '0')}\n`;
+const ACK_LINE = /^~([0-9a-f]{12})$/;
+/** The decimal lines versions before the fixed-width ones wrote. */
+const LEGACY_ACK_LINE = /^\d{1,12}$/;
+
 async function readAcks(path: string): Promise<Set<number>> {
+  let text: string;
   try {
-    const text = await readFile(path, 'utf8');
-    // Only whole lines count: a torn last line is just an acknowledgement not yet recorded.
-    const lines = text.endsWith('\n') ? text.split('\n') : text.split('\n').slice(0, -1);
-    return new Set(lines.filter((l) => l.length > 0).map(Number));
+    text = await readFile(path, 'utf8');
   } catch {
     return new Set();
   }
+  // Only whole lines count: a torn last line is just an acknowledgement not yet recorded.
+  const lines = text.endsWith('\n') ? text.split('\n') : text.split('\n').slice(0, -1);
+  const out = new Set<number>();
+  for (const line of lines) {
+    const m = ACK_LINE.exec(line);
+    if (m) out.add(parseInt(m[1]!, 16));
+    else if (LEGACY_ACK_LINE.test(line)) out.add(Number(line));
+  }
+  return out;
 }
 
 async function readAt(path: string, position: number): Promise<{ kind: number; payload: Buffer } | null> {
@@ -569,7 +586,8 @@ export class Spool implements Settlement {
   private async writeAcks(seg: Segment): Promise<void> {
     if (this.lostAlready) return;
     if (seg.acks.length > 0 && this.segments.has(seg.seq)) {
-      const text = seg.acks.join('\n') + '\n';
+      let text = '';
+      for (const offset of seg.acks) text += ackLine(offset);
       seg.acks = [];
       await appendFile(ackPath(seg.path), text, { mode: 0o600 }).catch(() => undefined);
     }

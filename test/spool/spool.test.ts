@@ -264,6 +264,20 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     void a;
   });
 
+  it('an acknowledgement cut short (a full disk) and followed by the next one lets no record go; whole ones, and the decimal lines of earlier versions, do', async () => {
+    const dir = tmp();
+    const s = await Spool.open(opts(dir), noHooks);
+    const r = [await append(s, request('r0')), await append(s, request('r1')), await append(s, request('r2')), await append(s, request('r3'))];
+    const ack = segmentFile(dir, 0).replace(/\.wal$/, '.ack');
+    const line = (x: Receipt) => `~${(x.position % 2 ** 32).toString(16).padStart(12, '0')}\n`;
+    // r0 acknowledged; r1's line torn after 5 characters, then r2's appended after it; r3's in the old decimal form.
+    writeFileSync(ack, line(r[0]!) + line(r[1]!).slice(0, 5) + line(r[2]!) + `${r[3]!.position % 2 ** 32}\n`);
+    const b = await reopen(dir);
+    expect(await recoveredNames(b)).toEqual(['r1', 'r2']);
+    await b.close();
+    void s;
+  });
+
   it('a second process cannot open a directory whose lock is fresh, and says which key', async () => {
     const dir = tmp();
     const s = await Spool.open(opts(dir), noHooks);

@@ -5,6 +5,7 @@ import { describeSystemError, StartupError } from './startup-error.js';
 import { ConfigError, configReference, loadConfig } from './config/index.js';
 import { TABLES, createTableCommand, kqlFiles, schemaMarkdown, type TableKey } from './schema/index.js';
 import { createService } from './service.js';
+import { SpoolLostError } from './spool/index.js';
 import { replay } from './replay.js';
 import { redrive } from './redrive.js';
 import Fastify from 'fastify';
@@ -82,7 +83,11 @@ function printSchema(format: string): string {
   return keys.map((k) => createTableCommand(k)).join('\n\n');
 }
 
+/** Whether `serve` began: its listening servers keep the process alive, so a failure must exit. */
+let serving = false;
+
 async function serve(configFile: string | undefined): Promise<number> {
+  serving = true;
   const config = loadConfig({ file: configFile });
   const exposed = unauthenticatedExposure(config.server.host, config.auth);
   if (exposed) throw new StartupError('auth.allowUnauthenticated', exposed);
@@ -184,11 +189,18 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
+    if (err instanceof SpoolLostError) {
+      // Lost while starting (frozen during recovery, say): the same exit as when running.
+      process.stderr.write(`hubble-adx: ${err.message}\n`);
+      process.exit(75);
+    }
     if (err instanceof StartupError) {
       process.stderr.write(`hubble-adx: ${err.message}\n`);
       process.exit(1);
     }
     process.stderr.write(`hubble-adx: ${(err as Error).stack ?? String(err)}\n`);
+    // A service that failed to start must not stay up with its ports open and nothing behind them.
+    if (serving) process.exit(1);
     process.exitCode = 1;
   },
 );

@@ -12,6 +12,17 @@ import { HEADER_BYTES, LEGACY_ROWS_KINDS, RecordKind, decodeRecord, encodeRecord
 import { decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
 import { ResendFilter } from './resend-filter.js';
 
+/**
+ * This process no longer owns the spool directory: another process took it (this one was frozen
+ * past the lock's stale time, or its lock was removed). It must answer nothing more and exit.
+ */
+export class SpoolLostError extends Error {
+  constructor(directory: string, why?: string) {
+    super(`another process took the spool ${directory}${why ? ` (${why})` : ''}: this one answers nothing more`);
+    this.name = 'SpoolLostError';
+  }
+}
+
 export interface SpoolOptions {
   directory: string;
   segmentBytes: number;
@@ -265,7 +276,7 @@ export class Spool implements Settlement {
         lockfilePath: join(this.o.directory, LOCK),
         // Twice as long as it takes the lock of a killed process to go stale.
         retries: { retries: Math.ceil((2 * stale) / every), minTimeout: every, maxTimeout: every, factor: 1 },
-        onCompromised: (err) => this.fail(err),
+        onCompromised: (err) => this.fail(new SpoolLostError(this.o.directory, err.message)),
       });
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code === 'ELOCKED' ? 'another hubble-adx process holds it (spool.lock is fresh)' : describeSystemError(err);
@@ -463,7 +474,7 @@ export class Spool implements Settlement {
   }
 
   private enqueue(parts: Buffer[], digest: string | null): Promise<Receipt> {
-    if (this.closed) return Promise.reject(new Error(this.lostAlready ? 'the spool lock was lost' : 'spool is closed'));
+    if (this.closed) return Promise.reject(this.lostAlready ? new SpoolLostError(this.o.directory) : new Error('spool is closed'));
     let bytes = 0;
     for (const p of parts) bytes += p.length;
     this.totalBytes += bytes;
@@ -488,8 +499,9 @@ export class Spool implements Settlement {
         await this.handle!.datasync();
         this.hooks.fsyncSeconds((performance.now() - t0) / 1000);
         if (!(await this.stillOwner())) {
-          this.fail(new Error(`another process took ${this.o.directory} (spool.owner changed): this one answers nothing more`));
-          throw new Error('the spool lock was lost');
+          const lost = new SpoolLostError(this.o.directory, 'spool.owner names another process');
+          this.fail(lost);
+          throw lost;
         }
       } catch (err) {
         // Nothing of this batch was taken: the segment goes back to its last whole record first.

@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { spawnService, type Child } from '../support/child-service.js';
 import { FakeAdx } from '../support/fake-adx.js';
 import { startService, type Running } from '../helpers/service.js';
 import { containerNodeOptions } from '../support/container-node-options.js';
+import { projectRoot } from '../support/project-root.js';
 
 const ndjson = { 'content-type': 'application/x-ndjson' };
 // Padding of random text: the spool compresses plain bodies, and a run of one letter would take no room.
@@ -155,6 +157,21 @@ describe('durability: nothing acknowledged is lost', () => {
     expect(outcome).toMatch(/spool\.directory: cannot lock .*another hubble-adx process holds it/);
     expect(first.proc.exitCode).toBeNull();
     expect((await fetch(`http://127.0.0.1:${first.port}/`, { method: 'POST', body: body(['after-lock']), headers: ndjson })).status).toBe(200);
+  }, 30_000);
+
+  it('a start that fails once its ports are open (a spool segment it cannot read) exits 1 with the reason, and does not stay up answering 503', async () => {
+    const spool = join(tmp('badstart'), 'spool');
+    mkdirSync(join(spool, 'segment-0000000000000000.wal'), { recursive: true });
+    const proc = spawn(process.execPath, [join(projectRoot(), 'dist', 'src', 'cli.js'), 'serve'], {
+      env: { PATH: process.env.PATH, HUBBLE_ADX_SERVER__PORT: String(20000 + Math.floor(Math.random() * 20000)), ...kustoEnv(spool) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await Promise.race([new Promise<number | null>((r) => proc.on('exit', r)), sleep(15_000).then(() => 'still running')]);
+    if (code === 'still running') proc.kill('SIGKILL');
+    expect(code).toBe(1);
+    expect(err).toMatch(/EISDIR/);
   }, 30_000);
 
   it('SIGTERM while ADX is down: exit 0 after the grace period, the rest stays in the spool and is sent after restart', async () => {

@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Spool, digestOf, keptBody, type Receipt, type SpooledRequest } from '../../src/spool/index.js';
+import { Spool, SpoolLostError, digestOf, keptBody, type Receipt, type SpooledRequest } from '../../src/spool/index.js';
 import type { SegmentFile } from '../../src/spool/spool.js';
 
 const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, segmentBytes, maxBytes: 64 * 1024 * 1024, resendWindowSeconds: 600, resendMaxEntries: 1000, lockStaleMs: 2000 });
@@ -215,7 +215,7 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     // Settled: a close would delete its segment, were the directory still this process's.
     (await append(s, request('mine'))).made();
     writeFileSync(join(dir, 'spool.owner'), 'someone-else');
-    await expect(s.appendRequest(request('after-takeover'))).rejects.toThrow(/lock was lost/);
+    await expect(s.appendRequest(request('after-takeover'))).rejects.toThrow(SpoolLostError);
     await expect(s.lost).resolves.toBeInstanceOf(Error);
     expect(s.closed).toBe(true);
     await expect(s.appendRequest(request('later'))).rejects.toThrow();

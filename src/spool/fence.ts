@@ -1,32 +1,43 @@
 /**
- * The fence: which segment files, and how much of each, the spool's current owner found when it took
- * the directory. A process frozen past the lock's stale time (SIGSTOP, a paused VM, a starved
- * cgroup) may, when it resumes, still finish the group commit it was in: append to its segment, or
- * create a new one, after the next owner read the directory. It then finds that it lost the spool
- * and answers none of those requests; but the bytes are on disk, and a later start would take them
- * for records it answered for: duplicate rows, aggregates counted twice, pieces of a CRI line
- * joined twice. Segment names carry the token of the process that created them, and each owner
- * writes the fence (atomically, fsynced) before it creates any segment of its own, so at the next
- * start every segment is either the fence owner's own, or one it listed (cut back to the length it
- * read), or stray (deleted unread).
+ * Epochs and fences: which process owns the spool, and what a later start may read of what the
+ * others wrote.
+ *
+ * The lock (spool.lock) keeps a second process from starting while the first lives, but a process
+ * frozen past the lock's stale time (SIGSTOP, a paused VM, a starved cgroup) loses the directory to
+ * the next start without knowing it. When it resumes it may still finish the group commit it was
+ * in: append to its segment, or create a new one, after the next owner read the directory. Those
+ * bytes must never be taken for records anyone answered for (duplicate rows, aggregates counted
+ * twice, pieces of a CRI line joined twice), and it must find out before it answers.
+ *
+ * So each start takes an epoch: the next number in `epochs/`, created with an exclusive mkdir, so
+ * no two starts share one. A process owns the spool while `epochs/<its epoch + 1>` does not exist:
+ * it checks that after every flush, before it answers. Segment names carry the epoch that created
+ * them. Before a start creates any segment it writes its fence, `epochs/<epoch>/fence.json`: the
+ * length of every segment it read. The next start judges each segment by the latest fence: one of
+ * the fence's own epoch is kept whole; one it listed is cut back to the length it read; any other
+ * was written by a process after it lost the spool, and is deleted unread. A process that resumes
+ * late and writes its own fence writes an older epoch's, which no one reads.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory } from './sync-directory.js';
 
-export const FENCE = 'spool.fence';
+const EPOCHS = 'epochs';
+const FENCE = 'fence.json';
+/** Epoch directories kept: a process frozen across this many starts would not see it lost the spool. */
+const EPOCHS_KEPT = 1000;
 
-/** A segment file's name: its sequence number, and the owner token of the process that created it (none in a spool an earlier version wrote). */
-const SEGMENT_RE = /^segment-(\d{16})(?:-([0-9a-f]{24}))?\.wal$/;
+/** A segment file's name: its sequence number, and the epoch that created it (none in a spool an earlier version wrote). */
+const SEGMENT_RE = /^segment-(\d{16})(?:-e(\d{1,15}))?\.wal$/;
 
 export interface SegmentName {
   name: string;
   seq: number;
-  owner: string | null;
+  epoch: number | null;
 }
 
-export function segmentName(seq: number, owner: string): string {
-  return `segment-${String(seq).padStart(16, '0')}-${owner}.wal`;
+export function segmentName(seq: number, epoch: number): string {
+  return `segment-${String(seq).padStart(16, '0')}-e${epoch}.wal`;
 }
 
 /** The segment files among a directory's names, in the order they were created. */
@@ -34,14 +45,14 @@ export function parseSegmentNames(names: readonly string[]): SegmentName[] {
   const out: SegmentName[] = [];
   for (const name of names) {
     const m = SEGMENT_RE.exec(name);
-    if (m) out.push({ name, seq: Number(m[1]), owner: m[2] ?? null });
+    if (m) out.push({ name, seq: Number(m[1]), epoch: m[2] === undefined ? null : Number(m[2]) });
   }
   return out.sort((a, b) => a.seq - b.seq || (a.name < b.name ? -1 : 1));
 }
 
 export interface Fence {
-  /** The owner that wrote it: every segment it created is its to keep, whatever its length. */
-  owner: string;
+  /** The epoch that wrote it: every segment that epoch created is kept whole. */
+  epoch: number;
   /** Segments that were there when it took the directory, and the bytes of whole records it read in each. */
   segments: Record<string, number>;
 }
@@ -49,60 +60,99 @@ export interface Fence {
 /** What a start does with one segment file. */
 export type Verdict = { keep: true; upTo: number } | { keep: false };
 
-/** Judge a segment by the fence the previous owner wrote (none: every segment is kept whole). */
+/** Judge a segment by the latest fence (none: every segment is kept whole). */
 export function judge(fence: Fence | null, s: SegmentName): Verdict {
   if (!fence) return { keep: true, upTo: Number.POSITIVE_INFINITY };
-  if (s.owner !== null && s.owner === fence.owner) return { keep: true, upTo: Number.POSITIVE_INFINITY };
+  if (s.epoch === fence.epoch) return { keep: true, upTo: Number.POSITIVE_INFINITY };
   const listed = fence.segments[s.name];
   return listed === undefined ? { keep: false } : { keep: true, upTo: listed };
 }
 
-/** The fence in `dir`: null when there is none; an error value when it cannot be read (nothing is deleted then). */
-export async function readFence(dir: string): Promise<Fence | null | { unreadable: string }> {
-  let text: string;
+async function epochsIn(dir: string): Promise<number[]> {
+  let names: string[];
   try {
-    text = await readFile(join(dir, FENCE), 'utf8');
+    names = await readdir(join(dir, EPOCHS));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    return { unreadable: (err as Error).message };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
   }
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (typeof v !== 'object' || v === null) throw new Error('not an object');
-    const { owner, segments } = v as { owner?: unknown; segments?: unknown };
-    if (typeof owner !== 'string' || typeof segments !== 'object' || segments === null) throw new Error('no owner or segments');
-    const out: Record<string, number> = Object.create(null) as Record<string, number>;
-    for (const [name, n] of Object.entries(segments)) {
-      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`bad length for ${name}`);
-      out[name] = n;
+  const out: number[] = [];
+  for (const n of names) if (/^\d{1,15}$/.test(n)) out.push(Number(n));
+  return out.sort((a, b) => a - b);
+}
+
+/** Take the next epoch: no other start gets the same one. */
+export async function takeEpoch(dir: string): Promise<number> {
+  await mkdir(join(dir, EPOCHS), { recursive: true, mode: 0o700 });
+  const taken = await epochsIn(dir);
+  let next = (taken.at(-1) ?? 0) + 1;
+  for (;;) {
+    try {
+      await mkdir(join(dir, EPOCHS, String(next)), { mode: 0o700 });
+      await syncDirectory(join(dir, EPOCHS));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      next++;
+      continue;
     }
-    return { owner, segments: out };
-  } catch (err) {
-    return { unreadable: (err as Error).message };
+    for (const old of taken.slice(0, Math.max(0, taken.length + 1 - EPOCHS_KEPT))) await rm(join(dir, EPOCHS, String(old)), { recursive: true, force: true });
+    return next;
   }
 }
 
-/** Write the fence, durably, replacing the previous one in one step. */
+/** Whether a later start has taken the spool from `epoch`. */
+export async function superseded(dir: string, epoch: number): Promise<boolean> {
+  try {
+    await stat(join(dir, EPOCHS, String(epoch + 1)));
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/**
+ * The latest fence before `epoch`: null when there is none (a new spool, or one an earlier version
+ * wrote); an error value when the latest one cannot be read (then nothing may be deleted).
+ * An epoch without a fence ended before it created a segment, and is passed over.
+ */
+export async function latestFence(dir: string, epoch: number): Promise<Fence | null | { unreadable: string; file: string }> {
+  const before = (await epochsIn(dir)).filter((e) => e < epoch).reverse();
+  for (const e of before) {
+    const file = join(dir, EPOCHS, String(e), FENCE);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      return { unreadable: (err as Error).message, file };
+    }
+    try {
+      const v = JSON.parse(text) as { epoch?: unknown; segments?: unknown } | null;
+      if (typeof v !== 'object' || v === null || v.epoch !== e || typeof v.segments !== 'object' || v.segments === null) throw new Error('not a fence of this epoch');
+      const segments: Record<string, number> = Object.create(null) as Record<string, number>;
+      for (const [name, n] of Object.entries(v.segments)) {
+        if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`bad length for ${name}`);
+        segments[name] = n;
+      }
+      return { epoch: e, segments };
+    } catch (err) {
+      return { unreadable: (err as Error).message, file };
+    }
+  }
+  return null;
+}
+
+/** Write this epoch's fence, durably, before any segment of this epoch is created. */
 export async function writeFence(dir: string, fence: Fence): Promise<void> {
-  const tmp = join(dir, `${FENCE}.${randomBytes(6).toString('hex')}`);
-  const h = await open(tmp, 'wx', 0o600);
+  const epochDir = join(dir, EPOCHS, String(fence.epoch));
+  const tmp = join(epochDir, `${FENCE}.tmp`);
+  const h = await open(tmp, 'w', 0o600);
   try {
     await h.writeFile(JSON.stringify(fence));
     await h.sync();
   } finally {
     await h.close();
   }
-  try {
-    await rename(tmp, join(dir, FENCE));
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  // The rename itself is durable only once the directory is.
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await rename(tmp, join(epochDir, FENCE));
+  await syncDirectory(epochDir);
 }

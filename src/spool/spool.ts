@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { describeSystemError, StartupError } from '../startup-error.js';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import { decodeCheckpointHead, decodeCheckpointRows, encodeCheckpoint, markBefore, type CheckpointHead, type CheckpointRows } from './checkpoint-record.js';
-import { FENCE, judge, parseSegmentNames, readFence, segmentName, writeFence } from './fence.js';
+import { syncDirectory } from './sync-directory.js';
+import { judge, latestFence, parseSegmentNames, segmentName, superseded, takeEpoch, writeFence } from './fence.js';
 import { positionOf, segmentOf, offsetOf } from './position.js';
 import { Receipt, type Settlement } from './receipt.js';
 import { HEADER_BYTES, LEGACY_ROWS_KINDS, RecordKind, decodeRecord, encodeRecord, recordLength } from './record-format.js';
@@ -116,7 +116,6 @@ async function writeAll(h: SegmentFile, parts: Buffer[], total: number): Promise
 
 const ackPath = (segPath: string) => segPath.replace(/\.wal$/, '.ack');
 const LOCK = 'spool.lock';
-const OWNER = 'spool.owner';
 const STOPPED = 'stopped-cleanly.json';
 const RESENDS = 'resends.log';
 
@@ -202,13 +201,14 @@ export class Spool implements Settlement {
   private readonly lostError: Promise<Error>;
   private reportLoss!: (err: Error) => void;
   private lostAlready = false;
+  /** This start's epoch (see fence.ts): the spool is this process's while no later one is taken. */
+  private epoch = 0;
   closed = false;
   recovered!: Recovered;
 
   private constructor(
     private readonly o: SpoolOptions,
     private readonly hooks: SpoolHooks,
-    private readonly owner: string,
     private readonly resends: ResendFilter,
   ) {
     this.lostError = new Promise((r) => (this.reportLoss = r));
@@ -225,9 +225,9 @@ export class Spool implements Settlement {
       (s) => s.mtimeMs,
       () => null,
     );
-    const spool = new Spool(o, hooks, randomBytes(12).toString('hex'), new ResendFilter(join(o.directory, RESENDS), o.resendWindowSeconds * 1000, o.resendMaxEntries));
+    const spool = new Spool(o, hooks, new ResendFilter(join(o.directory, RESENDS), o.resendWindowSeconds * 1000, o.resendMaxEntries));
     await spool.lock();
-    await spool.claim();
+    spool.epoch = await takeEpoch(o.directory);
     await spool.resends.load(now);
     spool.recovered = await spool.recover(lastAlive);
     return spool;
@@ -285,19 +285,12 @@ export class Spool implements Settlement {
   }
 
   /**
-   * Write this process's token to the owner file. Every group commit reads it back before its
-   * requests are answered: a process that was frozen past the lock's stale time and resumes finds
-   * another token there, and answers nothing more.
+   * Checked after every flush, before its requests are answered: a process that was frozen past the
+   * lock's stale time and resumes finds that a later start took the next epoch, and answers nothing more.
    */
-  private async claim(): Promise<void> {
-    const tmp = join(this.o.directory, `${OWNER}.${this.owner}`);
-    await writeFile(tmp, this.owner, { mode: 0o600 });
-    await rename(tmp, join(this.o.directory, OWNER));
-  }
-
   private async stillOwner(): Promise<boolean> {
     try {
-      return (await readFile(join(this.o.directory, OWNER), 'utf8')) === this.owner;
+      return !(await superseded(this.o.directory, this.epoch));
     } catch {
       return false;
     }
@@ -315,8 +308,8 @@ export class Spool implements Settlement {
     const dir = this.o.directory;
     const segments = parseSegmentNames(await readdir(dir));
     const out: Recovered = { records: [], checkpoint: null, checkpointPosition: -1, cut: [], lastAlive, cleanStop: null, usedBefore: lastAlive !== null || segments.length > 0 };
-    const fence = await readFence(dir);
-    if (fence && 'unreadable' in fence) out.cut.push({ file: join(dir, FENCE), offset: 0, reason: 'fence_unreadable', detail: fence.unreadable });
+    const fence = await latestFence(dir, this.epoch);
+    if (fence && 'unreadable' in fence) out.cut.push({ file: fence.file, offset: 0, reason: 'fence_unreadable', detail: fence.unreadable });
     const judged = fence && 'unreadable' in fence ? null : fence;
     try {
       out.cleanStop = JSON.parse(await readFile(join(dir, STOPPED), 'utf8')) as unknown;
@@ -326,10 +319,10 @@ export class Spool implements Settlement {
     }
     // The marker says how the run before this one ended; from now on this run is the one that may crash.
     await rm(join(dir, STOPPED), { force: true });
-    for (const { name, seq, owner } of segments) {
+    for (const { name, seq, epoch } of segments) {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const path = join(dir, name);
-      const verdict = judge(judged, { name, seq, owner });
+      const verdict = judge(judged, { name, seq, epoch });
       if (!verdict.keep) {
         // Written by a process after it lost the spool: it answered none of it.
         out.cut.push({ file: path, offset: 0, reason: 'stray' });
@@ -421,7 +414,7 @@ export class Spool implements Settlement {
     // Before this process creates a segment: what it read is all a later start may read of the others'.
     const read: Record<string, number> = Object.create(null) as Record<string, number>;
     for (const seg of this.segments.values()) read[basename(seg.path)] = seg.bytes;
-    await writeFence(dir, { owner: this.owner, segments: read });
+    await writeFence(dir, { epoch: this.epoch, segments: read });
     return out;
   }
 
@@ -499,14 +492,16 @@ export class Spool implements Settlement {
         await this.handle!.datasync();
         this.hooks.fsyncSeconds((performance.now() - t0) / 1000);
         if (!(await this.stillOwner())) {
-          const lost = new SpoolLostError(this.o.directory, 'spool.owner names another process');
+          const lost = new SpoolLostError(this.o.directory, `a later start took epoch ${this.epoch + 1}`);
           this.fail(lost);
           throw lost;
         }
       } catch (err) {
         // Nothing of this batch was taken: the segment goes back to its last whole record first.
+        // Not once the spool is lost: the new owner may have read these records already (and will
+        // answer their resends as such); its fence keeps the next start from what it did not read.
         this.totalBytes -= total;
-        if (seg) await this.cutBack(seg);
+        if (seg && !this.lostAlready) await this.cutBack(seg);
         for (const w of batch) w.reject(err);
         continue;
       }
@@ -545,7 +540,7 @@ export class Spool implements Settlement {
     if (this.active && this.handle) return this.active;
     for (;;) {
       const seq = this.nextSeq++;
-      const path = join(this.o.directory, segmentName(seq, this.owner));
+      const path = join(this.o.directory, segmentName(seq, this.epoch));
       try {
         // A new file only: a segment another process left (or writes) is never appended to.
         this.handle = await (this.hooks.createSegment ?? createSegment)(path);
@@ -553,6 +548,13 @@ export class Spool implements Settlement {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
         throw err;
       }
+      // Its name must outlive a power loss as its records do.
+      await syncDirectory(this.o.directory).catch(async (err: unknown) => {
+        await this.handle?.close().catch(() => undefined);
+        this.handle = null;
+        await rm(path, { force: true });
+        throw err;
+      });
       const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: false, acks: [] };
       this.active = seg;
       this.segments.set(seq, seg);
@@ -629,7 +631,7 @@ export class Spool implements Settlement {
     this.closed = true;
     await this.flushing;
     if (this.lostAlready) {
-      // The directory is another process's now: its lock, its owner file, and the segments it read
+      // The directory is another process's now: its lock, and the segments it read
       // (this one deleting a segment would pull records from under its replay). Only let go of the file.
       await this.handle?.close().catch(() => undefined);
       this.handle = null;
@@ -652,7 +654,6 @@ export class Spool implements Settlement {
       await writeFile(tmp, JSON.stringify(stop), { mode: 0o600 });
       await rename(tmp, join(this.o.directory, STOPPED));
     }
-    await rm(join(this.o.directory, OWNER), { force: true });
     await this.unlock?.().catch(() => undefined);
     this.unlock = null;
   }

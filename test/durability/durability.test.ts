@@ -197,8 +197,10 @@ describe('durability: nothing acknowledged is lost', () => {
     expect(adx.table('HubbleFlows').map((r) => r.Uuid).sort()).toEqual([...uuids].sort());
     second.proc.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    // Every record delivered: no segment is left, only what a clean stop leaves (its marker, the digests of delivered bodies).
-    expect(readdirSync(spool).sort()).toEqual(['resends.log', 'stopped-cleanly.json']);
+    // Every record delivered: no segment is left, only what a clean stop leaves (its marker, the
+    // digests of delivered bodies, the epochs of the two starts with their fences).
+    expect(readdirSync(spool).sort()).toEqual(['epochs', 'resends.log', 'stopped-cleanly.json']);
+    expect(readdirSync(join(spool, 'epochs')).sort()).toEqual(['1', '2']);
   });
 
   it('spool full: 503 (spool_full) while /readyz stays ready, nothing deleted, everything accepted delivered once the sink catches up', async () => {

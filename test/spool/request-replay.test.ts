@@ -80,8 +80,7 @@ describe('spooled requests, after a crash', () => {
 
     // First run: the request is acknowledged (spooled) and counted, ADX is down, the process dies.
     const down = new MemorySink(true);
-    const firstMetrics = createMetrics({ defaultMetrics: false });
-    const first = await started(config, down, firstMetrics);
+    const first = await started(config, down);
     const summary = await send(first, body, config);
     await killed(first, config);
     // The rows as they would have been written: the same input through a memory-only pipeline.
@@ -106,10 +105,6 @@ describe('spooled requests, after a crash', () => {
     expect(strip(after.rows('identities'))).toEqual(strip(before.rows('identities')));
     // Counted once: the first run counted it when it came; its coverage window, open at the crash,
     // is closed by the second run with exactly what it held (reason crash), and nothing is counted again.
-    // The metric counts it once too: in the first run if its checkpoint was written before the
-    // crash (the second then makes the rows again without counting), else in the second.
-    const lost = async (m: typeof metrics) => metricValue(await m.registry.metrics(), 'hubble_adx_hubble_lost_events_total', { source: 'HUBBLE_RING_BUFFER', node: 'n' });
-    expect((await lost(firstMetrics)) + (await lost(metrics))).toBe(3);
     const coverage = after.rows('coverage');
     const firstRun = coverage.filter((r) => r.PreviousRunEnd === 'none');
     expect(firstRun.map((r) => r.WindowEndReason)).toEqual(['crash']);

@@ -11,7 +11,7 @@ const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, se
 const noHooks = { fsyncSeconds: () => undefined };
 const tmp = () => mkdtempSync(join(tmpdir(), 'hubble-adx-spool-'));
 const settle = () => new Promise((r) => setTimeout(r, 30));
-/** The segment files in `dir`, by sequence number (their names also carry the owner's token). */
+/** The segment files in `dir`, by sequence number (their names also carry the epoch that created them). */
 const walFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.wal')).sort();
 const seqOf = (name: string) => Number(/^segment-(\d{16})/.exec(name)![1]);
 const segmentFile = (dir: string, seq: number) => join(dir, walFiles(dir).find((f) => seqOf(f) === seq)!);
@@ -209,20 +209,19 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     expect(await recoveredNames(b)).toEqual(['before', 'refused', 'after']);
   });
 
-  it('another process taking the directory (its owner file) closes this spool at once: appends are refused, `lost` resolves', async () => {
+  it('a later start taking the next epoch closes this spool at its next flush: appends are refused, `lost` resolves', async () => {
     const dir = tmp();
     const s = await Spool.open(opts(dir), noHooks);
     // Settled: a close would delete its segment, were the directory still this process's.
     (await append(s, request('mine'))).made();
-    writeFileSync(join(dir, 'spool.owner'), 'someone-else');
+    mkdirSync(join(dir, 'epochs', '2'));
     await expect(s.appendRequest(request('after-takeover'))).rejects.toThrow(SpoolLostError);
     await expect(s.lost).resolves.toBeInstanceOf(Error);
     expect(s.closed).toBe(true);
     await expect(s.appendRequest(request('later'))).rejects.toThrow();
-    // Closing it then takes nothing from the new owner: its lock, its owner file, the segments it reads.
+    // Closing it then takes nothing from the new owner: its lock, the segments it reads.
     const before = walFiles(dir);
     await s.close({ stoppedAt: 1 });
-    expect(readFileSync(join(dir, 'spool.owner'), 'utf8')).toBe('someone-else');
     expect(statSync(join(dir, 'spool.lock')).isDirectory()).toBe(true);
     expect(walFiles(dir)).toEqual(before);
     expect(readdirSync(dir)).not.toContain('stopped-cleanly.json');
@@ -233,14 +232,16 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     const a = await Spool.open(opts(dir), noHooks);
     await append(a, request('a1'));
     const [aFile] = walFiles(dir);
-    const aOwner = /-([0-9a-f]{24})\.wal$/.exec(aFile!)![1]!;
+    expect(aFile).toMatch(/-e1\.wal$/);
     const aRecord = readFileSync(join(dir, aFile!));
     // B takes the directory over while A is frozen, and reads A's segment as it is.
     const b = await reopen(dir);
     expect(await recoveredNames(b)).toEqual(['a1']);
-    // A resumes and finishes the group commit it was in: onto its segment, and into a new one.
-    writeFileSync(join(dir, aFile!), Buffer.concat([aRecord, aRecord]));
-    writeFileSync(join(dir, `segment-${String(7).padStart(16, '0')}-${aOwner}.wal`), aRecord);
+    // A resumes and finishes the group commit it was in: its record is on disk, but A finds the
+    // later epoch and answers nothing; a flush that had sealed its segment would have made a new one.
+    await expect(a.appendRequest(request('late'))).rejects.toThrow(SpoolLostError);
+    expect(statSync(join(dir, aFile!)).size).toBeGreaterThan(aRecord.length);
+    writeFileSync(join(dir, `segment-${String(7).padStart(16, '0')}-e1.wal`), aRecord);
     await append(b, request('b1'));
     // B dies; C finds A's first record and B's, nothing A wrote after B read the directory.
     const c = await reopen(dir);
@@ -249,14 +250,13 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     expect(statSync(join(dir, aFile!)).size).toBe(aRecord.length);
     expect(walFiles(dir).map(seqOf)).toEqual([0, 1]);
     await c.close();
-    void a;
   });
 
   it('without a readable fence nothing is deleted: every segment is read whole, and the start says so', async () => {
     const dir = tmp();
     const a = await Spool.open(opts(dir), noHooks);
     await append(a, request('a1'));
-    writeFileSync(join(dir, 'spool.fence'), '{"owner":');
+    writeFileSync(join(dir, 'epochs', '1', 'fence.json'), '{"epoch":');
     const b = await reopen(dir);
     expect(await recoveredNames(b)).toEqual(['a1']);
     expect(b.recovered.cut.map((x) => x.reason)).toEqual(['fence_unreadable']);
@@ -303,7 +303,7 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     await append(s, request('private'));
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(statSync(segmentFile(dir, 0)).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, 'spool.fence')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'epochs', '1', 'fence.json')).mode & 0o777).toBe(0o600);
     await s.close();
   });
 

@@ -125,7 +125,7 @@ async function serve(configFile: string | undefined): Promise<number> {
   await startupStep('server.port', `cannot listen on ${host}:${port}`, () => app.listen({ host, port }));
   const health = service.health;
   if (health) await startupStep('server.metricsPort', `cannot listen on ${metricsHost}:${metricsPort}`, () => health.listen({ host: metricsHost, port: metricsPort }));
-  // Listening first lets /healthz answer; requests get 503 (replaying) until the spool is handed on.
+  // Listening first lets /healthz answer; requests get 503 (starting) until the spool is taken and read.
   await service.recover();
   app.log.info({ sink: config.sink.type, directory: config.sink.type === 'local' ? config.sink.local.directory : undefined }, 'hubble-adx ready');
   return new Promise<number>(() => undefined);

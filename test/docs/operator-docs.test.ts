@@ -240,7 +240,8 @@ describe('docs/layout.md is the tree', () => {
     const spool = join(svc.dir, 'spool');
     const seen = new Set<string>();
     const look = () => {
-      for (const f of readdirSync(spool)) seen.add(f.replace(/^segment-\d{16}\./, 'segment-<sequence>.'));
+      for (const f of readdirSync(spool)) seen.add(f.replace(/^segment-\d{16}-e\d+\.wal$/, 'segment-<sequence>-e<epoch>.wal').replace(/^segment-\d{16}-e\d+\.ack$/, 'segment-….ack'));
+      for (const e of readdirSync(join(spool, 'epochs'))) for (const f of readdirSync(join(spool, 'epochs', e))) seen.add(`epochs/<n>/${f}`);
     };
     try {
       const line = JSON.stringify({ flow: { time: new Date().toISOString(), verdict: 'FORWARDED' }, node_name: 'n1' });
@@ -256,8 +257,8 @@ describe('docs/layout.md is the tree', () => {
     } finally {
       await svc.stop();
     }
-    expect([...seen]).toEqual(expect.arrayContaining(['spool.lock', 'spool.owner', 'segment-<sequence>.wal', 'stopped-cleanly.json']));
-    expect([...seen].filter((f) => !layout.includes(f))).toEqual([]);
+    expect([...seen]).toEqual(expect.arrayContaining(['spool.lock', 'epochs', 'epochs/<n>/fence.json', 'segment-<sequence>-e<epoch>.wal', 'stopped-cleanly.json']));
+    expect([...seen].filter((f) => !layout.includes(f === 'epochs' ? 'epochs/<n>/' : f))).toEqual([]);
   });
 });
 

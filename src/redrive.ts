@@ -3,16 +3,16 @@ import type { Config } from './config/index.js';
 import type { Metrics } from './metrics/index.js';
 import { TABLE_KEYS, type RowOfTable, type TableKey } from './schema/index.js';
 import { batchOf } from './batch/index.js';
-import { DeadLetterUnreadable, avroChunkOf, createKustoSink, deliveryFor, listDeadLetters, readDeadLetter, removeDeadLetter, type DeadLetterBatch, type UnreadableDeadLetter } from './sink/index.js';
+import { DeadLetterUnreadable, avroChunkOf, createKustoSink, deliveryFor, listDeadLetters, noteRefusedAgain, readDeadLetter, removeDeadLetter, type DeadLetterBatch, type Sink, type UnreadableDeadLetter } from './sink/index.js';
 
 export interface RedriveSummary {
   batches: number;
   /** Acknowledged by ADX, and removed. */
   sent: number;
   rows: number;
-  /** Refused for good again: written anew to sink.kusto.deadLetterDirectory, the old copy removed. */
+  /** Refused for good again: left where they are, their reason file updated with ADX's new answer. */
   refusedAgain: number;
-  /** Left where they are: an unknown table, the dead-letter directory full, or a file in `problems`. */
+  /** Left where they are: an unknown table, a batch that could not be sent, or a file in `problems`. */
   left: number;
   /** Each file left because it cannot be read or sent as it is, and why. */
   problems: UnreadableDeadLetter[];
@@ -20,14 +20,30 @@ export interface RedriveSummary {
 
 /**
  * Send dead-letter batches again through the normal ADX sink (after a mapping fix, say), oldest
- * first. A batch is removed only once ADX acknowledged it, or once it was written anew to the
- * dead-letter directory because ADX refused it again; nothing is removed otherwise. A file that
+ * first. A batch is removed only once ADX acknowledged it; one ADX refuses again stays where it is,
+ * its reason file saying what ADX answered this time (it is never written anew: a full directory
+ * would have no room for the copy, and the redrive would wait for room forever). A file that
  * cannot be read (a reason file cut short, rows that are not whole, fewer rows than the batch had,
  * more bytes than any batch) is left where it is and reported; the others are still sent.
  */
 export async function redrive(dir: string, config: Config, metrics: Metrics, log: Logger): Promise<RedriveSummary> {
   const sink = createKustoSink(config, metrics);
-  const delivery = deliveryFor(sink, config, metrics, log);
+  // Refused again: the verdict is kept for the batch's own reason file, nothing is written.
+  let refusal: Record<string, unknown> | null = null;
+  const inPlace: Sink = {
+    name: sink.name,
+    maxBatchBytes: sink.maxBatchBytes,
+    routes: sink.routes,
+    writer: (table) => sink.writer(table),
+    send: (batch, route) => sink.send(batch, route),
+    classify: (err) => sink.classify(err),
+    setAside: (_batch, verdict, route, attempts) => {
+      refusal = { reason: verdict.reason, detail: verdict.detail, status: verdict.status, attempts, route };
+      return Promise.resolve();
+    },
+    close: () => sink.close(),
+  };
+  const delivery = deliveryFor(inPlace, config, metrics, log);
   const keyOf = new Map<string, TableKey>(TABLE_KEYS.map((k) => [config.sink.tables[k], k]));
   // No batch hubble-adx writes is larger than a streaming request or a request body inflated.
   const maxBytes = Math.max(config.limits.maxDecompressedBytes, config.sink.kusto.maxRequestBytes);
@@ -53,10 +69,12 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
       }
       let deadLettered: number;
       let rows: number;
+      refusal = null;
       try {
         const toSend = await batchToSend(batch, key, sink, config, maxBytes);
         rows = toSend.rows;
         deadLettered = (await delivery.deliver(toSend)).setAside;
+        if (refusal) await noteRefusedAgain(batch, refusal);
       } catch (err) {
         if (err instanceof DeadLetterUnreadable) leave({ file: err.file, reason: err.message });
         else {
@@ -65,9 +83,9 @@ export async function redrive(dir: string, config: Config, metrics: Metrics, log
         }
         continue;
       }
-      await removeDeadLetter(batch);
       if (deadLettered > 0) summary.refusedAgain++;
       else {
+        await removeDeadLetter(batch);
         summary.sent++;
         summary.rows += rows;
       }

@@ -159,7 +159,7 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     expect(await svc.metric('hubble_adx_dead_letter_directory_bytes')).toBeGreaterThan(0);
   });
 
-  it('hubble-adx redrive sends dead-letter batches again once the cause is fixed, and removes each only when ADX took it (or refused it again into a new file)', async () => {
+  it('hubble-adx redrive sends dead-letter batches again once the cause is fixed, and removes each only when ADX took it; one refused again stays, with the new answer, even in a full directory', async () => {
     const { svc, deadLetterDirectory } = await kustoService();
     const refuse = { status: 400, body: adxError('BadRequest_MappingReferenceWasNotFound', 'no mapping', true) } as const;
     adx.inject(refuse);
@@ -170,12 +170,17 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     await svc.service.pipeline.flush();
     expect(readdirSync(deadLetterDirectory).filter((f) => f.endsWith('.jsonl.gz'))).toHaveLength(2);
     expect(adx.table('HubbleFlows')).toEqual([]);
+    // Filler up to the directory's cap: a batch refused again could not be written anew.
+    writeFileSync(join(deadLetterDirectory, 'HubbleEvents-20260101T000000-1-0000.jsonl.gz'), Buffer.alloc(1024 * 1024));
 
     const cli = join(projectRoot(), 'dist', 'src', 'cli.js');
     const env = {
       PATH: process.env.PATH ?? '', HUBBLE_ADX_SINK__TYPE: 'kusto', HUBBLE_ADX_SINK__KUSTO__CLUSTER_URL: adx.url, HUBBLE_ADX_SINK__KUSTO__DATABASE: 'hubble',
       HUBBLE_ADX_SINK__KUSTO__AUTH: 'none', HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_DIRECTORY: deadLetterDirectory, HUBBLE_ADX_LOG__LEVEL: 'warn',
+      HUBBLE_ADX_SINK__KUSTO__DEAD_LETTER_MAX_BYTES: String(1024 * 1024),
     };
+    const batches = () => readdirSync(deadLetterDirectory).filter((f) => /^HubbleFlows-.*\.jsonl\.gz$/.test(f)).sort();
+    const [refusedAgain] = batches();
     // The first batch is refused again (the mapping is still missing); the second goes through.
     adx.inject(refuse);
     // Not spawnSync: the local ADX server answers from this process's event loop.
@@ -186,7 +191,11 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     const first = await run(['redrive']);
     expect(first.status).toBe(1);
     expect(JSON.parse(first.stdout)).toMatchObject({ batches: 2, sent: 1, rows: 1, refusedAgain: 1, left: 0 });
-    expect(readdirSync(deadLetterDirectory).filter((f) => f.endsWith('.jsonl.gz'))).toHaveLength(1);
+    expect(batches()).toEqual([refusedAgain]);
+    const reason = JSON.parse(readFileSync(join(deadLetterDirectory, refusedAgain!.replace(/\.jsonl\.gz$/, '.reason.json')), 'utf8')) as Record<string, unknown>;
+    expect(reason).toMatchObject({ table: 'HubbleFlows', rows: 2, reason: 'permanent', redrives: 1 });
+    expect(String(reason.detail)).toContain('no mapping');
+    rmSync(join(deadLetterDirectory, 'HubbleEvents-20260101T000000-1-0000.jsonl.gz'));
     // Mapping fixed: the rest goes, and the directory is empty.
     const second = await run(['redrive', deadLetterDirectory]);
     expect(second.status).toBe(0);

@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
@@ -166,6 +166,25 @@ export async function readDeadLetter(batch: DeadLetterBatch, maxBytes: number): 
     }
   }
   return { rows };
+}
+
+/**
+ * A redriven batch ADX refused again: it stays where it is (writing it anew could need room a full
+ * directory does not have), and its reason file says what ADX answered this time.
+ */
+export async function noteRefusedAgain(batch: DeadLetterBatch, reason: Record<string, unknown>): Promise<void> {
+  let meta: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  try {
+    const v = JSON.parse(await readFile(batch.reasonFile, 'utf8')) as unknown;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) meta = v as Record<string, unknown>;
+  } catch {
+    // Listed means it was read a moment ago; if it cannot be now, the new reason alone is written.
+  }
+  const redrives = typeof meta.redrives === 'number' ? meta.redrives + 1 : 1;
+  const next = JSON.stringify({ ...meta, ...reason, table: batch.table, rows: batch.rows ?? meta.rows, redrives, lastRedriveAt: new Date().toISOString() }, null, 2) + '\n';
+  const tmp = `${batch.reasonFile}.tmp`;
+  await writeFile(tmp, next, { mode: 0o600 });
+  await rename(tmp, batch.reasonFile);
 }
 
 export async function removeDeadLetter(batch: DeadLetterBatch): Promise<void> {

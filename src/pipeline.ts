@@ -58,7 +58,7 @@ export class Pipeline implements IngestTarget {
     this.overload = new OverloadPolicy(config.overload.mode, config.overload.afterSeconds);
     this.nodeName = config.coverage.nodeName ?? process.env.NODE_NAME ?? hostname();
     this.delivery = deliveryFor(sink, config, metrics, log);
-    this.batcher = new Batcher(this.delivery, config.batch, (batch, now) => this.written(batch, now));
+    this.batcher = new Batcher(this.delivery, config.batch, (batch, acknowledged, now) => this.written(batch, acknowledged, now));
     metrics.spoolLimit.set(config.spool.enabled ? config.spool.maxBytes : 0);
   }
 
@@ -268,13 +268,14 @@ export class Pipeline implements IngestTarget {
     this.core?.queue.kick();
   }
 
-  private written(batch: Batch, now: number): void {
+  private written(batch: Batch, acknowledged: number, now: number): void {
     const table = batch.table;
-    this.metrics.rowsWritten.inc({ table }, batch.rows);
+    this.metrics.rowsWritten.inc({ table }, acknowledged);
     this.metrics.batchRows.observe({ table }, batch.rows);
-    this.core?.ledger.written(batch.rows);
+    this.core?.ledger.written(acknowledged);
     const lag = this.metrics.eventLag.labels({ table });
-    for (const c of batch.chunks) {
+    // The lag of rows that reached ADX (a batch set aside in parts is counted whole: parts carry no times).
+    if (acknowledged > 0) for (const c of batch.chunks) {
       const times = c.times;
       for (let i = 0; i < times.length; i++) {
         const t = times[i]!;

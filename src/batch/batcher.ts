@@ -10,7 +10,8 @@ export interface DeliveryReceipt {
 export interface Delivery {
   /** Largest batch, in encoded bytes, worth handing over at once. */
   readonly maxBatchBytes: number;
-  deliver(batch: Batch): Promise<unknown>;
+  /** Resolves once every row is either acknowledged or set aside (how many were set aside). */
+  deliver(batch: Batch): Promise<{ setAside: number }>;
 }
 
 export interface BatcherOptions {
@@ -56,7 +57,8 @@ export class Batcher {
     private readonly delivery: Delivery,
     private readonly opts: BatcherOptions,
     /** A batch was delivered (its receipts are already told). */
-    private readonly written: (batch: Batch, now: number) => void,
+    /** A batch left: `acknowledged` of its rows taken by the destination (the rest set aside as dead letters). */
+    private readonly written: (batch: Batch, acknowledged: number, now: number) => void,
   ) {
     for (const k of TABLE_KEYS) this.lanes.set(k, { open: null, ready: [], writing: new Set() });
     this.timer = setInterval(() => this.flushAged(Date.now()), Math.max(5, Math.min(250, opts.maxAgeMs / 2)));
@@ -143,8 +145,9 @@ export class Batcher {
 
   private async write(table: TableKey, lane: Lane, g: Gathering): Promise<void> {
     const batch = batchOf(table, g.chunks);
+    let setAside: number;
     try {
-      await this.delivery.deliver(batch);
+      ({ setAside } = await this.delivery.deliver(batch));
     } catch {
       // Delivery stopped (shutdown): the batch stays pending, in the spool.
       return;
@@ -153,7 +156,7 @@ export class Batcher {
     this.pending -= g.rows;
     this.pendingByteCount -= g.bytes;
     for (let i = 0; i < g.chunks.length; i++) g.receipts[i]!.delivered(g.chunks[i]!.rows);
-    this.written(batch, Date.now());
+    this.written(batch, batch.rows - setAside, Date.now());
     this.start(table, lane);
     if (this.pending === 0) {
       const waiters = this.idleWaiters;

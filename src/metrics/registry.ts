@@ -291,8 +291,8 @@ const TABLE_LABELS = ['flows', 'events', 'deadLetters', 'identities', 'coverage'
  */
 function initialiseKnownSeries(m: Metrics): void {
   for (const table of TABLE_LABELS) {
-    for (const reason of ['permanent', 'streaming_disabled']) m.kustoPermanentErrors.inc({ table, reason }, 0);
-    for (const reason of ['permanent', 'streaming_disabled', 'too_large', 'unencodable']) m.sinkDeadLetteredRows.inc({ table, reason }, 0);
+    for (const reason of ['permanent', 'streaming_disabled', 'too_large']) m.kustoPermanentErrors.inc({ table, reason }, 0);
+    for (const reason of ['permanent', 'streaming_disabled', 'too_large']) m.sinkDeadLetteredRows.inc({ table, reason }, 0);
     for (const reason of ['throttled', 'server', 'network', 'timeout', 'auth', 'unknown']) m.kustoRetries.inc({ table, reason }, 0);
     m.sinkErrors.inc({ table }, 0);
     m.rowsWritten.inc({ table }, 0);

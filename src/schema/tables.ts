@@ -177,7 +177,7 @@ export const COVERAGE_COLUMNS = [
   { name: 'FlowsSampledOut', type: 'long', doc: 'Allowed flows left out by sampling.allowedOneIn.' },
   { name: 'FlowsDeadLettered', type: 'long', doc: 'Flow records (and unreadable candidate lines, undecodable body parts) set aside in the dead-letter table instead.' },
   { name: 'FlowsAggregated', type: 'long', doc: 'Of FlowsKept, the flows folded into aggregate rows (aggregation, or overload.mode aggregate-allowed).' },
-  { name: 'RowsWritten', type: 'long', doc: 'Rows of every table the sink acknowledged in the window.' },
+  { name: 'RowsWritten', type: 'long', doc: 'Rows of every table the sink acknowledged in the window (rows it refused for good, kept as dead-letter batches, are not counted).' },
   { name: 'HubbleLostEvents', type: 'long', doc: 'Events Hubble itself reported lost (lost_events records) in the window: a gap before hubble-adx.' },
   { name: 'BackpressureResponses', type: 'long', doc: 'Requests answered 503 in the window (Fluent Bit retried them; sustained, its buffer may drop).' },
   { name: 'OldestPendingSeconds', type: 'real', doc: 'Age of the oldest row not yet delivered when the window closed.' },

@@ -36,7 +36,7 @@ function delivery(opts: { stopped?: boolean } = {}): Delivery & { batches: Batch
       }
       d.batches.push(b);
       for (const c of b.chunks) for (const l of c.data.toString().split('\n').filter(Boolean)) d.ids.push((JSON.parse(l) as { id: string }).id);
-      return {};
+      return { setAside: 0 };
     },
   };
   return d;

@@ -155,6 +155,8 @@ describe('ADX sink, streaming, with the real SDK against a local ADX protocol se
     expect(rows.map((r) => r.Uuid)).toEqual(['perm-1', 'perm-2']);
     expect(await svc.metric('hubble_adx_kusto_permanent_errors_total', { table: 'flows', reason: 'permanent' })).toBe(1);
     expect(await svc.metric('hubble_adx_sink_dead_lettered_rows_total', { table: 'flows' })).toBe(2);
+    // Set aside is not written: neither the metric nor the coverage's RowsWritten counts them.
+    expect(await svc.metric('hubble_adx_rows_written_total', { table: 'flows' })).toBe(0);
     expect(await svc.metric('hubble_adx_dead_letter_directory_batches')).toBe(1);
     expect(await svc.metric('hubble_adx_dead_letter_directory_bytes')).toBeGreaterThan(0);
   });

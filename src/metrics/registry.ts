@@ -70,7 +70,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     deadLetters: new Counter({
       name: `${p}dead_letters_total`,
-      help: 'Rows written to the dead-letter table, by stage and reason.',
+      help: 'Records set aside as dead letters (one row each in the dead-letter table, or counted in a summary row past the limits), by stage and reason.',
       labelNames: ['stage', 'reason'] as const,
       registers: [registry],
     }),
@@ -240,7 +240,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     kustoRetries: new Counter({
       name: `${p}kusto_retries_total`,
-      help: 'ADX requests retried after a transient failure, by table and reason (throttled, server, network, timeout, unknown).',
+      help: 'ADX requests retried after a transient failure, by table and reason (throttled, server, network, timeout, auth, unknown).',
       labelNames: ['table', 'reason'] as const,
       registers: [registry],
     }),

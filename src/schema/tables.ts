@@ -137,7 +137,7 @@ export const EVENT_COLUMNS = [
 
 export const DEAD_LETTER_COLUMNS = [
   { name: 'TimeGenerated', type: 'datetime', doc: 'When hubble-adx set the record aside.' },
-  { name: 'Stage', type: 'string', doc: 'Pipeline stage that rejected it (receive, extract, normalize, sink).' },
+  { name: 'Stage', type: 'string', doc: 'Pipeline stage that rejected it (receive, extract, normalize).' },
   { name: 'Reason', type: 'string', doc: 'Machine-readable reason (invalid_json, partial_too_large, ...).' },
   { name: 'Message', type: 'string', doc: 'Human-readable detail for the operator.' },
   { name: 'NodeName', type: 'string', doc: 'Node it came from, when known.' },

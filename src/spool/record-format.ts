@@ -20,7 +20,7 @@ export const RecordKind = {
   request: 0xff,
   /** A checkpoint: what is counted and made durable up to a mark, and the rows made then (checkpoint-record.ts). */
   checkpoint: 0xfe,
-  /** The start of a run of the service (run-record.ts). */
+  /** The start of a run of the service (its payload is the run's JSON, written and read by spool.ts). */
   run: 0xfd,
 } as const;
 

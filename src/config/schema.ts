@@ -193,7 +193,7 @@ export const configSchema = z.strictObject({
     verdicts: z.array(z.string()).default(['FORWARDED']).describe('Verdicts aggregated; denied flows are kept one by one unless listed.'),
     key: z.array(z.string()).default(AGGREGATION_KEY_DEFAULT).describe('Columns that make one aggregated row.'),
     keepIps: z.boolean().default(true).describe('Keep Source/DestinationIp in the key and rows; false drops them for fewer rows.'),
-    maxKeys: z.number().int().min(1).default(50_000).describe('Aggregate rows held for the current window; a flow that would open one more is written on its own row instead.'),
+    maxKeys: z.number().int().min(1).default(50_000).describe('Aggregate rows held at once. Before a slice of records (2,000 at most) could open more, the rows held are taken and written first: which flows are folded never depends on how full the aggregator was.'),
   }),
   log: section({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (structured JSON logs via pino).'),

@@ -42,7 +42,7 @@ export function sizeOf(chunks: Chunks): { rows: number; bytes: number } {
  */
 export function keepPiecesUntil(lines: readonly DecidedLine[], decider: Receipt): void {
   for (const line of lines) {
-    for (const s of line.sources) (s as Receipt).keepUntil(decider);
+    for (const s of line.sources) (s as Receipt).piecesFor(decider);
     for (const h of line.holds) h.release();
   }
 }

@@ -6,8 +6,10 @@
  *   (from then on its count is fixed), and counted out by the sink with `delivered`;
  * - holds: whatever else the record must outlive takes one (`hold`) and releases it once. A CRI
  *   line holding one of its pieces, the checkpoint that makes its counts and aggregates durable;
- * - other receipts: `keepUntil(other)` keeps it until `other` is settled (the request that
- *   finished its line must be delivered first, so that a replay has every piece again).
+ * - other receipts: `keepUntil(other)` keeps it until `other` is settled; `piecesFor(decider)`
+ *   too, and the spool is told of it before it is told of `decider` (the request that finished a
+ *   CRI line is let go only after the requests holding its first pieces, so that a crash never
+ *   leaves the end of a line in the spool without its beginning).
  *
  * Nothing else does arithmetic on these counts: the batcher hands each delivered slice back to the
  * receipt it came with, and the spool is told once, when the receipt settles.
@@ -29,6 +31,11 @@ export class Receipt {
   private open = 1;
   /** Holds on other receipts, released when this one settles. */
   private dependents: Hold[] | null = null;
+  /** Receipts the spool must be told of before this one (the pieces of lines this record finished). */
+  private reportAfter: Receipt[] | null = null;
+  /** Told once this one is reported to the spool. */
+  private onReported: (() => void)[] | null = null;
+  private reported = false;
   private settledAlready = false;
   private madeAlready = false;
 
@@ -88,15 +95,40 @@ export class Receipt {
     (other.dependents ??= []).push(this.hold());
   }
 
+  /**
+   * This record holds pieces of a CRI line `decider` finished: kept until `decider` settles, and
+   * reported to the spool before it.
+   */
+  piecesFor(decider: Receipt): void {
+    if (decider === this || decider.settledAlready) return;
+    (decider.dependents ??= []).push(this.hold());
+    (decider.reportAfter ??= []).push(this);
+  }
+
   private close(n: number): void {
     if (this.settledAlready) return;
     this.open -= n;
     if (this.open > 0) return;
     if (this.open < 0) throw new Error('a receipt was settled for more rows than it expected');
     this.settledAlready = true;
-    this.settlement.settled(this);
     const waiting = this.dependents;
     this.dependents = null;
     if (waiting) for (const h of waiting) h.release();
+    const before = this.reportAfter?.filter((r) => !r.reported) ?? [];
+    this.reportAfter = null;
+    if (before.length === 0) {
+      this.report();
+      return;
+    }
+    let left = before.length;
+    for (const r of before) (r.onReported ??= []).push(() => --left === 0 && this.report());
+  }
+
+  private report(): void {
+    this.reported = true;
+    this.settlement.settled(this);
+    const then = this.onReported;
+    this.onReported = null;
+    if (then) for (const f of then) f();
   }
 }

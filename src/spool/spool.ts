@@ -84,9 +84,9 @@ interface Segment {
   records: number;
   settled: number;
   sealed: boolean;
-  /** Offsets of settled records not yet written to the segment's .ack file. */
-  acks: number[];
 }
+
+type SettleEntry = { seg: Segment; offset: number } | { remove: Segment };
 
 interface Waiter {
   parts: Buffer[];
@@ -193,6 +193,9 @@ export class Spool implements Settlement {
   private totalBytes = 0;
   /** Ack writes and segment removals, one after the other, in the order they were decided. */
   private chores: Promise<void> = Promise.resolve();
+  /** Settled records and removable segments, in the order they settled, not yet on disk. */
+  private readonly settleLog: SettleEntry[] = [];
+  private settleRetry: NodeJS.Timeout | null = null;
   /** Digests of the request records in the spool, by position. */
   private readonly digests = new Map<number, string>();
   /** Requests being appended, by digest: an equal body arriving meanwhile waits for the outcome. */
@@ -337,7 +340,7 @@ export class Spool implements Settlement {
         buf = buf.subarray(0, verdict.upTo);
       }
       const acked = await readAcks(ackPath(path));
-      const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: true, acks: [] };
+      const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: true };
       this.segments.set(seq, seg);
       const found: RecoveredRecord[] = [];
       let offset = 0;
@@ -555,7 +558,7 @@ export class Spool implements Settlement {
         await rm(path, { force: true });
         throw err;
       });
-      const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: false, acks: [] };
+      const seg: Segment = { seq, path, bytes: 0, records: 0, settled: 0, sealed: false };
       this.active = seg;
       this.segments.set(seq, seg);
       return seg;
@@ -570,7 +573,7 @@ export class Spool implements Settlement {
     if (h) await h.close().catch(() => undefined);
     if (seg) {
       seg.sealed = true;
-      if (seg.settled === seg.records) this.chore(() => this.remove(seg));
+      if (seg.settled === seg.records) this.noteSettled({ remove: seg });
     }
   }
 
@@ -585,27 +588,59 @@ export class Spool implements Settlement {
     const seg = this.segments.get(segmentOf(position));
     if (!seg) return;
     seg.settled++;
-    seg.acks.push(offsetOf(position));
-    if (seg.acks.length === 1) setImmediate(() => this.chore(() => this.writeAcks(seg)));
+    this.noteSettled({ seg, offset: offsetOf(position) });
+    if (seg.sealed && seg.settled === seg.records) this.noteSettled({ remove: seg });
+  }
+
+  /**
+   * Acknowledgements and segment removals reach the disk in the order records settled, and none
+   * after one that could not be written (a full disk): it is tried again first. Receipts settle in
+   * the order a replay needs (the pieces of a CRI line before the record that finished it, the
+   * records a checkpoint gave up a line of before that checkpoint), so a crash at any point leaves
+   * an order-closed set of acknowledgements: a replay may make rows again, never have half a line.
+   */
+  private noteSettled(entry: SettleEntry): void {
+    this.settleLog.push(entry);
+    if (this.settleLog.length === 1 && !this.settleRetry) setImmediate(() => this.chore(() => this.writeSettled()));
   }
 
   private chore(task: () => Promise<void>): void {
     this.chores = this.chores.then(task).catch(() => undefined);
   }
 
-  /**
-   * Record the settled offsets of a segment (one append for all those of this tick; not synced:
-   * one lost only means a duplicate after a crash), then delete the segment if that settled it.
-   */
-  private async writeAcks(seg: Segment): Promise<void> {
-    if (this.lostAlready) return;
-    if (seg.acks.length > 0 && this.segments.has(seg.seq)) {
-      let text = '';
-      for (const offset of seg.acks) text += ackLine(offset);
-      seg.acks = [];
-      await appendFile(ackPath(seg.path), text, { mode: 0o600 }).catch(() => undefined);
+  private async writeSettled(): Promise<void> {
+    const log = this.settleLog;
+    while (log.length > 0 && !this.lostAlready) {
+      const first = log[0]!;
+      if ('remove' in first) {
+        await this.remove(first.remove);
+        log.shift();
+        continue;
+      }
+      // The acknowledgements of one segment that follow one another: one append, not synced (a
+      // process killed after it returns keeps it; what a crash of the machine loses is the newest).
+      let n = 0;
+      let text = '\n';
+      for (; n < log.length; n++) {
+        const e = log[n]!;
+        if ('remove' in e || e.seg !== first.seg) break;
+        text += ackLine(e.offset);
+      }
+      if (this.segments.has(first.seg.seq)) {
+        try {
+          // A line a failed append cut short ends at the newline this one starts with.
+          await appendFile(ackPath(first.seg.path), text, { mode: 0o600 });
+        } catch {
+          this.settleRetry = setTimeout(() => {
+            this.settleRetry = null;
+            this.chore(() => this.writeSettled());
+          }, 1000);
+          this.settleRetry.unref();
+          return;
+        }
+      }
+      log.splice(0, n);
     }
-    if (seg.sealed && seg.settled === seg.records) await this.remove(seg);
   }
 
   private async remove(seg: Segment): Promise<void> {
@@ -639,14 +674,14 @@ export class Spool implements Settlement {
       this.unlock = null;
       return;
     }
-    // Acknowledgements noted this tick, then every write and removal still under way.
+    // Acknowledgements noted this tick, then every write and removal still under way; what cannot
+    // be written now is not acknowledged (the next start makes those rows again).
+    if (this.active) await this.seal();
+    if (this.settleRetry) clearTimeout(this.settleRetry);
+    this.settleRetry = null;
     await new Promise((r) => setImmediate(r));
     await this.chores;
-    if (this.active) {
-      const seg = this.active;
-      await this.seal();
-      if (seg.acks.length > 0) this.chore(() => this.writeAcks(seg));
-    }
+    this.chore(() => this.writeSettled());
     await this.chores;
     await this.resends.settle();
     if (stop !== undefined) {

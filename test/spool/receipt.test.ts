@@ -60,4 +60,40 @@ describe('receipts: a spooled record leaves the spool once its receipt settles',
     late.made();
     expect(late.settled).toBe(true);
   });
+
+  it('the pieces of a CRI line are kept until the request that finished it settles, and reported to the spool before it, whenever they settle', () => {
+    const l = ledger();
+    const piece = new Receipt(1, l);
+    const other = new Receipt(2, l);
+    const decider = new Receipt(3, l);
+    const rows = piece.hold(); // its own rows, delivered late
+    piece.piecesFor(decider);
+    other.piecesFor(decider);
+    piece.made();
+    other.made();
+    expect(piece.settled).toBe(false);
+    decider.made();
+    // The decider is settled (its own part is done) and lets its pieces go, but waits to be reported.
+    expect(decider.settled).toBe(true);
+    expect(other.settled).toBe(true);
+    expect(l.settledAt).toEqual([2]);
+    rows.release();
+    expect(l.settledAt).toEqual([2, 1, 3]);
+  });
+
+  it('a record that finished one line and began the next is reported after the first line\'s pieces and before the next line\'s end', () => {
+    const l = ledger();
+    const a = new Receipt(1, l);
+    const b = new Receipt(2, l);
+    const c = new Receipt(3, l);
+    a.piecesFor(b);
+    b.piecesFor(c);
+    const late = a.hold();
+    a.made();
+    b.made();
+    c.made();
+    expect(l.settledAt).toEqual([]);
+    late.release();
+    expect(l.settledAt).toEqual([1, 2, 3]);
+  });
 });

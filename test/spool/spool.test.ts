@@ -278,6 +278,26 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     void s;
   });
 
+  it('acknowledgements reach the disk in the order records settled: one that cannot be written holds back the later ones, then goes first', async () => {
+    const dir = tmp();
+    // Segments of one record each (a record past segmentBytes seals its segment).
+    const s = await Spool.open(opts(dir, 64 * 1024), noHooks);
+    const big = (name: string) => ({ ...request(name), encoding: 'gzip', body: randomBytes(70 * 1024) });
+    const [r0, r1] = [await append(s, big('r0')), await append(s, big('r1'))];
+    await append(s, request('open')); // the active segment, never deleted
+    const ack0 = segmentFile(dir, 0).replace(/\.wal$/, '.ack');
+    mkdirSync(ack0); // r0's acknowledgement cannot be written
+    r0.made();
+    r1.made();
+    await settle();
+    // r1's segment is settled, but neither its acknowledgement nor its removal may pass r0's.
+    expect(walFiles(dir).map(seqOf)).toEqual([0, 1, 2]);
+    rmSync(ack0, { recursive: true });
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(walFiles(dir).map(seqOf)).toEqual([2]);
+    await s.close();
+  });
+
   it('a second process cannot open a directory whose lock is fresh, and says which key', async () => {
     const dir = tmp();
     const s = await Spool.open(opts(dir), noHooks);

@@ -1,5 +1,5 @@
 /**
- * npm run torture [-- --cycles 200 --seed 1 --lanes 2 --flows-per-body 30 --check-every 1 --traffic-ms 300,1500]
+ * npm run torture [-- --cycles 200 --seed 1 --lanes 2 --flows-per-body 30 --check-every 1 --traffic-ms 300,1500 --only sigstop,kill9]
  * Kills the service (kill -9, SIGSTOP past the lock's stale time, SIGTERM, a full disk on a tmpfs
  * when run as root, ADX outages) at random moments while clients post and retry as Fluent Bit does,
  * and checks that nothing answered 200 is lost and that coverage counts every flow exactly once.
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     'check-every': { type: 'string', default: '1' },
     'traffic-ms': { type: 'string', default: '300,1500' },
     'no-tmpfs': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 
@@ -29,6 +30,7 @@ const report = await torture({
   trafficMs: values['traffic-ms']!.split(',').map(Number) as [number, number],
   nodeOptions: containerNodeOptions(),
   tmpfs: !values['no-tmpfs'],
+  only: values.only ? (values.only.split(',') as ('sigterm' | 'sigstop' | 'enospc' | 'kill9')[]) : undefined,
   log: (l) => process.stderr.write(l + '\n'),
 });
 process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -27,6 +27,8 @@ export interface TortureOptions {
   checkEvery: number;
   /** How long the clients post in a cycle before its fault, at random between these (ms). */
   trafficMs: [number, number];
+  /** Only these faults (sigterm, sigstop, enospc, kill9), chosen evenly; all by default. */
+  only?: readonly ('sigterm' | 'sigstop' | 'enospc' | 'kill9')[];
   log?: (line: string) => void;
 }
 
@@ -372,7 +374,10 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
       const p = current!;
       const spawnedAt = Date.now();
       const traffic = o.trafficMs[0] + rnd() * (o.trafficMs[1] - o.trafficMs[0]);
-      const r = rnd();
+      const drawn = rnd();
+      // Each fault owns a tenth of the draw (kill -9 the rest); `only` spreads the draw over its faults.
+      const slot = { sigterm: 0.05, sigstop: 0.15, enospc: 0.25, kill9: 0.65 } as const;
+      const r = o.only ? slot[o.only[Math.min(o.only.length - 1, Math.floor(drawn * o.only.length))]!] : drawn;
       // Sink faults ride along any cycle: an outage, or a slow ADX.
       if (rnd() < 0.25) {
         fault('adx_down');
@@ -401,7 +406,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
         p.child.kill('SIGCONT');
         const gone = await Promise.race([p.exit.then(() => true), sleep(8000).then(() => false)]);
         if (!gone) {
-          unexpectedExits.push(`pid ${p.child.pid}: still running 8 s after losing its spool lock`);
+          unexpectedExits.push(`pid ${p.child.pid}: still running 8 s after losing its spool lock\n${p.out.slice(-3000)}`);
           p.child.kill('SIGKILL');
         }
       } else if (r < 0.3 && mounted) {

@@ -107,7 +107,7 @@ export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | To
   for (let i = 0, start = 0; i < found.ends.length; start = found.ends[i++]!) if (found.ends[i]! - start > limits.maxEventBytes) oversize = true;
   const soundEnd = found.ends.length > 0 ? found.ends[found.ends.length - 1]! : 0;
   let decodedAll = false;
-  if (!oversize && soundEnd > 0) {
+  if (!oversize && found.foreign.length === 0 && soundEnd > 0) {
     // Common case: one pass over the sound part (per-event calls cost msgpackr twice as much).
     const events: unknown[] = [];
     try {
@@ -122,8 +122,19 @@ export function decodeMsgpack(body: Buffer, limits: MsgpackLimits): Decoded | To
     if (decodedAll) for (const ev of events) take(ev);
   }
   if (!decodedAll) {
+    let nextForeign = 0;
     for (let i = 0, start = 0; i < found.ends.length; start = found.ends[i++]!) {
       const end = found.ends[i]!;
+      const foreign = found.foreign[nextForeign];
+      if (foreign !== undefined && foreign.index === i) {
+        nextForeign++;
+        out.bad.push({
+          reason: 'invalid_msgpack',
+          message: `the event at byte ${start} of ${body.length} holds msgpack extension type ${foreign.extType}; Fluent Bit writes only type 0 (EventTime)`,
+          raw: body.subarray(start, end).toString('base64'),
+        });
+        continue;
+      }
       if (end - start > limits.maxEventBytes) {
         out.bad.push({ reason: 'event_too_large', message: `a ${end - start}-byte event exceeds limits.maxRecordBytes (${limits.maxEventBytes})`, raw: body.subarray(start, end).toString('base64') });
         continue;

@@ -7,6 +7,12 @@
  * more elements than the bytes left could hold (each element takes at least one byte), nor more
  * than `maxContainer`, and the body as a whole no more than `maxValues`, before any of it is
  * decoded.
+ *
+ * It also finds the events that hold a msgpack extension other than Fluent Bit's EventTime
+ * (type 0). msgpackr gives meaning to many more (shared references and cycles, typed arrays,
+ * Sets, Errors, Dates...): a few hundred bytes of references make a value every walk of which is
+ * exponential, and a typed array is millions of elements in one value. Fluent Bit writes none of
+ * them, so such an event is set aside whole, before msgpackr sees it.
  */
 
 export interface MsgpackSpans {
@@ -18,7 +24,12 @@ export interface MsgpackSpans {
   tooManyValues: boolean;
   /** There are more than maxItems top-level values (the walk stopped there). */
   tooManyItems: boolean;
+  /** The sound values that hold an extension other than EventTime: index into ends, and its type. */
+  foreign: Array<{ index: number; extType: number }>;
 }
+
+/** The only msgpack extension Fluent Bit writes: EventTime. */
+const EVENT_TIME_EXT = 0;
 
 // Bytes that follow the type byte for fixed-size formats 0xc0..0xdf (-1: variable or container).
 const FIXED = new Int8Array(32).fill(-1);
@@ -28,13 +39,15 @@ export function msgpackSpans(body: Uint8Array, maxContainer: number, maxValues: 
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const len = body.length;
   const ends: number[] = [];
+  const foreign: MsgpackSpans['foreign'] = [];
   let declared = 0;
   let pos = 0;
   while (pos < len) {
-    if (ends.length >= maxItems) return { ends, unsound: null, tooManyValues: false, tooManyItems: true };
+    if (ends.length >= maxItems) return { ends, unsound: null, tooManyValues: false, tooManyItems: true, foreign };
     const start = pos;
     let need = 1;
     let why: string | null = null;
+    let foreignExt: number | null = null;
     while (need > 0) {
       if (pos >= len) {
         why = 'the value is cut short';
@@ -55,8 +68,11 @@ export function msgpackSpans(body: Uint8Array, maxContainer: number, maxValues: 
       else if (b <= 0xbf) skip = b & 0x1f;
       else {
         const fixed = FIXED[b - 0xc0]!;
-        if (fixed >= 0) skip = fixed;
-        else {
+        if (fixed >= 0) {
+          skip = fixed;
+          // fixext 1..16: the type byte comes first (a cut-short one is found below).
+          if (b >= 0xd4 && b <= 0xd8 && pos < len && foreignExt === null && body[pos] !== EVENT_TIME_EXT) foreignExt = (body[pos]! << 24) >> 24;
+        } else {
           const width = b === 0xc4 || b === 0xc7 || b === 0xd9 ? 1 : b === 0xc5 || b === 0xc8 || b === 0xda || b === 0xdc || b === 0xde ? 2 : 4;
           if (b === 0xc1 || pos + width > len) {
             why = b === 0xc1 ? 'byte 0xc1 is never used in msgpack' : 'a length is cut short';
@@ -68,7 +84,11 @@ export function msgpackSpans(body: Uint8Array, maxContainer: number, maxValues: 
           else if (b === 0xde || b === 0xdf) {
             entries = n;
             elements = n * 2;
-          } else skip = n + (b >= 0xc7 && b <= 0xc9 ? 1 : 0); // ext: a type byte, then the data
+          } else if (b >= 0xc7 && b <= 0xc9) {
+            // ext 8/16/32: a type byte, then the data
+            skip = n + 1;
+            if (pos < len && foreignExt === null && body[pos] !== EVENT_TIME_EXT) foreignExt = (body[pos]! << 24) >> 24;
+          } else skip = n;
         }
       }
       if (elements > 0) {
@@ -89,9 +109,10 @@ export function msgpackSpans(body: Uint8Array, maxContainer: number, maxValues: 
         break;
       }
     }
-    if (why) return { ends, unsound: { offset: start, reason: why }, tooManyValues: false, tooManyItems: false };
-    if (declared > maxValues) return { ends, unsound: null, tooManyValues: true, tooManyItems: false };
+    if (why) return { ends, unsound: { offset: start, reason: why }, tooManyValues: false, tooManyItems: false, foreign };
+    if (declared > maxValues) return { ends, unsound: null, tooManyValues: true, tooManyItems: false, foreign };
+    if (foreignExt !== null) foreign.push({ index: ends.length, extType: foreignExt });
     ends.push(pos);
   }
-  return { ends, unsound: null, tooManyValues: false, tooManyItems: false };
+  return { ends, unsound: null, tooManyValues: false, tooManyItems: false, foreign };
 }

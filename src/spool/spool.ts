@@ -310,6 +310,14 @@ export class Spool implements Settlement {
   private async recover(lastAlive: number | null): Promise<Recovered> {
     const dir = this.o.directory;
     const segments = parseSegmentNames(await readdir(dir));
+    // A start frozen between its epoch and this listing may resume after a later start took the
+    // spool and answered for what it wrote: segments of a later epoch are never this start's to
+    // judge, and finding one (or the later epoch itself) means this start lost the spool. Nothing
+    // is deleted or cut before that is known; what a later start creates after the listing is not
+    // in it, so is never touched.
+    const later = segments.find((s) => s.epoch !== null && s.epoch > this.epoch);
+    if (later) throw new SpoolLostError(dir, `a later start (epoch ${later.epoch}) wrote ${later.name} while this one (epoch ${this.epoch}) was starting`);
+    if (!(await this.stillOwner())) throw new SpoolLostError(dir, `a later start took epoch ${this.epoch + 1} while this one was starting`);
     const out: Recovered = { records: [], checkpoint: null, checkpointPosition: -1, cut: [], lastAlive, cleanStop: null, usedBefore: lastAlive !== null || segments.length > 0 };
     const fence = await latestFence(dir, this.epoch);
     if (fence && 'unreadable' in fence) out.cut.push({ file: fence.file, offset: 0, reason: 'fence_unreadable', detail: fence.unreadable });
@@ -418,6 +426,7 @@ export class Spool implements Settlement {
     const read: Record<string, number> = Object.create(null) as Record<string, number>;
     for (const seg of this.segments.values()) read[basename(seg.path)] = seg.bytes;
     await writeFence(dir, { epoch: this.epoch, segments: read });
+    if (!(await this.stillOwner())) throw new SpoolLostError(dir, `a later start took epoch ${this.epoch + 1} while this one was recovering`);
     return out;
   }
 

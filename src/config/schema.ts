@@ -87,7 +87,7 @@ export const configSchema = z.strictObject({
     logKeys: z.array(z.string().min(1)).min(1).default(['log', 'message']).describe('Record keys holding the container log line, tried in order (`log` for the cri multiline parser, `message` for the cri regex parser).'),
     mergeLogKey: z.string().optional().describe('Fluent Bit kubernetes filter `Merge_Log_Key`, when merged maps are nested under it.'),
     partialMaxBytes: z.number().int().min(16 * 1024).default(1 * MiB).describe('Largest line reassembled from CRI partial pieces; beyond it the pieces are dead-lettered.'),
-    partialMaxAgeMs: z.number().int().min(100).default(10_000).describe('A partial line with no final piece for this long is dead-lettered.'),
+    partialMaxAgeMs: z.number().int().min(100).default(10_000).describe('A partial line with no final piece for this long is dead-lettered (the time no process ran, between a crash and the restart that replays its pieces, does not count).'),
     partialMaxLines: z.number().int().min(1).default(1024).describe('Unfinished CRI partial lines held at once over all streams; past it the oldest is dead-lettered.'),
     partialMaxTotalBytes: z.number().int().min(64 * 1024).default(16 * MiB).describe('Bytes of unfinished CRI partial lines held at once over all streams; past it the oldest are dead-lettered.'),
     maxDeadLetterRawBytes: z.number().int().min(256).default(64 * 1024).describe('Raw text kept in a dead-letter row (the rest is cut, and the row says so).'),

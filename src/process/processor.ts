@@ -26,6 +26,12 @@ export interface SliceInput {
   to: number;
   /** When the request was received: the time its rows are made at. */
   receivedAt: number;
+  /**
+   * Where the age of the CRI partial lines its pieces begin counts from (extract.partialMaxAgeMs):
+   * when it was received, or for a request replayed from the spool, when it was replayed. A restart
+   * is no wait for a line's last piece: Fluent Bit cannot send it while no process answers.
+   */
+  piecesSince: number;
   /** Who brought the records: remembered by the CRI partial lines its pieces are part of. */
   source: PieceSource;
   /** Fold allowed flows into aggregate rows (overload.mode aggregate-allowed, under pressure when it came). */
@@ -92,7 +98,7 @@ export class Processor implements RowMaker {
       const r = records[i]!;
       records[i] = RELEASED;
       try {
-        this.extractor.push(r.record, r.timeSec, input.receivedAt, out, input.source);
+        this.extractor.push(r.record, r.timeSec, input.piecesSince, out, input.source);
       } catch (err) {
         this.dead({ stage: 'extract', reason: 'extract_failed', message: `the record could not be read: ${describe(err)}`, raw: boundedJson(r.record), nodeName: null }, out);
       }

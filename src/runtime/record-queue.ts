@@ -267,6 +267,7 @@ export class RecordQueue {
         from,
         to,
         receivedAt: item.receivedAt,
+        piecesSince: item.replayed ? Math.max(item.receivedAt, Date.now()) : item.receivedAt,
         source: receipt,
         aggregateAllowed: item.aggregateAllowed,
         foldedBefore,

@@ -17,6 +17,7 @@ const request = (p: Processor, recs: Record<string, unknown>[]) =>
     from: 0,
     to: recs.length,
     receivedAt: Date.now(),
+    piecesSince: Date.now(),
     source: new Receipt(-1),
     aggregateAllowed: false,
     foldedBefore: false,

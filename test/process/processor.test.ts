@@ -14,7 +14,8 @@ const chunkOf = (out: Output, table: TableKey) => out.chunks.find((c) => c.table
 const stamp = { receiverNode: 'node-a', runId: 'run-1', coverageWindow: 7 };
 
 function slice(p: Processor, recs: SliceInput['records'], extra: Partial<SliceInput> = {}): Output {
-  return p.slice({ records: recs, bad: [], from: 0, to: recs.length, receivedAt: Date.now(), source: new Receipt(-1), aggregateAllowed: false, foldedBefore: false, stamp, ...extra });
+  const receivedAt = extra.receivedAt ?? Date.now();
+  return p.slice({ records: recs, bad: [], from: 0, to: recs.length, receivedAt, piecesSince: receivedAt, source: new Receipt(-1), aggregateAllowed: false, foldedBefore: false, stamp, ...extra });
 }
 
 describe('the processor: a slice of a decoded request in, encoded rows per table and counts out', () => {

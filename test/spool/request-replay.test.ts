@@ -148,6 +148,44 @@ describe('spooled requests, after a crash', () => {
     expect(readdirSync(config.spool.directory).filter((f) => f.endsWith('.wal'))).toEqual([]);
   });
 
+  it('a restart is no wait for a line\'s last piece: a first piece replayed after longer than extract.partialMaxAgeMs still joins the piece that comes next', async () => {
+    // The first run dies at once: here it stays in memory, so its own bound is out of reach.
+    const config = spooled({ extract: { partialMaxAgeMs: 60_000 } });
+    const restarted: Config = { ...config, extract: { ...config.extract, partialMaxAgeMs: 2000 } };
+    const line = JSON.stringify({ flow: { uuid: 'pieces-across-a-restart', verdict: 'DROPPED', time: '2026-01-01T00:00:00Z' } });
+    const stream = { kubernetes: { namespace_name: 'kube-system', pod_name: 'cilium-r', container_name: 'cilium-agent' }, stream: 'stdout' };
+    const first = await started(config, new MemorySink(true));
+    await send(first, gzip(msgpackBody([{ log: line.slice(0, 30), logtag: 'P', ...stream }])), config);
+    await killed(first, config);
+    // Down longer than the age bound (Fluent Bit holds the last piece meanwhile, retrying).
+    await new Promise((r) => setTimeout(r, 2500));
+    const delivered = new MemorySink();
+    const second = await started(restarted, delivered);
+    await first.close(0);
+    // The last piece comes a while after the start (Fluent Bit's retry), within the bound; the
+    // pipeline's once-a-second tick has looked at the line's age meanwhile.
+    await new Promise((r) => setTimeout(r, 1300));
+    await send(second, gzip(msgpackBody([{ log: line.slice(30), logtag: 'F', ...stream }])), restarted);
+    await second.flush();
+    await second.close();
+    expect(delivered.rows('deadLetters').map((r) => r.Reason)).toEqual([]);
+    expect(uuids(delivered)).toEqual(['pieces-across-a-restart']);
+  });
+
+  it('a first piece replayed after a restart is still given up once it has waited extract.partialMaxAgeMs in the new run', async () => {
+    const config = spooled({ extract: { partialMaxAgeMs: 300 } });
+    const stream = { kubernetes: { namespace_name: 'kube-system', pod_name: 'cilium-s', container_name: 'cilium-agent' }, stream: 'stdout' };
+    const first = await started(config, new MemorySink(true));
+    await send(first, gzip(msgpackBody([{ log: '{"flow":{"uuid":"never-fin', logtag: 'P', ...stream }])), config);
+    await killed(first, config);
+    const delivered = new MemorySink();
+    const second = await started(config, delivered);
+    await first.close(0);
+    for (let i = 0; i < 100 && delivered.rows('deadLetters').length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await second.close();
+    expect(delivered.rows('deadLetters').map((r) => r.Reason)).toEqual(['partial_incomplete']);
+  });
+
   it('a request whose pieces wait for a later line is not let go before that line is decided and delivered, across a crash and a clean stop', async () => {
     const config = spooled();
     const dir = config.spool.directory;

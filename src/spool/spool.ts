@@ -5,12 +5,13 @@ import { describeSystemError, StartupError } from '../startup-error.js';
 import { TABLE_KEYS, type TableKey } from '../schema/index.js';
 import { decodeCheckpointHead, decodeCheckpointRows, encodeCheckpoint, markBefore, type CheckpointHead, type CheckpointRows } from './checkpoint-record.js';
 import { syncDirectory } from './sync-directory.js';
-import { judge, latestFence, parseSegmentNames, segmentName, superseded, takeEpoch, writeFence } from './fence.js';
+import { judge, latestFence, parseSegmentNames, segmentName, superseded, supersededSync, takeEpoch, writeFence } from './fence.js';
 import { positionOf, segmentOf, offsetOf } from './position.js';
 import { Receipt, type Settlement } from './receipt.js';
 import { HEADER_BYTES, LEGACY_ROWS_KINDS, RecordKind, decodeRecord, encodeRecord, recordLength } from './record-format.js';
 import { decodeRequest, encodeRequest, type SpooledRequest } from './request-record.js';
 import { ResendFilter } from './resend-filter.js';
+import { lockFileSystem } from './lock-fs.js';
 
 /**
  * This process no longer owns the spool directory: another process took it (this one was frozen
@@ -236,6 +237,11 @@ export class Spool implements Settlement {
     return spool;
   }
 
+  /** The epoch this start took (see fence.ts). */
+  get epochTaken(): number {
+    return this.epoch;
+  }
+
   get bytes(): number {
     return this.totalBytes;
   }
@@ -280,6 +286,7 @@ export class Spool implements Settlement {
         // Twice as long as it takes the lock of a killed process to go stale.
         retries: { retries: Math.ceil((2 * stale) / every), minTimeout: every, maxTimeout: every, factor: 1 },
         onCompromised: (err) => this.fail(new SpoolLostError(this.o.directory, err.message)),
+        fs: lockFileSystem(() => !this.lostAlready && !(this.epoch > 0 && supersededSync(this.o.directory, this.epoch))),
       });
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code === 'ELOCKED' ? 'another hubble-adx process holds it (spool.lock is fresh)' : describeSystemError(err);

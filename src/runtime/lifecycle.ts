@@ -55,7 +55,9 @@ const SPOOL_CUT: Record<Recovered['cut'][number]['reason'], string> = {
 
 export async function start(d: StartDeps): Promise<Core> {
   const config = d.config;
+  if (config.spool.enabled) d.log.info({ directory: config.spool.directory }, 'taking the spool directory (a lock left by a process that died is taken over once it is spool.lockStaleMs old)');
   const spool = config.spool.enabled ? await Spool.open({ ...config.spool }, { fsyncSeconds: d.fsyncSeconds }, Date.now()) : null;
+  if (spool) d.log.info({ epoch: spool.epochTaken, records: spool.recovered.records.length, cleanStop: spool.recovered.cleanStop !== null }, 'spool taken: what the previous run left is read');
   // The run begins once the spool is this process's (after the wait for a dead process's lock).
   const now = Date.now();
   const recovered = spool?.recovered ?? null;

@@ -6,7 +6,7 @@
  * counted every acknowledged flow exactly once. Seeded: a failing seed replays the same faults.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeAdx } from './fake-adx.js';
@@ -82,6 +82,8 @@ interface Proc {
   /** How the run ended it, so that its exit can be judged. */
   endedBy: 'kill' | 'term' | 'lock' | null;
   out: string;
+  /** It answered /readyz 200: it had taken the spool. */
+  wasReady: boolean;
 }
 
 /** One client's bodies, each with the flows it completes (its last line may end in the next body). */
@@ -180,11 +182,14 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
 
   const env = (port: number): Record<string, string> => ({
     PATH: process.env.PATH ?? '',
-    NODE_OPTIONS: o.nodeOptions,
+    // Diagnosing (HUBBLE_ADX_TORTURE_LOG_LEVEL set): a process still running when it should not be
+    // is asked for Node's diagnostic report (pending handles and requests) before it is killed.
+    NODE_OPTIONS: process.env.HUBBLE_ADX_TORTURE_LOG_LEVEL ? `${o.nodeOptions} --report-on-signal --report-signal=SIGUSR2 --report-directory=${root}` : o.nodeOptions,
     NODE_NAME: 'torture-node',
     HUBBLE_ADX_SERVER__PORT: String(port),
     HUBBLE_ADX_SERVER__RETRY_AFTER_SECONDS: '1',
-    HUBBLE_ADX_LOG__LEVEL: 'warn',
+    // Raised (HUBBLE_ADX_TORTURE_LOG_LEVEL=info) to see what a failing process was doing.
+    HUBBLE_ADX_LOG__LEVEL: process.env.HUBBLE_ADX_TORTURE_LOG_LEVEL ?? 'warn',
     HUBBLE_ADX_SINK__TYPE: 'kusto',
     HUBBLE_ADX_SINK__KUSTO__CLUSTER_URL: adx.url,
     HUBBLE_ADX_SINK__KUSTO__DATABASE: 'hubble',
@@ -208,7 +213,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const spawnService = (): Proc => {
     const port = 20000 + Math.floor(Math.random() * 30000);
     const child = spawn(process.execPath, [CLI, 'serve'], { env: env(port), stdio: ['ignore', 'pipe', 'pipe'] });
-    const p: Proc = { child, port, endedBy: null, out: '', ready: Promise.resolve(false), exit: Promise.resolve({ code: null, signal: null }) };
+    const p: Proc = { child, port, endedBy: null, out: '', wasReady: false, ready: Promise.resolve(false), exit: Promise.resolve({ code: null, signal: null }) };
     child.stdout!.on('data', (d: Buffer) => (p.out = (p.out + d.toString()).slice(-20_000)));
     child.stderr!.on('data', (d: Buffer) => (p.out = (p.out + d.toString()).slice(-20_000)));
     p.exit = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
@@ -216,7 +221,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
         try {
-          if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return true;
+          if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return (p.wasReady = true);
         } catch {
           // not listening yet
         }
@@ -401,12 +406,25 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
         await sleep(traffic / 2);
         p.child.kill('SIGSTOP');
         p.endedBy = 'lock';
+        const owned = p.wasReady;
         current = spawnService();
         await current.ready;
         p.child.kill('SIGCONT');
-        const gone = await Promise.race([p.exit.then(() => true), sleep(8000).then(() => false)]);
+        // One that had the spool finds out at once; one frozen before it took the lock (even before
+        // it loaded its modules) finishes starting, then tries the lock for twice its stale time.
+        const bound = owned ? 8000 : 20_000;
+        const gone = await Promise.race([p.exit.then(() => true), sleep(bound).then(() => false)]);
         if (!gone) {
-          unexpectedExits.push(`pid ${p.child.pid}: still running 8 s after losing its spool lock\n${p.out.slice(-3000)}`);
+          let report = '';
+          if (process.env.HUBBLE_ADX_TORTURE_LOG_LEVEL) {
+            p.child.kill('SIGUSR2');
+            await sleep(1000);
+            report = readdirSync(root)
+              .filter((f) => f.startsWith('report.') && f.includes(`.${p.child.pid}.`))
+              .map((f) => readFileSync(join(root, f), 'utf8'))
+              .join('\n');
+          }
+          unexpectedExits.push(`pid ${p.child.pid}: still running ${bound / 1000} s after it was resumed (${owned ? 'it had the spool' : 'starting'}), another process having taken the spool\n${p.out.slice(-3000)}${report ? `\n${report}` : ''}`);
           p.child.kill('SIGKILL');
         }
       } else if (r < 0.3 && mounted) {

@@ -152,7 +152,7 @@ export class KustoSink implements Sink {
     const tableName = this.o.tableNames[table];
     const format = this.o.format === 'avro' ? 'avro' : 'multijson';
     const mapping = mappingName(tableName, this.o.format === 'avro' ? 'avro' : 'json');
-    const body = await gzip(this.payloadOf(batch), { level: this.o.gzipLevel ?? 6 });
+    const body = await gzip(this.payloadOf(batch), { level: this.o.gzipLevel ?? 3 });
     const stop = this.metrics.kustoRequestDuration.startTimer({ table, route });
     try {
       // The streaming ingestion REST call as the SDK's streaming client makes it (the client gzips

@@ -55,7 +55,7 @@ function engineUrlOf(clusterUrl: string): string {
 /**
  * azure-kusto-ingest (queued ingestion through blobs and queues, and the storage SDKs it brings) is
  * loaded only when a batch goes that way: streaming alone needs azure-kusto-data, and the idle
- * process is about 12 MB smaller without it (docs/benchmarks.md).
+ * process is smaller without it (docs/benchmarks.md).
  */
 let ingestModule: Promise<typeof import('azure-kusto-ingest')> | null = null;
 const loadIngest = () => (ingestModule ??= import('azure-kusto-ingest'));

@@ -48,17 +48,24 @@ async function scrape(port: number): Promise<string> {
 interface Phase {
   flows: number;
   cpuSeconds: number;
+  /** Of it, in the kernel (loopback TCP, spool writes and fdatasync). */
+  systemSeconds: number;
   gcSeconds: number;
   /** Of it, mark-compact (major) collections: what promotion costs. */
   majorGcSeconds: number;
   elapsed: number;
   refused: number;
+  /** Requests answered once spooled but made into rows later (read back from the spool). */
+  deferred: number;
+  requests: number;
 }
 
 interface Result {
   encoding: string;
   saturation: Phase;
   steady: Phase & { p50: string; p99: string; rate: number };
+  /** RSS once ready, before the first request (the modules loaded, nothing received). */
+  idleRss: number;
   peakRss: number;
   peakHeap: number;
   peakExternal: number;
@@ -106,7 +113,8 @@ async function runService(gzipBodies: boolean, templates: { buf: Buffer; offsets
   // HUBBLE_ADX_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the service.
   const nodeArgs = (process.env.HUBBLE_ADX_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const cmd = hasTaskset ? (['taskset', ['-c', '0', process.execPath, ...nodeArgs, CLI, 'serve']] as const) : ([process.execPath, [...nodeArgs, CLI, 'serve']] as const);
-  const child = spawn(cmd[0], [...cmd[1]], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // HUBBLE_ADX_BENCH_STDOUT=inherit shows what V8 prints there (--trace-gc and the like).
+  const child = spawn(cmd[0], [...cmd[1]], { env, stdio: ['ignore', process.env.HUBBLE_ADX_BENCH_STDOUT === 'inherit' ? 'inherit' : 'ignore', 'inherit'] });
   for (let i = 0; i < 100; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
@@ -115,6 +123,9 @@ async function runService(gzipBodies: boolean, templates: { buf: Buffer; offsets
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Idle: ready, a second to settle, nothing received yet.
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleRss = metricValue(await scrape(port), 'hubble_adx_process_resident_memory_bytes');
   let cursor = 0;
   const body = () => {
     const t = templates[cursor++ % templates.length]!;
@@ -138,6 +149,8 @@ async function runService(gzipBodies: boolean, templates: { buf: Buffer; offsets
     const counted0 = adx.counted;
     let accepted = 0;
     let refused = 0;
+    let deferred = 0;
+    let requests = 0;
     const started = Date.now();
     const end = started + seconds * 1000;
     const worker = async () => {
@@ -147,9 +160,12 @@ async function runService(gzipBodies: boolean, templates: { buf: Buffer; offsets
         const headers: Record<string, string> = { 'content-type': 'application/msgpack' };
         if (gzipBodies) headers['content-encoding'] = 'gzip';
         const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: b.buf, headers });
-        await res.arrayBuffer();
-        if (res.status === 200) accepted += b.flows;
-        else {
+        const answer = await res.text();
+        if (res.status === 200) {
+          accepted += b.flows;
+          requests++;
+          if (answer.includes('"deferred":true')) deferred++;
+        } else {
           refused++;
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -165,10 +181,13 @@ async function runService(gzipBodies: boolean, templates: { buf: Buffer; offsets
     return {
       flows: accepted,
       cpuSeconds: metricValue(after, 'hubble_adx_process_cpu_seconds_total') - metricValue(before, 'hubble_adx_process_cpu_seconds_total'),
+      systemSeconds: metricValue(after, 'hubble_adx_process_cpu_system_seconds_total') - metricValue(before, 'hubble_adx_process_cpu_system_seconds_total'),
       gcSeconds: metricSum(after, 'hubble_adx_nodejs_gc_duration_seconds_sum') - metricSum(before, 'hubble_adx_nodejs_gc_duration_seconds_sum'),
       majorGcSeconds: metricValue(after, 'hubble_adx_nodejs_gc_duration_seconds_sum', { kind: 'major' }) - metricValue(before, 'hubble_adx_nodejs_gc_duration_seconds_sum', { kind: 'major' }),
       elapsed,
       refused,
+      deferred,
+      requests,
       before,
       after,
     };
@@ -186,6 +205,7 @@ async function runService(gzipBodies: boolean, templates: { buf: Buffer; offsets
     encoding: gzipBodies ? 'gzip' : 'plain',
     saturation,
     steady: { ...steadyPhase, rate, p50: lagBetween(steadyPhase.before, steadyPhase.after, 0.5), p99: lagBetween(steadyPhase.before, steadyPhase.after, 0.99) },
+    idleRss,
     peakRss,
     peakHeap,
     peakExternal,
@@ -219,11 +239,11 @@ async function main() {
   const lineBytes = flowLines.reduce((n, l) => n + l.length + 1, 0) / flowLines.length;
   const results: Result[] = [];
   for (const enc of ENCODINGS) results.push(await runService(enc === 'gzip', templates));
-  console.log(`hubble-adx over HTTP: service ${hasTaskset ? 'pinned to CPU 0' : 'not pinned'}, ${CONCURRENCY} connections, ${PER_REQUEST} lines (${lineBytes.toFixed(0)} B per flow line) per msgpack request, ${SECONDS} s at saturation then ${Math.min(SECONDS, 15)} s at half of it; spool on, ADX format ${values.format}, NODE_OPTIONS ${process.env.HUBBLE_ADX_BENCH_NODE_OPTIONS ?? CONTAINER_NODE_OPTIONS}`);
+  console.log(`hubble-adx over HTTP (node ${process.version}): service ${hasTaskset ? 'pinned to CPU 0' : 'not pinned'}, ${CONCURRENCY} connections, ${PER_REQUEST} lines (${lineBytes.toFixed(0)} B per flow line) per msgpack request, ${SECONDS} s at saturation then ${Math.min(SECONDS, 15)} s at half of it; spool on, ADX format ${values.format}, NODE_OPTIONS ${process.env.HUBBLE_ADX_BENCH_NODE_OPTIONS ?? CONTAINER_NODE_OPTIONS}`);
   console.log(`JSON.parse floor of the same lines: ${floorUs.toFixed(1)} us per flow`);
   console.log('');
   const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
-  const cols = ['body', 'flows/s', 'us/flow', 'x floor', 'GC (major)', 'p50 lag', 'p99 lag', 'peak RSS MB', '503s'];
+  const cols = ['body', 'flows/s', 'us/flow', 'x floor', 'kernel', 'GC (major)', 'p50 lag', 'p99 lag', 'peak RSS MB', 'idle RSS', '503s', 'deferred'];
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(6) : c.padStart(12))).join(''));
   for (const r of results) {
     const s = r.saturation;
@@ -233,13 +253,16 @@ async function main() {
       (s.flows / s.elapsed).toFixed(0),
       us.toFixed(1),
       (us / floorUs).toFixed(1),
+      `${((s.systemSeconds / Math.max(s.cpuSeconds, 1e-9)) * 100).toFixed(0)}%`,
       `${((s.gcSeconds / Math.max(s.cpuSeconds, 1e-9)) * 100).toFixed(0)}% (${((s.majorGcSeconds / Math.max(s.cpuSeconds, 1e-9)) * 100).toFixed(0)}%)`,
       `<= ${r.steady.p50} s`,
       `<= ${r.steady.p99} s`,
       `${mb(r.peakRss)} (heap ${mb(r.peakHeap)}, ext ${mb(r.peakExternal)})`,
+      mb(r.idleRss),
       String(s.refused + r.steady.refused),
+      `${((s.deferred / Math.max(1, s.requests)) * 100).toFixed(0)}%`,
     ];
-    console.log(row.map((c, i) => (i === 0 ? c : c.padStart(i === 7 ? 26 : 12))).join(''));
+    console.log(row.map((c, i) => (i === 0 ? c : c.padStart(i === 8 ? 26 : 12))).join(''));
   }
   console.log('');
   console.log('us/flow: service CPU from the first request to ADX holding every accepted flow, over the flows; lag at half the saturation rate (batch.maxAgeMs 1000, target p99 <= 2 s).');

@@ -17,9 +17,6 @@ const isText = (v: unknown): v is string | number => typeof v === 'string' || ty
 const absent = (v: unknown): boolean => v === undefined || v === null;
 const str = (v: string | number): string | null => (typeof v === 'string' ? (v.length > 0 ? v : null) : String(v));
 
-/** Maps Leftovers made: the only ones it writes into. */
-const NODES = new WeakSet<object>();
-
 /**
  * Leftovers collector: every field a column does not take is kept under its original path in
  * AdditionalFlowData, so a field added by a future Cilium is stored, not lost; so is a value of a
@@ -28,6 +25,8 @@ const NODES = new WeakSet<object>();
  */
 class Leftovers {
   root: Obj | null = null;
+  /** The maps it made: the only ones it writes into (a handful per row, so a list). */
+  private nodes: object[] | null = null;
 
   put(path: Path, key: string, value: unknown): void {
     if (value === undefined) return;
@@ -37,7 +36,7 @@ class Leftovers {
       if (next === undefined) {
         next = this.node();
         node[seg] = next;
-      } else if (!NODES.has(next as object)) {
+      } else if (!this.nodes?.includes(next as object)) {
         throw new Error(`AdditionalFlowData already holds a value at ${path.join('.')}`);
       }
       node = next as Obj;
@@ -77,7 +76,7 @@ class Leftovers {
 
   private node(): Obj {
     const n = dataMap();
-    NODES.add(n);
+    (this.nodes ??= []).push(n);
     return n;
   }
 }

@@ -53,6 +53,18 @@ describe('the msgpack decoder keeps prototype keys as keys', () => {
     expect(ownAt(rec, ['nested', '__proto__', '0', '__proto__'])).toBe(4);
     expect(({} as Record<string, unknown>).a).toBeUndefined();
   });
+
+  it('a `__proto__` key deep in the last of many records is found as well; the name inside a string changes nothing', () => {
+    const plain = Array.from({ length: 50 }, (_, i) => ({ log: `line ${i} mentions "__proto__" in its text` }));
+    const last = JSON.parse('{"log":"x","k":[1,{"a":[{"__proto__":{"b":5}}]}]}') as Record<string, unknown>;
+    const decoded = decodeMsgpack(msgpackBody([...plain, last]), { maxItems: 100, maxValues: 10_000, maxEventBytes: 1 << 20 });
+    if ('tooMany' in decoded) throw new Error('refused');
+    expect(decoded.records).toHaveLength(51);
+    expect(decoded.records[3]!.record.log).toBe('line 3 mentions "__proto__" in its text');
+    const rec = decoded.records[50]!.record;
+    expect(ownAt(rec, ['k', '1', 'a', '0', '__proto__', 'b'])).toBe(5);
+    expect(ownAt(rec, ['k', '1', 'a', '0', '__proto_'])).toBeUndefined();
+  });
 });
 
 describe('no request can change Object.prototype (the service in this process)', () => {

@@ -2,9 +2,8 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { TokenCredential } from '@azure/identity';
-import {
-  CompressionType, DataFormat, IngestClient, IngestionProperties, StreamDescriptor, StreamingIngestClient,
-} from 'azure-kusto-ingest';
+import { Client as KustoClient } from 'azure-kusto-data';
+import type { IngestClient } from 'azure-kusto-ingest';
 import type { Metrics } from '../../metrics/index.js';
 import { mappingName, type RowOfTable, type TableKey } from '../../schema/index.js';
 import type { Sink, Verdict } from '../types.js';
@@ -42,6 +41,25 @@ function ingestUrlOf(o: KustoSinkOptions): string {
   return u.toString().replace(/\/$/, '');
 }
 
+/**
+ * The engine URL streaming requests go to: a configured data management URL (`ingest-…`) is
+ * corrected to its engine, as the SDK's streaming client does.
+ */
+function engineUrlOf(clusterUrl: string): string {
+  const u = new URL(clusterUrl);
+  if (!u.hostname.startsWith('ingest-')) return clusterUrl;
+  u.hostname = u.hostname.slice('ingest-'.length);
+  return u.toString().replace(/\/$/, '');
+}
+
+/**
+ * azure-kusto-ingest (queued ingestion through blobs and queues, and the storage SDKs it brings) is
+ * loaded only when a batch goes that way: streaming alone needs azure-kusto-data, and the idle
+ * process is smaller without it (docs/benchmarks.md).
+ */
+let ingestModule: Promise<typeof import('azure-kusto-ingest')> | null = null;
+const loadIngest = () => (ingestModule ??= import('azure-kusto-ingest'));
+
 /** A single row over the streaming request limit: no split helps, only another route or setting it aside. */
 class RowTooLarge extends Error {
   constructor(readonly bytes: number) {
@@ -59,7 +77,7 @@ class RowTooLarge extends Error {
 export class KustoSink implements Sink {
   readonly name = 'kusto';
   readonly routes: readonly string[];
-  private readonly streaming: StreamingIngestClient | null;
+  private readonly streaming: KustoClient | null;
   private queuedClient: IngestClient | null = null;
   private readonly deadLetters: DeadLetterFiles;
   private readonly measureTimer: NodeJS.Timeout;
@@ -69,7 +87,7 @@ export class KustoSink implements Sink {
     private readonly metrics: Metrics,
   ) {
     this.routes = o.mode === 'managed' ? ['streaming', 'queued'] : [o.mode];
-    this.streaming = o.mode === 'queued' ? null : new StreamingIngestClient(connectionFor(o.clusterUrl, o.credential));
+    this.streaming = o.mode === 'queued' ? null : new KustoClient(connectionFor(engineUrlOf(o.clusterUrl), o.credential));
     this.deadLetters = new DeadLetterFiles(o.deadLetterDirectory, o.deadLetterMaxBytes, (bytes, batches) => {
       metrics.deadLetterBytes.set(bytes);
       metrics.deadLetterBatches.set(batches);
@@ -131,18 +149,17 @@ export class KustoSink implements Sink {
   /** One request. */
   private async sendOne(batch: Batch, route: string): Promise<void> {
     const { table, rows } = batch;
-    const props = new IngestionProperties({
-      database: this.o.database,
-      table: this.o.tableNames[table],
-      format: this.o.format === 'avro' ? DataFormat.AVRO : DataFormat.MULTIJSON,
-      ingestionMappingReference: mappingName(this.o.tableNames[table], this.o.format === 'avro' ? 'avro' : 'json'),
-    });
-    const body = await gzip(this.payloadOf(batch), { level: this.o.gzipLevel ?? 6 });
+    const tableName = this.o.tableNames[table];
+    const format = this.o.format === 'avro' ? 'avro' : 'multijson';
+    const mapping = mappingName(tableName, this.o.format === 'avro' ? 'avro' : 'json');
+    const body = await gzip(this.payloadOf(batch), { level: this.o.gzipLevel ?? 3 });
     const stop = this.metrics.kustoRequestDuration.startTimer({ table, route });
     try {
-      // The SDK wants a Readable; the payload is gzipped here so its size on the wire is known.
-      const stream = new StreamDescriptor(Readable.from([body]), null, CompressionType.GZIP, body.length);
-      await (route === 'streaming' ? this.streaming!.ingestFromStream(stream, props) : this.queued().ingestFromStream(stream, props));
+      // The streaming ingestion REST call as the SDK's streaming client makes it (the client gzips
+      // nothing given a compressed stream): POST …/v1/rest/ingest/{db}/{table}?streamFormat=…&mappingName=…,
+      // Content-Encoding gzip; the body is sent as one buffer of known length.
+      if (route === 'streaming') await this.streaming!.executeStreamingIngest(this.o.database, tableName, body, format, mapping);
+      else await this.sendQueued(tableName, format, mapping, body);
     } catch (err) {
       stop({ result: 'error' });
       this.metrics.kustoBatches.inc({ table, route, result: this.classify(err).action });
@@ -155,9 +172,18 @@ export class KustoSink implements Sink {
     this.metrics.sinkLastSuccess.set({ table }, Date.now() / 1000);
   }
 
-  private queued(): IngestClient {
-    this.queuedClient ??= new IngestClient(connectionFor(ingestUrlOf(this.o), this.o.credential));
-    return this.queuedClient;
+  /** Queued ingestion: the gzipped payload as a blob, announced on the ingestion queue (azure-kusto-ingest). */
+  private async sendQueued(table: string, format: 'avro' | 'multijson', mapping: string, body: Buffer): Promise<void> {
+    const sdk = await loadIngest();
+    const client = (this.queuedClient ??= new sdk.IngestClient(connectionFor(ingestUrlOf(this.o), this.o.credential)));
+    const props = new sdk.IngestionProperties({
+      database: this.o.database,
+      table,
+      format: format === 'avro' ? sdk.DataFormat.AVRO : sdk.DataFormat.MULTIJSON,
+      ingestionMappingReference: mapping,
+    });
+    // The SDK wants a Readable; the payload is gzipped here so its size on the wire is known.
+    await client.ingestFromStream(new sdk.StreamDescriptor(Readable.from([body]), null, sdk.CompressionType.GZIP, body.length), props);
   }
 
   /**

@@ -1,3 +1,4 @@
+import * as zlib from 'node:zlib';
 import { brotliDecompress, gunzip, constants as zc } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import snappy from 'snappyjs';
@@ -66,11 +67,35 @@ function unbrotliBounded(body: Buffer, max: number): Promise<Decompressed> {
   });
 }
 
-function unzstdBounded(body: Buffer, max: number): Decompressed {
+type NativeZstdDecompress = (body: Buffer, options: { maxOutputLength: number }, callback: (err: Error | null, out: Buffer) => void) => void;
+
+/**
+ * Node's own zstd (libzstd, Node 22.15 and later: the image's Node 24) decodes on the thread pool
+ * with an output bound, as gzip does. Older Nodes (this project's Node 20 machines) use fzstd, which
+ * runs on the event loop and moves its whole window once per block: 80 KB of one-byte blocks over an
+ * 8 MiB window blocked the loop for 4 s. There, a body whose frames would move more than this is refused.
+ */
+const nativeZstd = (zlib as unknown as { zstdDecompress?: NativeZstdDecompress }).zstdDecompress;
+const FZSTD_WINDOW_SHIFT_BUDGET = 1024 * 1024 * 1024;
+
+function unzstdBounded(body: Buffer, max: number): Decompressed | Promise<Decompressed> {
   const declared = zstdDeclared(body);
   if (typeof declared === 'string') return corrupt('zstd', new Error(declared));
   if (declared.contentBytes > max) return tooLarge('zstd', max, `its frames declare ${declared.contentBytes} bytes`);
   if (declared.largestWindow > max) return tooLarge('zstd', max, `a frame asks for a ${declared.largestWindow}-byte window`);
+  if (nativeZstd) {
+    const decode = nativeZstd;
+    return new Promise((resolve) => {
+      decode(body, { maxOutputLength: max }, (err, out) => {
+        if (!err) return resolve({ ok: true, body: out });
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return resolve(tooLarge('zstd', max));
+        resolve(corrupt('zstd', err));
+      });
+    });
+  }
+  if (declared.windowShiftBytes > FZSTD_WINDOW_SHIFT_BUDGET) {
+    return tooLarge('zstd', max, `its frames hold more blocks over a larger window than Node ${process.versions.node} decodes on its event loop (Node 22.15 and later decode it)`);
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   let ended = false;

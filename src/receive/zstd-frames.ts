@@ -12,6 +12,8 @@ export interface ZstdDeclared {
   largestWindow: number;
   /** Sum of the content sizes frames declare (a frame may declare none). */
   contentBytes: number;
+  /** Sum over frames of blocks times window: what a decoder that shifts its window once per block moves. */
+  windowShiftBytes: number;
 }
 
 /** What the frames of `body` declare, or a reason why it is not a well-formed zstd body. */
@@ -20,6 +22,7 @@ export function zstdDeclared(body: Uint8Array): ZstdDeclared | string {
   let pos = 0;
   let largestWindow = 0;
   let contentBytes = 0;
+  let windowShiftBytes = 0;
   if (body.length < 4) return 'shorter than a zstd frame header';
   while (pos < body.length) {
     if (pos + 4 > body.length) return 'trailing bytes after the last frame';
@@ -56,7 +59,9 @@ export function zstdDeclared(body: Uint8Array): ZstdDeclared | string {
     else if (fcsBytes === 8) fcs = view.getUint32(pos, true) + view.getUint32(pos + 4, true) * 2 ** 32;
     pos += fcsBytes;
     if (singleSegment) window = fcs;
+    let blocks = 0;
     for (;;) {
+      blocks++;
       if (pos + 3 > body.length) return 'truncated block header';
       const bh = body[pos]! | (body[pos + 1]! << 8) | (body[pos + 2]! << 16);
       pos += 3;
@@ -72,6 +77,7 @@ export function zstdDeclared(body: Uint8Array): ZstdDeclared | string {
     if (checksum) pos += 4;
     largestWindow = Math.max(largestWindow, window);
     if (fcs > 0) contentBytes += fcs;
+    windowShiftBytes += blocks * window;
   }
-  return { largestWindow, contentBytes };
+  return { largestWindow, contentBytes, windowShiftBytes };
 }

@@ -126,3 +126,14 @@ export function manyEmptyObjects(n: number): HostileRequest {
 export function gzipTinyMsgpackValues(inflated: number): HostileRequest {
   return { name: `gzip of ${inflated} one-byte msgpack values`, body: gzipSync(Buffer.alloc(inflated, 0x01)), headers: { 'content-type': CONTENT_TYPE.msgpack, 'content-encoding': 'gzip' } };
 }
+
+/** One zstd frame with an 8 MiB window: a raw block holding `first`, then `blocks` one-byte RLE blocks of '\n'. */
+export function slowZstd(first: Buffer, blocks: number): Buffer {
+  // Frame header: no content size, not single segment, window descriptor 0x68 = 2^23 bytes.
+  const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x68])];
+  const raw = Buffer.alloc(3);
+  raw.writeUIntLE(first.length << 3, 0, 3); // raw block (type 0), not last
+  parts.push(raw, first);
+  for (let i = 0; i < blocks; i++) parts.push(Buffer.from([i === blocks - 1 ? 0x0b : 0x0a, 0, 0, 0x0a])); // RLE block of one '\n'
+  return Buffer.concat(parts);
+}

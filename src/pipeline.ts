@@ -17,7 +17,14 @@ export interface PipelineOptions {
   runKind?: RunInfo['kind'];
   /** The spool's lock was lost: this process must stop at once (the service exits non-zero). */
   fatal?: (err: Error) => void;
+  /**
+   * A turn to decode a request read back from the spool, `bytes` inflated, shared with the
+   * receiver's (released once its records are made into rows). None: decoded at once.
+   */
+  decodeTurn?: (bytes: number) => Promise<() => void>;
 }
+
+const NO_TURN_NEEDED = () => Promise.resolve(() => undefined);
 
 /**
  * The runtime, wired: receive → admission → spool → record queue → process → batch → retry chain →
@@ -81,6 +88,7 @@ export class Pipeline implements IngestTarget {
       replayedRows: (rows) => this.metrics.spoolReplayedRows.inc(rows),
       hasRoom: () => !this.overMemoryBounds(1),
       roomFreed: () => this.roomFreed(),
+      decodeTurn: this.opts.decodeTurn ?? NO_TURN_NEEDED,
       oldestPendingSeconds: (now) => this.oldestPendingSeconds(now),
     });
     this.core = core;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
-import { buildHealthServer, buildReceiver } from './receive/index.js';
+import { buildHealthServer, buildReceiver, InflightBytes } from './receive/index.js';
 import { createSink, type Sink } from './sink/index.js';
 
 export interface Service {
@@ -35,6 +35,9 @@ export interface ServiceOptions {
 export function createService(config: Config, opts: ServiceOptions = {}): Service {
   const metrics = opts.metrics ?? createMetrics();
   const logger = opts.logger ?? { level: config.log.level };
+  // Decoded bodies take heap whoever decodes them: the receiver, or the record queue reading a
+  // parked or replayed request back from the spool. One line of turns for both.
+  const decodeTurns = new InflightBytes(config.limits.maxInflightRequests, config.limits.maxInflightBytes, config.limits.maxWaitingBytes);
   const app = buildReceiver(
     {
       refuseReason: () => pipeline.refuseReason(),
@@ -50,12 +53,14 @@ export function createService(config: Config, opts: ServiceOptions = {}): Servic
       jsonDateKey: config.server.jsonDateKey,
       logger,
       healthRoutes: config.server.metricsPort === 0,
+      decodeTurns,
     },
   );
   const health = config.server.metricsPort === 0 ? null : buildHealthServer({ notReadyReason: () => pipeline.notReadyReason() }, metrics, logger);
   const pipeline = new Pipeline(config, metrics, opts.sink ?? createSink(config, metrics), app.log, {
     ...(opts.runKind ? { runKind: opts.runKind } : {}),
     ...(opts.fatal ? { fatal: opts.fatal } : {}),
+    decodeTurn: (bytes) => decodeTurns.wait(bytes),
   });
   let stopping: Promise<boolean> | null = null;
   return {

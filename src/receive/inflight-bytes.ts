@@ -1,5 +1,6 @@
 /**
- * The requests, and the bytes of their bodies once inflated, being decoded and made into rows at once. A decoded
+ * The requests, and the bytes of their bodies once inflated, being decoded and made into rows at
+ * once, by the receiver and by the record queue when it reads a request back from the spool. A decoded
  * body takes up to several times its text in the heap, so a few large bodies at once could take
  * the heap past its limit whatever each one's own bound: a request waits here for its turn (in
  * order) until its bytes fit, and is refused (503, Fluent Bit retries) when even the queue of
@@ -25,6 +26,16 @@ export class InflightBytes {
   acquire(bytes: number): Promise<() => void> | null {
     if (this.queue.length === 0 && this.fits(bytes)) return Promise.resolve(this.take(bytes));
     if (this.waiting + bytes > this.maxWaiting) return null;
+    this.waiting += bytes;
+    return new Promise((resolve) => this.queue.push({ bytes, go: () => resolve(this.take(bytes)) }));
+  }
+
+  /**
+   * The same turn for work that cannot be answered 503 (a parked or replayed request read back from
+   * the spool): it waits in the same line, whatever the line holds.
+   */
+  wait(bytes: number): Promise<() => void> {
+    if (this.queue.length === 0 && this.fits(bytes)) return Promise.resolve(this.take(bytes));
     this.waiting += bytes;
     return new Promise((resolve) => this.queue.push({ bytes, go: () => resolve(this.take(bytes)) }));
   }

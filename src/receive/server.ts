@@ -52,6 +52,8 @@ export interface ReceiverOptions {
   logger: FastifyServerOptions['logger'];
   /** Serve /metrics, /healthz and /readyz here too (no `server.metricsPort` of their own). */
   healthRoutes: boolean;
+  /** Turns to decode a body (limits.maxInflightRequests and maxInflightBytes), shared with the record queue. */
+  decodeTurns: InflightBytes;
 }
 
 type FormatLabel = BodyFormat | 'unknown';
@@ -133,7 +135,7 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     });
   }
 
-  const inflight = new InflightBytes(opts.limits.maxInflightRequests, opts.limits.maxInflightBytes, opts.limits.maxWaitingBytes);
+  const inflight = opts.decodeTurns;
 
   /** 503 with Retry-After: Fluent Bit keeps the chunk and sends it again soon. */
   const busyReply = (reply: import('fastify').FastifyReply, label: FormatLabel, reason: string) => {

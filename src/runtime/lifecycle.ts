@@ -35,6 +35,7 @@ export interface StartDeps {
   replayedRows(rows: number): void;
   hasRoom(): boolean;
   roomFreed(): Promise<void>;
+  decodeTurn(bytes: number): Promise<() => void>;
   oldestPendingSeconds(now: number): number;
 }
 
@@ -127,6 +128,7 @@ export async function start(d: StartDeps): Promise<Core> {
     sliceRecords: SLICE_RECORDS,
     hasRoom: d.hasRoom,
     roomFreed: d.roomFreed,
+    decodeTurn: d.decodeTurn,
     publish: d.publish,
     replayedRows: d.replayedRows,
     log: d.log,

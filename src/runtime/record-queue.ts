@@ -4,7 +4,7 @@ import { linePosition, type CoverageLedger, type LinePosition, type RunInfo, typ
 import type { Logger } from '../logger.js';
 import type { Counts, Processor, RowStamp } from '../process/index.js';
 import { addCounts, emptyCounts } from '../process/index.js';
-import { decodeBody, type BadPart, type BodyFormat, type Decoded } from '../receive/index.js';
+import { decompress, parseBody, type BadPart, type BodyFormat, type BodyResult, type Decoded } from '../receive/index.js';
 import type { RowOfTable, TableKey } from '../schema/index.js';
 import { markBefore, type Mark, type Receipt, type Spool } from '../spool/index.js';
 import type { Checkpoints } from './checkpoints.js';
@@ -59,6 +59,8 @@ export interface QueueDeps {
   hasRoom(): boolean;
   /** Resolves once there may be room again (a batch was delivered). */
   roomFreed(): Promise<void>;
+  /** A turn to decode `bytes` of body (the receiver's line): resolves with its release. */
+  decodeTurn(bytes: number): Promise<() => void>;
   publish(c: Counts): void;
   /** Rows made again from records an earlier run left. */
   replayedRows(rows: number): void;
@@ -230,9 +232,32 @@ export class RecordQueue {
     const d = this.d;
     const receipt = item.receipt;
     const position = receipt.position;
-    const decoded = item.live ? item.live.decoded : await this.readBack(receipt);
-    // Read back once: a request stopped in the middle keeps what it decoded for when it goes on.
-    if (decoded) item.live = { decoded };
+    let decoded: Decoded | null;
+    let release: (() => void) | null = null;
+    if (item.live) decoded = item.live.decoded;
+    else {
+      // Read back only with room to make its rows, and in the receiver's line of decode turns: a
+      // request decoded, then held while the sink was down, took heap no bound counted.
+      while (!d.hasRoom() && !this.stopped) await d.roomFreed();
+      if (this.stopped) return false;
+      const read = await this.readBack(receipt);
+      decoded = read?.decoded ?? null;
+      release = read?.release ?? null;
+    }
+    const turn = { release };
+    try {
+      return await this.makeDecoded(item, decoded, turn);
+    } finally {
+      turn.release?.();
+    }
+  }
+
+  /** `turn`: the decode turn of a request read back, which this may let go of and take again. */
+  private async makeDecoded(item: Extract<QueueItem, { kind: 'request' }>, first: Decoded | null, turn: { release: (() => void) | null }): Promise<boolean> {
+    const d = this.d;
+    const receipt = item.receipt;
+    const position = receipt.position;
+    let decoded = first;
     if (!decoded) {
       if (this.stopped) return false;
       receipt.made();
@@ -249,8 +274,23 @@ export class RecordQueue {
     let from = 0;
     do {
       if (!d.hasRoom()) {
+        // Read back: what it decoded, and its turn, are let go while it waits, and read again after.
+        if (turn.release) {
+          turn.release();
+          turn.release = null;
+          decoded = null;
+        }
         while (!d.hasRoom() && !this.stopped) await d.roomFreed();
         if (this.stopped) return false;
+        if (!decoded) {
+          const read = await this.readBack(receipt);
+          if (!read) {
+            if (this.stopped) return false;
+            break;
+          }
+          decoded = read.decoded;
+          turn.release = read.release;
+        }
       }
       const silent = from < countedUpTo;
       const foldedBefore = from < foldedUpTo;
@@ -343,7 +383,7 @@ export class RecordQueue {
   }
 
   /** A parked or replayed request, read back from the spool and decoded as the receiver would. */
-  private async readBack(receipt: Receipt): Promise<Decoded | null> {
+  private async readBack(receipt: Receipt): Promise<{ decoded: Decoded; release: () => void } | null> {
     const d = this.d;
     if (!d.spool) return null;
     for (;;) {
@@ -353,13 +393,20 @@ export class RecordQueue {
           d.log.error({ position: receipt.position }, 'a spool record is gone, or is not a request this version can read; it is let go');
           return null;
         }
-        const body = await decodeBody(req.body, req.format as BodyFormat, req.encoding || undefined, d.config.limits, d.config.server.jsonDateKey).catch(
-          (err: unknown) => ({ ok: false as const, error: { status: 400 as const, reason: 'undecodable_body', message: (err as Error).message } }),
-        );
-        if (body.ok) return body.decoded;
+        const refused = (err: unknown) => ({ ok: false as const, error: { status: 400 as const, reason: 'undecodable_body', message: (err as Error).message } });
+        const limits = d.config.limits;
+        const inflated = await decompress(req.body, req.encoding || undefined, limits.maxDecompressedBytes).catch(refused);
+        const release = await d.decodeTurn(inflated.ok ? inflated.body.length : req.body.length);
+        let body: BodyResult;
+        try {
+          body = inflated.ok ? parseBody(inflated.body, req.format as BodyFormat, limits, d.config.server.jsonDateKey) : inflated;
+        } catch (err) {
+          body = refused(err);
+        }
+        if (body.ok) return { decoded: body.decoded, release };
         // Refused now: an undecodable body kept to be set aside, or a tighter limit than when it came.
         const bad: BadPart = { reason: body.error.reason, message: body.error.message, raw: req.body.toString('base64') };
-        return { records: [], bad: [bad] };
+        return { decoded: { records: [], bad: [bad] }, release };
       } catch (err) {
         if (this.stopped) return null;
         d.log.error({ err, position: receipt.position }, 'could not read a spooled request back; trying again');

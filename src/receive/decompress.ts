@@ -67,7 +67,7 @@ function unbrotliBounded(body: Buffer, max: number): Promise<Decompressed> {
   });
 }
 
-type NativeZstdDecompress = (body: Buffer, options: { maxOutputLength: number }, callback: (err: Error | null, out: Buffer) => void) => void;
+type NativeZstdDecompress = (body: Buffer, options: { maxOutputLength: number; chunkSize: number }, callback: (err: Error | null, out: Buffer) => void) => void;
 
 /**
  * Node's own zstd (libzstd, Node 22.15 and later: the image's Node 24) decodes on the thread pool
@@ -86,7 +86,9 @@ function unzstdBounded(body: Buffer, max: number): Decompressed | Promise<Decomp
   if (nativeZstd) {
     const decode = nativeZstd;
     return new Promise((resolve) => {
-      decode(body, { maxOutputLength: max }, (err, out) => {
+      // One output chunk of the declared size when a frame states it, as for gzip (bounded either way).
+      const chunkSize = Math.max(MIN_CHUNK, Math.min(declared.contentBytes > 0 ? declared.contentBytes + 1 : body.length * 16, MAX_CHUNK, max));
+      decode(body, { maxOutputLength: max, chunkSize }, (err, out) => {
         if (!err) return resolve({ ok: true, body: out });
         if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return resolve(tooLarge('zstd', max));
         resolve(corrupt('zstd', err));

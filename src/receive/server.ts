@@ -5,6 +5,7 @@ import { credentialsOf, makeAuthCheck, type AuthSettings } from './auth.js';
 import { TokenFile } from './token-file.js';
 import { formatOf, parseBody, type BodyLimits, type BodyResult } from './body.js';
 import { InflightBytes } from './inflight-bytes.js';
+import { InflationSlots } from './inflation-slots.js';
 import type { BodyFormat, Decoded } from './types.js';
 import { decompress, normalizeEncoding } from './decompress.js';
 
@@ -136,6 +137,7 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
   }
 
   const inflight = opts.decodeTurns;
+  const inflations = new InflationSlots(opts.limits.maxInflightRequests);
 
   /** 503 with Retry-After: Fluent Bit keeps the chunk and sends it again soon. */
   const busyReply = (reply: import('fastify').FastifyReply, label: FormatLabel, reason: string) => {
@@ -165,9 +167,10 @@ export function buildReceiver(target: IngestTarget, metrics: Metrics, opts: Rece
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const encoding = normalizeEncoding(req.headers['content-encoding']);
     metrics.requestBytes.inc({ stage: 'wire' }, body.length);
-    const inflated = await decompress(body, encoding, opts.limits.maxDecompressedBytes).catch(
-      (err: unknown) => ({ ok: false as const, error: { status: 400 as const, reason: 'undecodable_body', message: `the body cannot be decoded: ${(err as Error).message}` } }),
-    );
+    const slot = await inflations.take();
+    const inflated = await decompress(body, encoding, opts.limits.maxDecompressedBytes)
+      .catch((err: unknown) => ({ ok: false as const, error: { status: 400 as const, reason: 'undecodable_body', message: `the body cannot be decoded: ${(err as Error).message}` } }))
+      .finally(slot);
     // Decoded records take heap: only so many bytes of them at once (the rest wait their turn).
     const turn = inflight.acquire(inflated.ok ? inflated.body.length : body.length);
     if (!turn) return busy(label, 'requests_in_flight');

@@ -274,11 +274,18 @@ export class RecordQueue {
     let from = 0;
     do {
       if (!d.hasRoom()) {
-        // Read back: what it decoded, and its turn, are let go while it waits, and read again after.
+        // A live request is answered now (deferred: it is in the spool) instead of holding its
+        // sender and its decode turn until room comes back, which in an ADX outage is when ADX does.
+        // What it decoded (and a read-back's turn) is let go while it waits, and read again after.
+        if (d.spool) {
+          item.done?.(null);
+          item.done = null;
+          item.live = null;
+          decoded = null;
+        }
         if (turn.release) {
           turn.release();
           turn.release = null;
-          decoded = null;
         }
         while (!d.hasRoom() && !this.stopped) await d.roomFreed();
         if (this.stopped) return false;

@@ -13,9 +13,9 @@ import { checkBody, childTarget, coverageProblems, coverageRows, inProcessTarget
 const SEED = 20261121;
 
 describe.each([
-  { name: 'in this process, live', make: () => inProcessTarget(false), runs: 100 },
+  { name: 'in this process, live', make: () => inProcessTarget(false), runs: 60 },
   { name: 'in this process, parked behind a blocked sink', make: () => inProcessTarget(true), runs: 40 },
-  { name: 'as the image runs it (child process, image NODE_OPTIONS), live', make: () => childTarget(), runs: 80 },
+  { name: 'as the image runs it (child process, image NODE_OPTIONS), live', make: () => childTarget(), runs: 40 },
 ])('hostile records, $name', ({ make, runs }) => {
   let target: Target;
   const statuses = new Map<number, number>();

@@ -210,8 +210,11 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     HUBBLE_ADX_SHUTDOWN__GRACE_MS: '2000',
   });
 
+  let nextPort = Math.floor(Math.random() * 10000);
   const spawnService = (): Proc => {
-    const port = 20000 + Math.floor(Math.random() * 30000);
+    // Ports of their own, in turn: below the kernel's ephemeral range and apart from the 20000-49999
+    // other tests pick at random (a port another test took made a start exit 1, EADDRINUSE).
+    const port = 10000 + (nextPort++ % 10000);
     const child = spawn(process.execPath, [CLI, 'serve'], { env: env(port), stdio: ['ignore', 'pipe', 'pipe'] });
     const p: Proc = { child, port, endedBy: null, out: '', wasReady: false, ready: Promise.resolve(false), exit: Promise.resolve({ code: null, signal: null }) };
     child.stdout!.on('data', (d: Buffer) => (p.out = (p.out + d.toString()).slice(-20_000)));

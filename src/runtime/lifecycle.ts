@@ -4,7 +4,7 @@ import type { Config } from '../config/index.js';
 import { CoverageLedger, UpstreamGaps, configHash, type RunInfo } from '../coverage/index.js';
 import type { Logger } from '../logger.js';
 import type { Counts, Processor } from '../process/index.js';
-import { Receipt, Spool, markBefore, type Hold, type Mark, type Recovered } from '../spool/index.js';
+import { Receipt, Spool, diskFull, markBefore, type Hold, type Mark, type Recovered } from '../spool/index.js';
 import { VERSION } from '../version.js';
 import { Checkpoints, type PipelineState } from './checkpoints.js';
 import { RecordQueue, type QueueDeps } from './record-queue.js';
@@ -163,10 +163,23 @@ export async function start(d: StartDeps): Promise<Core> {
         break;
     }
   }
-  const runReceipt = spool ? await spool.appendRun(run) : new Receipt(-1);
+  const runReceipt = spool ? await appendRunWhenRoom(spool, run, d.log) : new Receipt(-1);
   queue.push({ kind: 'run', receipt: runReceipt, run });
   queue.kick();
   return { spool, run, ledger, upstream, checkpoints, queue, recovered: records.length };
+}
+
+/** The run record, once the disk has room for it (a start on a full disk waits, answering 503, as a running process does). */
+async function appendRunWhenRoom(spool: Spool, run: RunInfo, log: Logger): Promise<Receipt> {
+  for (let warned = false; ; warned = true) {
+    try {
+      return await spool.appendRun(run);
+    } catch (err) {
+      if (!diskFull(err)) throw err;
+      if (!warned) log.warn({ err }, 'the spool\'s disk is full: the run starts once it has room (requests get 503 meanwhile)');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /** The later of two marks (a checkpoint never records less than the one the run resumed from). */

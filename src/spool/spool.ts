@@ -24,6 +24,12 @@ export class SpoolLostError extends Error {
   }
 }
 
+/** A write refused for want of room (the disk, or the user's quota, is full). */
+export function diskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 export interface SpoolOptions {
   directory: string;
   segmentBytes: number;
@@ -432,7 +438,17 @@ export class Spool implements Settlement {
     // Before this process creates a segment: what it read is all a later start may read of the others'.
     const read: Record<string, number> = Object.create(null) as Record<string, number>;
     for (const seg of this.segments.values()) read[basename(seg.path)] = seg.bytes;
-    await writeFence(dir, { epoch: this.epoch, segments: read });
+    // A disk still full at start: wait for room, as a running process does (requests get 503 meanwhile).
+    for (;;) {
+      try {
+        await writeFence(dir, { epoch: this.epoch, segments: read });
+        break;
+      } catch (err) {
+        if (!diskFull(err)) throw err;
+        if (this.lostAlready || !(await this.stillOwner())) throw new SpoolLostError(dir, `a later start took epoch ${this.epoch + 1} while this one waited for room`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     if (!(await this.stillOwner())) throw new SpoolLostError(dir, `a later start took epoch ${this.epoch + 1} while this one was recovering`);
     return out;
   }

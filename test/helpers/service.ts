@@ -65,13 +65,19 @@ export async function startService(overrides: DeepPartial<Config> = {}, sink?: S
   };
 }
 
+/**
+ * The rows the local sink has written so far. The service may be in the middle of appending a
+ * batch (in another process, or between two awaits): only newline-terminated lines are rows yet.
+ */
 export function readRows(dir: string, table: string): Record<string, unknown>[] {
   const files = readdirSync(dir).filter((f) => f.startsWith(`${table}-`) && f.endsWith('.jsonl')).sort();
-  return files.flatMap((f) =>
-    readFileSync(join(dir, f), 'utf8')
+  return files.flatMap((f) => {
+    const text = readFileSync(join(dir, f), 'utf8');
+    return text
+      .slice(0, text.lastIndexOf('\n') + 1)
       .split('\n')
       .filter((l) => l.length > 0)
-      .map((l) => JSON.parse(l) as Record<string, unknown>),
-  );
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  });
 }
 

@@ -33,6 +33,11 @@ export interface CheckpointDeps {
   coverageWindowClosed(): void;
   /** Where the record queue stands: what is counted so far. */
   mark(): Mark;
+  /**
+   * How far the flows folded so far reach. Behind `mark` while a backlog counted before a crash is
+   * folded again: a checkpoint taken then must not say that the rest of it is in aggregate rows.
+   */
+  foldMark(): Mark;
   /** Whether lines may be given up now (the queue has caught up: no piece of theirs waits in it). */
   expiryAllowed(): boolean;
   /** The spool is close to full: what only a checkpoint lets go (counted records) should go now. */
@@ -193,6 +198,7 @@ export class Checkpoints {
     const d = this.d;
     this.lastTakenAt = now;
     const mark = d.mark();
+    const foldMark = d.foldMark();
     const counting = d.ledger.countingWindow;
     const stamp = { receiverNode: d.run.nodeName, runId: counting?.s.run.runId ?? d.run.runId, coverageWindow: counting?.s.seq ?? null };
     // A line still waiting for pieces when the run stops is not given up: its pieces stay in the
@@ -208,7 +214,7 @@ export class Checkpoints {
     d.publish(out.counts);
     if (aggregates) {
       this.aggregationWindow = this.windowOf(now);
-      this.aggregatedAt = mark;
+      this.aggregatedAt = foldMark;
       this.aggregateEpoch++;
     }
     const coverage = this.crashRows.splice(0);

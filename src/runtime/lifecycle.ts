@@ -91,6 +91,8 @@ export async function start(d: StartDeps): Promise<Core> {
   let latest: Hold | null = null;
   for (const r of records) if (r.kind === 'checkpoint' && r.receipt.position === recovered!.checkpointPosition) latest = r.receipt.hold();
   let queue: RecordQueue | null = null;
+  const counted = recovered?.checkpoint?.mark ?? { position: 0, item: 0 };
+  const aggregated = state?.aggregated ?? counted;
   const checkpoints = new Checkpoints(
     {
       processor: d.processor,
@@ -102,7 +104,8 @@ export async function start(d: StartDeps): Promise<Core> {
       log: d.log,
       publish: d.publish,
       coverageWindowClosed: d.coverageWindowClosed,
-      mark: () => laterOf(queue!.mark, recovered?.checkpoint?.mark ?? null),
+      mark: () => laterOf(queue!.mark, counted),
+      foldMark: () => laterOf(queue!.mark, aggregated),
       expiryAllowed: () => queue!.idle,
       spoolPressed: () => spool !== null && spool.bytes >= config.spool.maxBytes * config.batch.resumeBelow,
       oldestPendingSeconds: d.oldestPendingSeconds,
@@ -113,7 +116,7 @@ export async function start(d: StartDeps): Promise<Core> {
       intervalMs: config.spool.checkpointIntervalMs,
     },
     latest,
-    state?.aggregated ?? recovered?.checkpoint?.mark ?? { position: 0, item: 0 },
+    aggregated,
     now,
   );
   const queueDeps: QueueDeps = {
@@ -134,8 +137,7 @@ export async function start(d: StartDeps): Promise<Core> {
     log: d.log,
   };
   const given = records.flatMap((r) => (r.kind === 'checkpoint' ? [{ mark: r.head.mark, keys: ((r.head.state as PipelineState | null)?.given ?? []).map((g) => g.key) }] : []));
-  const counted = recovered?.checkpoint?.mark ?? { position: 0, item: 0 };
-  queue = new RecordQueue(queueDeps, { counted, aggregated: state?.aggregated ?? counted, given });
+  queue = new RecordQueue(queueDeps, { counted, aggregated, given });
   // A checkpoint that gave lines up stays as long as any record that brought their pieces does.
   const byPosition = new Map<number, Receipt>(records.map((r) => [r.receipt.position, r.receipt]));
   for (const r of records) {
@@ -183,6 +185,6 @@ async function appendRunWhenRoom(spool: Spool, run: RunInfo, log: Logger): Promi
 }
 
 /** The later of two marks (a checkpoint never records less than the one the run resumed from). */
-function laterOf(a: Mark, b: Mark | null): Mark {
-  return b && markBefore(a, b) ? b : a;
+function laterOf(a: Mark, b: Mark): Mark {
+  return markBefore(a, b) ? b : a;
 }

@@ -61,7 +61,11 @@ export class FakeAdx {
   /** For queued ingestion: where .get ingestion resources points the SDK (Azurite). */
   storage: { blobContainerSas: string; queueSas: string } | null = null;
 
-  constructor() {
+  /**
+   * `keep`: for these tables, only these columns of each stored row (every column is still mapped
+   * and type-checked). A long torture run otherwise holds every column of a million rows.
+   */
+  constructor(private readonly keep: Readonly<Record<string, readonly string[]>> = {}) {
     for (const k of KEYS) {
       const name = TABLES[k].defaultName;
       this.rows.set(name, []);
@@ -213,7 +217,9 @@ export class FakeAdx {
       }
       out.push(row);
     }
-    this.rows.get(table)!.push(...out);
+    const kept = this.keep[table];
+    const stored = kept ? out.map((r) => Object.fromEntries(kept.map((c) => [c, r[c]]))) : out;
+    for (const r of stored) this.rows.get(table)!.push(r);
     return out.length;
   }
 

@@ -166,7 +166,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const rnd = prng(o.seed);
   const log = o.log ?? (() => undefined);
   const started = Date.now();
-  const adx = new FakeAdx();
+  const adx = new FakeAdx({ HubbleFlows: ['Uuid', 'Verdict', 'AggregatedFlows', 'RunId', 'CoverageWindow'] });
   await adx.start();
   const root = mkdtempSync(join(tmpdir(), 'hubble-adx-torture-'));
   const spoolRoot = join(root, 'spool-fs');

@@ -6,8 +6,9 @@
  *   (from then on its count is fixed), and counted out by the sink with `delivered`;
  * - holds: whatever else the record must outlive takes one (`hold`) and releases it once. A CRI
  *   line holding one of its pieces, the checkpoint that makes its counts and aggregates durable;
- * - other receipts: `keepUntil(other)` keeps it until `other` is settled; `piecesFor(decider)`
- *   too, and the spool is told of it before it is told of `decider` (the request that finished a
+ * - other receipts: `keepUntil(other)` keeps it until `other` is settled and reported (a checkpoint
+ *   that gave up a line, after the records that brought its pieces); `piecesFor(decider)` keeps it
+ *   until `decider` is settled, and the spool is told of it before it is told of `decider` (the request that finished a
  *   CRI line is let go only after the requests holding its first pieces, so that a crash never
  *   leaves the end of a line in the spool without its beginning).
  *
@@ -88,11 +89,16 @@ export class Receipt {
     };
   }
 
-  /** Keep this record until `other` is settled. */
+  /**
+   * Keep this record until `other` is settled, and report it to the spool after `other`: a
+   * checkpoint that gave up a line must outlive, on disk too, every record that brought a piece of
+   * it, or a crash between the two acknowledgements leaves pieces no checkpoint says were given up.
+   */
   keepUntil(other: Receipt): void {
     if (other === this) return;
     if (other.settledAlready) return;
     (other.dependents ??= []).push(this.hold());
+    (this.reportAfter ??= []).push(other);
   }
 
   /**

@@ -61,6 +61,31 @@ describe('receipts: a spooled record leaves the spool once its receipt settles',
     expect(late.settled).toBe(true);
   });
 
+  it('keepUntil: it is reported to the spool after the other, whichever settles last (a checkpoint that gave up a line, after the records that brought its pieces)', () => {
+    const l = ledger();
+    const source = new Receipt(1, l);
+    const checkpoint = new Receipt(2, l);
+    const rows = source.hold(); // the source's rows, delivered after the checkpoint's
+    checkpoint.keepUntil(source);
+    checkpoint.made();
+    source.made();
+    expect(l.settledAt).toEqual([]);
+    rows.release();
+    expect([source.settled, checkpoint.settled]).toEqual([true, true]);
+    expect(l.settledAt).toEqual([1, 2]);
+    // The checkpoint's own rows delivered last: reported when they are, still after the source.
+    const l2 = ledger();
+    const src = new Receipt(3, l2);
+    const cp = new Receipt(4, l2);
+    const cpRows = cp.hold();
+    cp.keepUntil(src);
+    cp.made();
+    src.made();
+    expect(l2.settledAt).toEqual([3]);
+    cpRows.release();
+    expect(l2.settledAt).toEqual([3, 4]);
+  });
+
   it('the pieces of a CRI line are kept until the request that finished it settles, and reported to the spool before it, whenever they settle', () => {
     const l = ledger();
     const piece = new Receipt(1, l);

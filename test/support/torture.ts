@@ -339,7 +339,11 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
       for (const r of adx.table('HubbleFlows')) if (r.AggregatedFlows !== null && r.AggregatedFlows !== undefined) folded.set(r.Uuid as string, Number(r.AggregatedFlows));
       return acknowledged.allowed.size - [...folded.values()].reduce((a, b) => a + b, 0) - sum(coverage(), 'FlowsSampledOut');
     };
-    const deadline = Date.now() + 30_000;
+    // A start with tight bounds makes a backlog into rows slowly: the check waits as long as rows
+    // keep arriving, and gives up 30 s after the last one (5 minutes at most).
+    const cap = Date.now() + 300_000;
+    let deadline = Date.now() + 30_000;
+    let arrived = -1;
     let missing = 0;
     let seen = 0;
     let allowed = 0;
@@ -349,7 +353,13 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
       for (const u of acknowledged.denied) if (!have.has(u)) missing++;
       seen = sum(coverage(), 'FlowsSeen');
       allowed = allowedMissing();
-      if ((missing === 0 && seen === flowsAcked() && allowed === 0) || Date.now() > deadline) break;
+      if (missing === 0 && seen === flowsAcked() && allowed === 0) break;
+      const rows = adx.table('HubbleFlows').length + adx.table('HubbleCoverage').length;
+      if (rows !== arrived) {
+        arrived = rows;
+        deadline = Math.min(cap, Math.max(deadline, Date.now() + 30_000));
+      }
+      if (Date.now() > deadline) break;
       await sleep(200);
     }
     report.checks++;

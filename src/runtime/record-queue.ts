@@ -213,6 +213,7 @@ export class RecordQueue {
         return true;
       case 'checkpoint': {
         const rows = await this.readRows(item.receipt);
+        if (!rows) return false;
         const now = Date.now();
         for (const [table, list] of Object.entries(rows) as [TableKey, unknown[]][]) {
           if (!Array.isArray(list) || list.length === 0) continue;
@@ -422,10 +423,25 @@ export class RecordQueue {
     }
   }
 
-  private async readRows(receipt: Receipt): Promise<Partial<Record<TableKey, unknown[]>>> {
-    const rows = this.d.spool ? await this.d.spool.readCheckpointRows(receipt).catch(() => null) : null;
-    if (!rows) this.d.log.error({ position: receipt.position }, 'the rows of a spooled checkpoint cannot be read; they are let go');
-    return rows ?? {};
+  /**
+   * A checkpoint's rows, read back. A read that fails (EMFILE, EIO) is tried again, as a request's
+   * is: its aggregates and coverage rows are counted nowhere else. Only a record that is gone or
+   * does not decode is let go. Null: stopped before it could be read (it stays for the next start).
+   */
+  private async readRows(receipt: Receipt): Promise<Partial<Record<TableKey, unknown[]>> | null> {
+    const spool = this.d.spool;
+    if (!spool) return {};
+    for (;;) {
+      try {
+        const rows = await spool.readCheckpointRows(receipt);
+        if (!rows) this.d.log.error({ position: receipt.position }, 'the rows of a spooled checkpoint are gone or cannot be decoded; they are let go');
+        return rows ?? {};
+      } catch (err) {
+        if (this.stopped) return null;
+        this.d.log.error({ err, position: receipt.position }, 'could not read a spooled checkpoint back; trying again');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   private countingStamp(at: Mark): RowStamp {

@@ -125,7 +125,9 @@ export class CoverageLedger {
       w = CoverageWindow.open(run, 0, run.startedAt, mark);
       this.windows.set(run.runId, w);
     }
-    if (w.s.records === 0 && w.s.seen === 0) w.s.from = mark;
+    // Counting starts here. A live window that counted only what was never spooled (requests of
+    // agent log lines alone, answered while the backlog was made) still has no place in the spool.
+    if (markBefore(mark, w.s.from)) w.s.from = mark;
     this.counting = run.runId;
     return row;
   }

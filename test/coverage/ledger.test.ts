@@ -36,6 +36,18 @@ describe('coverage ledger: which window counted a record', () => {
     expect(ledger.windowAt(at(300))).toEqual({ runId: 'run-a', seq: 3 });
   });
 
+  it('a live window that counted only requests never spooled before the backlog reached its run still counts from the run\'s start', () => {
+    const ledger = new CoverageLedger(60, run, null);
+    // Agent log lines alone, answered while an earlier run's backlog was made into rows.
+    ledger.liveWindow.add({ ...emptyCounts(), records: 3 });
+    ledger.crossRun(run, at(600));
+    ledger.count({ ...emptyCounts(), records: 1 });
+    ledger.closeLive(run.startedAt + 60_000, at(700), false, 0);
+    expect(ledger.windowAt(at(600))).toEqual({ runId: 'run-a', seq: 0 });
+    expect(ledger.windowAt(at(650))).toEqual({ runId: 'run-a', seq: 0 });
+    expect(ledger.windowAt(at(700))).toEqual({ runId: 'run-a', seq: 1 });
+  });
+
   it('trim forgets the ranges wholly before the oldest record left in the spool, and only those', () => {
     const ledger = ledgerWithWindows(3);
     ledger.trim(at(150));

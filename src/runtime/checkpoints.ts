@@ -12,8 +12,12 @@ export interface PipelineState {
   runId: string;
   seq: number;
   ledger: LedgerState;
-  /** Lines given up at this checkpoint, with the positions of the records that brought their pieces. */
-  given: { key: string; sources: number[] }[];
+  /**
+   * Lines given up at this checkpoint, with the positions of the records that brought their pieces
+   * and where the queue stood when they were given up (a checkpoint that failed is written with the
+   * next one, whose mark is later: the line was given up at its own). Absent: the checkpoint's mark.
+   */
+  given: { key: string; sources: number[]; mark?: Mark }[];
   /** What the export files' offsets have shown so far (see coverage/upstream-gaps.ts). */
   upstream: UpstreamState;
   /** Where the last aggregate rows were taken: every flow folded before it is in an aggregate row on disk. */
@@ -241,7 +245,7 @@ export class Checkpoints {
         ledger: d.ledger.snapshot(),
         upstream: d.upstream.snapshot(),
         aggregated: this.aggregatedAt,
-        given: out.given.map((g) => ({ key: g.key, sources: g.line.sources.map((s) => (s as Receipt).position) })),
+        given: out.given.map((g) => ({ key: g.key, sources: g.line.sources.map((s) => (s as Receipt).position), mark })),
       },
       rows,
       chunks: [...out.chunks, ...(cov?.chunks ?? [])],

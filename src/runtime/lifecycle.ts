@@ -136,7 +136,7 @@ export async function start(d: StartDeps): Promise<Core> {
     replayedRows: d.replayedRows,
     log: d.log,
   };
-  const given = records.flatMap((r) => (r.kind === 'checkpoint' ? [{ mark: r.head.mark, keys: ((r.head.state as PipelineState | null)?.given ?? []).map((g) => g.key) }] : []));
+  const given = records.flatMap((r) => (r.kind === 'checkpoint' ? ((r.head.state as PipelineState | null)?.given ?? []).map((g) => ({ mark: g.mark ?? r.head.mark, keys: [g.key] })) : []));
   queue = new RecordQueue(queueDeps, { counted, aggregated, given });
   // A checkpoint that gave lines up stays as long as any record that brought their pieces does.
   const byPosition = new Map<number, Receipt>(records.map((r) => [r.receipt.position, r.receipt]));

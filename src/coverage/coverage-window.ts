@@ -15,6 +15,11 @@ export interface RunInfo {
   previousRunEnd: 'clean' | 'crash' | 'none';
   /** When the run before it was last known to be alive (its spool lock's last refresh), when it crashed. */
   previousLastAlive: number | null;
+  /**
+   * The settings that decided its flows' outcomes (config/outcome-settings.ts): a later run that
+   * makes its records into rows again decides them the same way. Absent in runs of older versions.
+   */
+  outcomes?: unknown;
 }
 
 export type WindowEndReason = 'window' | 'stop' | 'crash';

@@ -18,6 +18,8 @@ export interface LedgerState {
   /** The run whose window records are counted into now. */
   counting: string | null;
   closed: Range[];
+  /** The outcome settings of the runs the closed ranges belong to (RunInfo.outcomes), by run. */
+  outcomes?: Record<string, unknown>;
 }
 
 /** Most closed ranges remembered; past it the oldest go (rows made again from them carry no window). */
@@ -35,6 +37,7 @@ export class CoverageLedger {
   private readonly windows = new Map<string, CoverageWindow>();
   private counting: string | null;
   private readonly closed: Range[];
+  private readonly outcomes: Map<string, unknown>;
 
   constructor(
     private readonly windowSeconds: number,
@@ -44,6 +47,7 @@ export class CoverageLedger {
     for (const w of restored?.windows ?? []) this.windows.set(w.run.runId, new CoverageWindow(structuredClone(w)));
     this.counting = restored?.counting ?? null;
     this.closed = [...(restored?.closed ?? [])];
+    this.outcomes = new Map(Object.entries(restored?.outcomes ?? {}));
     // The live run's first window opens now; it counts only once the backlog reaches the run's start.
     this.windows.set(liveRun.runId, CoverageWindow.open(liveRun, 0, liveRun.startedAt, { position: Number.MAX_SAFE_INTEGER, item: 0 }));
   }
@@ -166,20 +170,49 @@ export class CoverageLedger {
     return null;
   }
 
+  /**
+   * The outcome settings of the run whose window counted (or counts) the record at `mark`, as that
+   * run wrote them (RunInfo.outcomes); undefined when no window holds it.
+   */
+  outcomesAt(mark: Mark): unknown {
+    const w = this.windowAt(mark);
+    if (!w) return undefined;
+    const open = this.windows.get(w.runId);
+    return open ? open.s.run.outcomes : this.outcomes.get(w.runId);
+  }
+
   /** Forget ranges that end before `oldest` (no record before it is left in the spool). */
   trim(oldest: Mark): void {
     let n = 0;
     while (n < this.closed.length && !markBefore(oldest, this.closed[n]!.to)) n++;
-    if (n > 0) this.closed.splice(0, n);
+    if (n === 0) return;
+    this.closed.splice(0, n);
+    this.forgetOutcomes();
   }
 
   snapshot(): LedgerState {
-    return { windows: [...this.windows.values()].map((w) => structuredClone(w.s)), counting: this.counting, closed: [...this.closed] };
+    return {
+      windows: [...this.windows.values()].map((w) => structuredClone(w.s)),
+      counting: this.counting,
+      closed: [...this.closed],
+      outcomes: Object.fromEntries(this.outcomes),
+    };
   }
 
   private remember(w: CoverageWindow, to: Mark): void {
     if (!markBefore(w.s.from, to)) return;
     this.closed.push({ runId: w.s.run.runId, seq: w.s.seq, from: w.s.from, to });
-    if (this.closed.length > MAX_RANGES) this.closed.splice(0, this.closed.length - MAX_RANGES);
+    if (w.s.run.outcomes !== undefined) this.outcomes.set(w.s.run.runId, w.s.run.outcomes);
+    if (this.closed.length > MAX_RANGES) {
+      this.closed.splice(0, this.closed.length - MAX_RANGES);
+      this.forgetOutcomes();
+    }
+  }
+
+  /** The settings of runs no range belongs to any more. */
+  private forgetOutcomes(): void {
+    if (this.outcomes.size === 0) return;
+    const runs = new Set(this.closed.map((r) => r.runId));
+    for (const id of this.outcomes.keys()) if (!runs.has(id)) this.outcomes.delete(id);
   }
 }

@@ -1,13 +1,13 @@
 import type { FlowRow, IdentityRow } from '../schema/index.js';
-import { Aggregator, type AggregationOptions } from './aggregator.js';
+import type { AggregationOptions } from './aggregator.js';
 import { decisivePolicy } from './decisive-policy.js';
 import { entityOf, fqdns } from './entities.js';
 import { LabelFactsCache } from './label-facts.js';
-import { FlowFilters, type FlowFilterSpec } from './flow-filter.js';
+import type { FlowFilterSpec } from './flow-filter.js';
 import { IdentityCatalog, type EndpointLabels } from './identity-catalog.js';
 import { ipScope, NetworkNames } from './ip-scope.js';
 import { Pseudonymizer } from './pseudonymize.js';
-import { Sampler } from './sampler.js';
+import { OutcomeRules, type OutcomeOptions } from './outcome-rules.js';
 import { LabelBag, workloadFromPodName } from './workload.js';
 import { StartupError } from '../startup-error.js';
 
@@ -51,11 +51,12 @@ export type Outcome = 'kept' | 'filtered' | 'sampled_out' | 'aggregated';
  * catalog after everything that reads them.
  */
 export class Enricher {
-  private readonly filters: FlowFilters;
-  private readonly sampler: Sampler;
-  private readonly aggregator: Aggregator | null;
-  /** Allowed flows folded under overload (overload.mode aggregate-allowed), whatever aggregation says. */
-  private readonly overloadAggregator: Aggregator;
+  /** The outcome rules of this process's configuration. */
+  private readonly own: OutcomeRules;
+  /** The rules flows are decided by now: the own ones, or those of the earlier run that counts them. */
+  private rules: OutcomeRules;
+  /** Rules of earlier runs, by their settings, kept while in force or while they hold aggregate rows. */
+  private readonly earlier = new Map<string, OutcomeRules>();
   private readonly networks: NetworkNames;
   private readonly pseudonymizer: Pseudonymizer | null;
   private readonly labelFacts: LabelFactsCache;
@@ -63,10 +64,8 @@ export class Enricher {
 
   constructor(private readonly o: EnrichOptions) {
     // Each part checks its own settings; what it refuses names the key (one line at startup).
-    this.filters = configured('filters', () => new FlowFilters(o.filters.allowList, o.filters.denyList));
-    this.sampler = new Sampler(o.sampling.allowedOneIn);
-    this.aggregator = o.aggregation.enabled ? new Aggregator(o.aggregation) : null;
-    this.overloadAggregator = new Aggregator({ ...o.aggregation, verdicts: ['FORWARDED'] });
+    this.own = configured('filters', () => new OutcomeRules(o));
+    this.rules = this.own;
     this.networks = configured('enrich.networks', () => new NetworkNames(o.enrich.networks));
     const p = o.enrich.pseudonymize;
     this.pseudonymizer = p.enabled && p.key ? new Pseudonymizer(p.key) : null;
@@ -87,22 +86,52 @@ export class Enricher {
    * its request came), so a request made into rows again after a crash gets the same answers.
    */
   process(row: FlowRow, now = Date.now(), aggregateAllowed = false): Outcome {
+    const rules = this.rules;
     this.enrich(row);
-    if (this.filters.active && !this.filters.pass(row)) return 'filtered';
+    if (rules.filters.active && !rules.filters.pass(row)) return 'filtered';
     if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
-    if (!this.sampler.keep(row)) return 'sampled_out';
+    if (!rules.sampler.keep(row)) return 'sampled_out';
     this.catalog.observe(row, now);
-    return this.aggregatorFor(row, aggregateAllowed) ? 'aggregated' : 'kept';
+    return rules.aggregatorFor(row, aggregateAllowed) ? 'aggregated' : 'kept';
   }
 
   /** Fold a flow `process` called aggregated into its aggregate row. */
   absorb(row: FlowRow, aggregateAllowed = false): void {
-    this.aggregatorFor(row, aggregateAllowed)?.absorb(row);
+    this.rules.aggregatorFor(row, aggregateAllowed)?.absorb(row);
+  }
+
+  /**
+   * From now on, decide flows by these outcome settings (those of the run that counts the records
+   * that come next), or by this process's own (null). False: the settings are not valid now (a
+   * filter this version refuses); the own rules decide instead.
+   */
+  decideWith(settings: OutcomeOptions | null): boolean {
+    if (settings === null) {
+      this.rules = this.own;
+      return true;
+    }
+    const key = JSON.stringify(settings);
+    if (key === JSON.stringify(this.ownSettings())) {
+      this.rules = this.own;
+      return true;
+    }
+    let rules = this.earlier.get(key);
+    if (!rules) {
+      try {
+        rules = new OutcomeRules(settings);
+      } catch {
+        this.rules = this.own;
+        return false;
+      }
+      this.earlier.set(key, rules);
+    }
+    this.rules = rules;
+    return true;
   }
 
   /** Aggregate rows that can still be opened before aggregation.maxKeys: below a slice, take them first. */
   get aggregateRoom(): number {
-    return Math.min(this.aggregator?.room ?? Number.POSITIVE_INFINITY, this.overloadAggregator.room);
+    return this.rules.room;
   }
 
   /** HubbleIdentities rows for the identities that kept flows used, since the last call. */
@@ -112,15 +141,17 @@ export class Enricher {
 
   /** Every aggregate row held now; aggregation starts afresh. */
   takeAggregated(): FlowRow[] {
-    const rows = this.aggregator ? this.aggregator.take() : [];
-    for (const r of this.overloadAggregator.take()) rows.push(r);
+    const rows: FlowRow[] = [];
+    this.own.take(rows);
+    for (const [key, rules] of this.earlier) {
+      rules.take(rows);
+      if (rules !== this.rules) this.earlier.delete(key);
+    }
     return rows;
   }
 
-  private aggregatorFor(row: FlowRow, aggregateAllowed: boolean): Aggregator | null {
-    if (this.aggregator?.accepts(row)) return this.aggregator;
-    if (aggregateAllowed && this.overloadAggregator.accepts(row)) return this.overloadAggregator;
-    return null;
+  private ownSettings(): OutcomeOptions {
+    return { filters: this.o.filters, sampling: this.o.sampling, aggregation: this.o.aggregation };
   }
 
   private enrich(row: FlowRow): void {

@@ -1,5 +1,5 @@
 import type { ChunkWriter } from '../batch/index.js';
-import type { Config } from '../config/index.js';
+import type { Config, OutcomeSettings } from '../config/index.js';
 import { Enricher } from '../enrich/index.js';
 import { Extractor, type DeadLetter, type DecidedLine, type ExporterRecord, type PieceSource } from '../extract/index.js';
 import { boundedJson } from '../json-values.js';
@@ -86,6 +86,15 @@ export class Processor implements RowMaker {
       // loadConfig has checked that every key is a flows column.
       aggregation: { ...config.aggregation, key: config.aggregation.key as (keyof FlowRow)[] },
     });
+  }
+
+  /**
+   * Decide the flows that come next by the outcome settings of the run that counts them (null: this
+   * process's own). False: they are not valid now, and this process's own decide instead.
+   */
+  decideWith(settings: OutcomeSettings | null): boolean {
+    // The aggregation key was checked against the flows columns when the settings were read.
+    return this.enricher.decideWith(settings && { ...settings, aggregation: { ...settings.aggregation, key: settings.aggregation.key as (keyof FlowRow)[] } });
   }
 
   /** Records [from, to) of a request made into rows. */

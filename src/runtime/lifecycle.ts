@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Batcher } from '../batch/index.js';
-import type { Config } from '../config/index.js';
+import { outcomeSettingsOf, type Config } from '../config/index.js';
 import { CoverageLedger, UpstreamGaps, configHash, type RunInfo } from '../coverage/index.js';
 import type { Logger } from '../logger.js';
 import type { Counts, Processor } from '../process/index.js';
 import { Receipt, Spool, diskFull, markBefore, type Hold, type Mark, type Recovered } from '../spool/index.js';
 import { VERSION } from '../version.js';
 import { Checkpoints, type PipelineState } from './checkpoints.js';
+import { decideAsCounted } from './decide-as-counted.js';
 import { RecordQueue, type QueueDeps } from './record-queue.js';
 
 /** What exists once the pipeline has started: the spool taken, the run begun, the queue fed. */
@@ -77,6 +78,7 @@ export async function start(d: StartDeps): Promise<Core> {
     configHash: configHash(config),
     previousRunEnd: !recovered ? 'none' : stop ? 'clean' : recovered.usedBefore ? 'crash' : 'none',
     previousLastAlive: stop && typeof stop.stoppedAt === 'number' ? stop.stoppedAt : (recovered?.lastAlive ?? null),
+    outcomes: outcomeSettingsOf(config),
   };
   const state = (recovered?.checkpoint?.state ?? null) as PipelineState | null;
   const ledger = new CoverageLedger(config.coverage.windowSeconds, run, state?.ledger ?? null);
@@ -165,6 +167,10 @@ export async function start(d: StartDeps): Promise<Core> {
         break;
     }
   }
+  // What an earlier run left is decided as that run decided it (its counts are on disk); from the
+  // start of each later run in the spool, as that run did (RecordQueue), and from this run's, as this one does.
+  const first = records[0];
+  if (first) decideAsCounted(d.processor, ledger.outcomesAt({ position: first.receipt.position, item: 0 }), d.log);
   const runReceipt = spool ? await appendRunWhenRoom(spool, run, d.log) : new Receipt(-1);
   queue.push({ kind: 'run', receipt: runReceipt, run });
   queue.kick();

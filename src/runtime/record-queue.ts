@@ -8,6 +8,7 @@ import { decompress, parseBody, type BadPart, type BodyFormat, type BodyResult, 
 import type { RowOfTable, TableKey } from '../schema/index.js';
 import { markBefore, type Mark, type Receipt, type Spool } from '../spool/index.js';
 import type { Checkpoints } from './checkpoints.js';
+import { decideAsCounted } from './decide-as-counted.js';
 import { addRows, expectRows, handOff, keepPiecesUntil, sizeOf } from './hand-off.js';
 
 /** Tell the offsets tracker where the lines of records [from, to) lay (records without a position are skipped). */
@@ -197,6 +198,8 @@ export class RecordQueue {
         this.forgetGiven({ position, item: 0 });
         if (this.d.spool && markBefore({ position, item: 0 }, this.resume.counted)) {
           // Crossed before the checkpoint the spool resumed from: its window is in that checkpoint.
+          // What comes after it was decided by that run's settings.
+          decideAsCounted(this.d.processor, item.run.outcomes, this.d.log);
           item.receipt.made();
           return true;
         }
@@ -209,6 +212,7 @@ export class RecordQueue {
           // What the run before counted and folded (its last window, its aggregates) is written
           // before this run counts anything: aggregate rows never span runs.
           await this.d.checkpoints.take(Date.now(), false, true).catch(() => undefined);
+          decideAsCounted(this.d.processor, item.run.outcomes, this.d.log);
         }
         return true;
       case 'checkpoint': {

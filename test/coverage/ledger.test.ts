@@ -48,6 +48,22 @@ describe('coverage ledger: which window counted a record', () => {
     expect(ledger.windowAt(at(700))).toEqual({ runId: 'run-a', seq: 1 });
   });
 
+  it('the outcome settings of the run that counted a record are found after a restart, also once that run\'s start has left the spool', () => {
+    const a: RunInfo = { ...run, runId: 'run-a', outcomes: { sampling: { allowedOneIn: 1 } } };
+    const b: RunInfo = { ...run, runId: 'run-b', startedAt: run.startedAt + 60_000, outcomes: { sampling: { allowedOneIn: 10 } } };
+    const ledger = new CoverageLedger(60, b, null);
+    ledger.crossRun(a, at(0));
+    ledger.count({ ...emptyCounts(), records: 1 });
+    ledger.crossRun(b, at(100));
+    const restored = new CoverageLedger(60, { ...run, runId: 'run-c' }, structuredClone(ledger.snapshot()));
+    expect(restored.outcomesAt(at(50))).toEqual(a.outcomes);
+    expect(restored.outcomesAt(at(150))).toEqual(b.outcomes);
+    // Once no record of run-a is left in the spool, its settings are forgotten with its ranges.
+    restored.trim(at(120));
+    expect(restored.outcomesAt(at(50))).toBeUndefined();
+    expect(restored.snapshot().outcomes).toEqual({});
+  });
+
   it('trim forgets the ranges wholly before the oldest record left in the spool, and only those', () => {
     const ledger = ledgerWithWindows(3);
     ledger.trim(at(150));

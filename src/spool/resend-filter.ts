@@ -51,17 +51,28 @@ export class ResendFilter {
     this.live.set(key, (this.live.get(key) ?? 0) + 1);
   }
 
-  /** A record with this digest was delivered and leaves the spool: remembered for the window. */
-  delivered(key: string, now: number): void {
+  /**
+   * A record with this digest was delivered and leaves the spool: remembered for the window. The
+   * line returned is for `record`, which the spool calls before it writes the acknowledgement that
+   * lets the record go: a digest lost on a full disk, or in a crash between the two, would let a
+   * resend after the next start be made into rows (and counted) a second time.
+   */
+  delivered(key: string, now: number): string {
     const n = this.live.get(key) ?? 0;
     if (n <= 1) this.live.delete(key);
     else this.live.set(key, n - 1);
     const until = now + this.windowMs;
     this.remember(key, until);
     this.logLines++;
-    const line = `${key} ${until}\n`;
-    this.writing = this.writing.then(() => appendFile(this.logPath, line, { mode: 0o600 })).catch(() => undefined);
     if (this.logLines > 2 * this.recent.size + 1000) this.compact(now);
+    return `${key} ${until}\n`;
+  }
+
+  /** Append lines `delivered` returned to the log; rejects when they could not be written (tried again by the caller). */
+  record(lines: string): Promise<void> {
+    const done = this.writing.then(() => appendFile(this.logPath, lines, { mode: 0o600 }));
+    this.writing = done.catch(() => undefined);
+    return done;
   }
 
   get size(): number {

@@ -93,7 +93,8 @@ interface Segment {
   sealed: boolean;
 }
 
-type SettleEntry = { seg: Segment; offset: number } | { remove: Segment };
+/** An acknowledgement (with the digest line of a delivered body, written to the resend log first), or a segment to remove. */
+type SettleEntry = { seg: Segment; offset: number; digest: string | null } | { remove: Segment };
 
 interface Waiter {
   parts: Buffer[];
@@ -613,14 +614,15 @@ export class Spool implements Settlement {
   settled(receipt: Receipt): void {
     const position = receipt.position;
     const key = this.digests.get(position);
+    let digest: string | null = null;
     if (key !== undefined) {
       this.digests.delete(position);
-      this.resends.delivered(key, Date.now());
+      digest = this.resends.delivered(key, Date.now());
     }
     const seg = this.segments.get(segmentOf(position));
     if (!seg) return;
     seg.settled++;
-    this.noteSettled({ seg, offset: offsetOf(position) });
+    this.noteSettled({ seg, offset: offsetOf(position), digest });
     if (seg.sealed && seg.settled === seg.records) this.noteSettled({ remove: seg });
   }
 
@@ -653,23 +655,25 @@ export class Spool implements Settlement {
       // process killed after it returns keeps it; what a crash of the machine loses is the newest).
       let n = 0;
       let text = '\n';
+      let digests = '';
       for (; n < log.length; n++) {
         const e = log[n]!;
         if ('remove' in e || e.seg !== first.seg) break;
         text += ackLine(e.offset);
+        if (e.digest) digests += e.digest;
       }
-      if (this.segments.has(first.seg.seq)) {
-        try {
-          // A line a failed append cut short ends at the newline this one starts with.
-          await appendFile(ackPath(first.seg.path), text, { mode: 0o600 });
-        } catch {
-          this.settleRetry = setTimeout(() => {
-            this.settleRetry = null;
-            this.chore(() => this.writeSettled());
-          }, 1000);
-          this.settleRetry.unref();
-          return;
-        }
+      try {
+        // The digests first: a body resent after the next start must still be recognised once its
+        // record is gone. A line a failed append cut short ends at the newline the next starts with.
+        if (digests) await this.resends.record(`\n${digests}`);
+        if (this.segments.has(first.seg.seq)) await appendFile(ackPath(first.seg.path), text, { mode: 0o600 });
+      } catch {
+        this.settleRetry = setTimeout(() => {
+          this.settleRetry = null;
+          this.chore(() => this.writeSettled());
+        }, 1000);
+        this.settleRetry.unref();
+        return;
       }
       log.splice(0, n);
     }

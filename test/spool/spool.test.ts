@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,25 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     expect((await again.appendRequest(request('twin'))).resend).toBe(true);
     expect((await again.appendRequest(request('new'))).resend).toBeUndefined();
     await again.close();
+  });
+
+  it('the digest of a delivered body reaches the resend log before the acknowledgement that lets its record go: a kill -9 in between, or a log that cannot be written, never lets a resend be made into rows again', async () => {
+    const dir = tmp();
+    const s = await Spool.open(opts(dir), noHooks);
+    const r = await append(s, request('once'));
+    const log = join(dir, 'resends.log');
+    rmSync(log, { force: true });
+    mkdirSync(log); // the digest cannot be written (as on a full disk)
+    r.made();
+    await settle();
+    const ack = segmentFile(dir, 0).replace(/\.wal$/, '.ack');
+    expect(existsSync(ack) ? readFileSync(ack, 'utf8').trim() : '').toBe('');
+    // kill -9 now: the record is still in the spool, so Fluent Bit's resend is recognised.
+    const b = await reopen(dir);
+    expect(await recoveredNames(b)).toEqual(['once']);
+    expect((await b.appendRequest(request('once'))).resend).toBe(true);
+    await b.close();
+    void s;
   });
 
   it('a segment is deleted once sealed and every record in it settled; the active one never', async () => {

@@ -86,12 +86,26 @@ interface Proc {
   wasReady: boolean;
 }
 
+/** How one start is configured. */
+interface Variant {
+  tight: boolean;
+  aggregate: boolean;
+  oneIn: number;
+}
+
 /** One client's bodies, each with the flows it completes (its last line may end in the next body). */
 interface Body {
   data: Buffer;
   type: string;
   denied: string[];
   allowed: string[];
+}
+
+/** How one start is configured. */
+interface Variant {
+  tight: boolean;
+  aggregate: boolean;
+  oneIn: number;
 }
 
 /** One client's bodies, made as they are needed: each with the flows it completes (its last line may end in the next body). */
@@ -162,6 +176,24 @@ function tryMountTmpfs(dir: string, bytes: number): boolean {
   return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]).status === 0;
 }
 
+/**
+ * Allowed flows ADX accounts for: folded into aggregate rows (each row once, by Uuid), on rows of
+ * their own (a start with aggregation off), or counted as sampled out. Equal to the allowed flows
+ * answered 200 when none is lost and none is on two rows.
+ */
+function allowedAccounted(flows: readonly Record<string, unknown>[], coverage: readonly Record<string, unknown>[]): number {
+  const folded = new Map<string, number>();
+  const single = new Set<string>();
+  for (const r of flows) {
+    if (r.AggregatedFlows !== null && r.AggregatedFlows !== undefined) folded.set(r.Uuid as string, Number(r.AggregatedFlows));
+    else if (r.Verdict === 'FORWARDED') single.add(r.Uuid as string);
+  }
+  let n = single.size;
+  for (const v of folded.values()) n += v;
+  for (const c of coverage) n += Number(c.FlowsSampledOut ?? 0);
+  return n;
+}
+
 export async function torture(o: TortureOptions): Promise<TortureReport> {
   const rnd = prng(o.seed);
   const log = o.log ?? (() => undefined);
@@ -180,7 +212,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const procs: Proc[] = [];
   let current: Proc | null = null;
 
-  const env = (port: number, tight: boolean): Record<string, string> => ({
+  const env = (port: number, v: Variant): Record<string, string> => ({
     PATH: process.env.PATH ?? '',
     // Diagnosing (HUBBLE_ADX_TORTURE_LOG_LEVEL set): a process still running when it should not be
     // is asked for Node's diagnostic report (pending handles and requests) before it is killed.
@@ -200,9 +232,9 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     HUBBLE_ADX_SPOOL__SEGMENT_BYTES: String(256 * 1024),
     HUBBLE_ADX_SPOOL__LOCK_STALE_MS: '2000',
     HUBBLE_ADX_COVERAGE__WINDOW_SECONDS: '1',
-    HUBBLE_ADX_AGGREGATION__ENABLED: 'true',
+    HUBBLE_ADX_AGGREGATION__ENABLED: String(v.aggregate),
     HUBBLE_ADX_AGGREGATION__WINDOW_SECONDS: '1',
-    HUBBLE_ADX_SAMPLING__ALLOWED_ONE_IN: '2',
+    HUBBLE_ADX_SAMPLING__ALLOWED_ONE_IN: String(v.oneIn),
     HUBBLE_ADX_EXTRACT__PARTIAL_MAX_AGE_MS: '600000',
     HUBBLE_ADX_BATCH__MAX_AGE_MS: '100',
     HUBBLE_ADX_RETRY__MIN_DELAY_MS: '20',
@@ -212,17 +244,25 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     // requests' rows (a backlog is made into rows again in many stops for room) and one aggregate
     // row at a time (aggregates taken before every slice), so that crashes land in the middle of
     // a backlog being folded again.
-    ...(tight ? { HUBBLE_ADX_AGGREGATION__MAX_KEYS: '1', HUBBLE_ADX_BATCH__MAX_PENDING_ROWS: '60' } : {}),
+    ...(v.tight ? { HUBBLE_ADX_AGGREGATION__MAX_KEYS: '1', HUBBLE_ADX_BATCH__MAX_PENDING_ROWS: '60' } : {}),
   });
+  // Starts differ as after an operator's config change: aggregation off, or sampling 1 in 3 instead
+  // of 2, in one start of five each; a backlog an earlier start counted is made into rows by a
+  // start configured otherwise.
+  const variant = (): Variant => {
+    const v = { tight: rnd() < 0.3, aggregate: rnd() >= 0.2, oneIn: rnd() < 0.2 ? 3 : 2 };
+    if (v.tight) fault('tight_bounds');
+    if (!v.aggregate) fault('aggregation_off');
+    if (v.oneIn === 3) fault('sampling_1_in_3');
+    return v;
+  };
 
   let nextPort = Math.floor(Math.random() * 10000);
   const spawnService = (): Proc => {
     // Ports of their own, in turn: below the kernel's ephemeral range and apart from the 20000-49999
     // other tests pick at random (a port another test took made a start exit 1, EADDRINUSE).
     const port = 10000 + (nextPort++ % 10000);
-    const tight = rnd() < 0.3;
-    if (tight) fault('tight_bounds');
-    const child = spawn(process.execPath, [CLI, 'serve'], { env: env(port, tight), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'serve'], { env: env(port, variant()), stdio: ['ignore', 'pipe', 'pipe'] });
     const p: Proc = { child, port, endedBy: null, out: '', wasReady: false, ready: Promise.resolve(false), exit: Promise.resolve({ code: null, signal: null }) };
     child.stdout!.on('data', (d: Buffer) => (p.out = (p.out + d.toString()).slice(-20_000)));
     child.stderr!.on('data', (d: Buffer) => (p.out = (p.out + d.toString()).slice(-20_000)));
@@ -333,12 +373,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     };
     const sum = (rows: Record<string, unknown>[], k: string) => rows.reduce((s, r) => s + Number(r[k] ?? 0), 0);
     const flowsAcked = () => acknowledged.denied.size + acknowledged.allowed.size;
-    /** Allowed flows acknowledged but neither folded into an aggregate row (each counted once, by Uuid) nor sampled out. */
-    const allowedMissing = () => {
-      const folded = new Map<string, number>();
-      for (const r of adx.table('HubbleFlows')) if (r.AggregatedFlows !== null && r.AggregatedFlows !== undefined) folded.set(r.Uuid as string, Number(r.AggregatedFlows));
-      return acknowledged.allowed.size - [...folded.values()].reduce((a, b) => a + b, 0) - sum(coverage(), 'FlowsSampledOut');
-    };
+    const allowedMissing = () => acknowledged.allowed.size - allowedAccounted(adx.table('HubbleFlows'), coverage());
     // A start with tight bounds makes a backlog into rows slowly: the check waits as long as rows
     // keep arriving, and gives up 30 s after the last one (5 minutes at most).
     const cap = Date.now() + 300_000;
@@ -497,10 +532,6 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     const byWindow = new Map<string, Record<string, unknown>>();
     for (const r of adx.table('HubbleCoverage')) byWindow.set(`${r.RunId}/${r.WindowSequence}`, r);
     const coverage = [...byWindow.values()];
-    const aggregates = new Map<string, number>();
-    for (const r of rows) if (r.AggregatedFlows !== null && r.AggregatedFlows !== undefined) aggregates.set(r.Uuid as string, Number(r.AggregatedFlows));
-    const folded = [...aggregates.values()].reduce((a, b) => a + b, 0);
-    const sampledOut = coverage.reduce((s, r) => s + Number(r.FlowsSampledOut ?? 0), 0);
     report.bodiesAcknowledged = acknowledged.bodies;
     report.resendAnswers = acknowledged.resends;
     report.deniedAcknowledged = acknowledged.denied.size;
@@ -508,7 +539,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     report.flowsAcknowledged = acknowledged.denied.size + acknowledged.allowed.size;
     report.deniedRows = denied.length;
     report.duplicateRows = denied.length - new Set(denied).size;
-    report.allowedMissing = acknowledged.allowed.size - (folded + sampledOut);
+    report.allowedMissing = acknowledged.allowed.size - allowedAccounted(rows, coverage);
     report.coverageSeen = coverage.reduce((s, r) => s + Number(r.FlowsSeen ?? 0), 0);
     report.seconds = Math.round((Date.now() - started) / 100) / 10;
     await adx.stop();

@@ -58,7 +58,14 @@ const SPOOL_CUT: Record<Recovered['cut'][number]['reason'], string> = {
 export async function start(d: StartDeps): Promise<Core> {
   const config = d.config;
   if (config.spool.enabled) d.log.info({ directory: config.spool.directory }, 'taking the spool directory (a lock left by a process that died is taken over once it is spool.lockStaleMs old)');
-  const spool = config.spool.enabled ? await Spool.open({ ...config.spool }, { fsyncSeconds: d.fsyncSeconds }, Date.now()) : null;
+  let resendLogReported = 0;
+  const resendLogFailed = (err: unknown) => {
+    // Once a minute: it fails for every delivered request until someone fixes the file.
+    if (Date.now() - resendLogReported < 60_000) return;
+    resendLogReported = Date.now();
+    d.log.error({ err, file: `${config.spool.directory}/resends.log` }, 'the spool\'s resend log cannot be written: bodies Fluent Bit sends again after a restart may be made into rows twice until it can');
+  };
+  const spool = config.spool.enabled ? await Spool.open({ ...config.spool }, { fsyncSeconds: d.fsyncSeconds, resendLogFailed }, Date.now()) : null;
   if (spool) d.log.info({ epoch: spool.epochTaken, records: spool.recovered.records.length, cleanStop: spool.recovered.cleanStop !== null }, 'spool taken: what the previous run left is read');
   // The run begins once the spool is this process's (after the wait for a dead process's lock).
   const now = Date.now();

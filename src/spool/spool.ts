@@ -49,6 +49,8 @@ export interface SpoolHooks {
   fsyncSeconds(s: number): void;
   /** Create a new segment file (exclusively, 0600); replaced in tests to make writes fail part-way. */
   createSegment?(path: string): Promise<SegmentFile>;
+  /** The resend log could not be written for another reason than a full disk (the records went anyway). */
+  resendLogFailed?(err: unknown): void;
 }
 
 // Appending (O_APPEND): after a failed write is cut back, the next lands at the new end, not where the failed one stopped.
@@ -665,7 +667,7 @@ export class Spool implements Settlement {
       try {
         // The digests first: a body resent after the next start must still be recognised once its
         // record is gone. A line a failed append cut short ends at the newline the next starts with.
-        if (digests) await this.resends.record(`\n${digests}`);
+        if (digests) await this.recordDigests(`\n${digests}`);
         if (this.segments.has(first.seg.seq)) await appendFile(ackPath(first.seg.path), text, { mode: 0o600 });
       } catch {
         this.settleRetry = setTimeout(() => {
@@ -676,6 +678,21 @@ export class Spool implements Settlement {
         return;
       }
       log.splice(0, n);
+    }
+  }
+
+  /**
+   * A full disk holds the acknowledgements back with the digests (neither can be written; both go
+   * once there is room). Any other failure of the resend log (it is a directory, it is not ours)
+   * would hold every acknowledgement back for good and fill the spool: it is reported, and the
+   * records go, at the cost of a duplicate should Fluent Bit resend one of those bodies after a restart.
+   */
+  private async recordDigests(lines: string): Promise<void> {
+    try {
+      await this.resends.record(lines);
+    } catch (err) {
+      if (diskFull(err)) throw err;
+      this.hooks.resendLogFailed?.(err);
     }
   }
 

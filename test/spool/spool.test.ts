@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Spool, SpoolLostError, digestOf, keptBody, type Receipt, type SpooledRequest } from '../../src/spool/index.js';
+import { ResendFilter } from '../../src/spool/resend-filter.js';
 import type { SegmentFile } from '../../src/spool/spool.js';
 
 const opts = (directory: string, segmentBytes = 1024 * 1024) => ({ directory, segmentBytes, maxBytes: 64 * 1024 * 1024, resendWindowSeconds: 600, resendMaxEntries: 1000, lockStaleMs: 2000 });
@@ -101,23 +102,40 @@ describe('spool: the write-ahead log owns its lifecycle', () => {
     await again.close();
   });
 
-  it('the digest of a delivered body reaches the resend log before the acknowledgement that lets its record go: a kill -9 in between, or a log that cannot be written, never lets a resend be made into rows again', async () => {
+  it('the digest of a delivered body reaches the resend log before the acknowledgement that lets its record go: on a full disk, a kill -9 in between never lets a resend be made into rows again', async () => {
     const dir = tmp();
     const s = await Spool.open(opts(dir), noHooks);
     const r = await append(s, request('once'));
-    const log = join(dir, 'resends.log');
-    rmSync(log, { force: true });
-    mkdirSync(log); // the digest cannot be written (as on a full disk)
+    const full = vi.spyOn(ResendFilter.prototype, 'record').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
     r.made();
     await settle();
     const ack = segmentFile(dir, 0).replace(/\.wal$/, '.ack');
     expect(existsSync(ack) ? readFileSync(ack, 'utf8').trim() : '').toBe('');
+    full.mockRestore();
     // kill -9 now: the record is still in the spool, so Fluent Bit's resend is recognised.
     const b = await reopen(dir);
     expect(await recoveredNames(b)).toEqual(['once']);
     expect((await b.appendRequest(request('once'))).resend).toBe(true);
     await b.close();
     void s;
+  });
+
+  it('a resend log that cannot be written for another reason holds no acknowledgement back: the failure is reported and the spool empties', async () => {
+    const dir = tmp();
+    const failures: unknown[] = [];
+    const s = await Spool.open(opts(dir, 4096), { fsyncSeconds: () => undefined, resendLogFailed: (err) => failures.push(err) });
+    const log = join(dir, 'resends.log');
+    rmSync(log, { force: true });
+    mkdirSync(log); // EISDIR at every append, for good
+    const receipts: Receipt[] = [];
+    for (let i = 0; i < 20; i++) receipts.push(await append(s, { ...request(`r${i}`), body: randomBytes(1024) }));
+    for (const r of receipts) r.made();
+    await settle();
+    expect(failures.length).toBeGreaterThan(0);
+    expect((failures[0] as NodeJS.ErrnoException).code).toBe('EISDIR');
+    // Every sealed segment settled and went (the active one, if any, is all that is left).
+    expect(walFiles(dir).length).toBeLessThanOrEqual(1);
+    await s.close();
   });
 
   it('a segment is deleted once sealed and every record in it settled; the active one never', async () => {

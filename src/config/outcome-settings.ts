@@ -3,17 +3,31 @@ import { TABLES } from '../schema/index.js';
 import { configSchema, type Config } from './schema.js';
 
 /**
- * The settings that decide what becomes of a flow (filtered, sampled out, kept, aggregated). A
- * record is decided by those of the run that counts it, also when a later run, configured
- * otherwise, makes it into rows again after a crash or a stop: its counts are already on disk, and
- * its rows must match them.
+ * The settings that decide what becomes of a flow (filtered, sampled out, kept, aggregated): the
+ * filters, sampling and aggregation, and the enrichment that makes columns filters read (FQDNs,
+ * workloads). A record is decided by those of the run that counts it, also when a later run,
+ * configured otherwise, makes it into rows again after a crash or a stop: its counts are already
+ * on disk, and its rows must match them.
  */
-export type OutcomeSettings = Pick<Config, 'filters' | 'sampling' | 'aggregation'>;
+export type OutcomeSettings = Pick<Config, 'filters' | 'sampling' | 'aggregation'> & {
+  /** Absent in what the first version that wrote outcome settings wrote: this process's own then. */
+  enrich?: { entities: boolean; workloads: boolean } | undefined;
+};
 
-const outcomeSchema = z.object({ filters: configSchema.shape.filters, sampling: configSchema.shape.sampling, aggregation: configSchema.shape.aggregation });
+const outcomeSchema = z.object({
+  filters: configSchema.shape.filters,
+  sampling: configSchema.shape.sampling,
+  aggregation: configSchema.shape.aggregation,
+  enrich: z.object({ entities: z.boolean(), workloads: z.boolean() }).optional(),
+});
 
-export function outcomeSettingsOf(config: OutcomeSettings): OutcomeSettings {
-  return { filters: config.filters, sampling: config.sampling, aggregation: config.aggregation };
+export function outcomeSettingsOf(config: Pick<Config, 'filters' | 'sampling' | 'aggregation' | 'enrich'>): OutcomeSettings {
+  return {
+    filters: config.filters,
+    sampling: config.sampling,
+    aggregation: config.aggregation,
+    enrich: { entities: config.enrich.entities, workloads: config.enrich.workloads },
+  };
 }
 
 /** Settings a run wrote into the spool, read back: null when they are absent (an older version) or not valid now. */

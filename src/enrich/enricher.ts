@@ -46,7 +46,7 @@ export type Outcome = 'kept' | 'filtered' | 'sampled_out' | 'aggregated';
 /**
  * The stage between normalize and the spool: adds the columns that answer audit questions (the
  * deciding policy, what each endpoint is, who owns it, where an address is), then applies the
- * configured filters, pseudonymization, sampling and aggregation, in that order (filters see raw
+ * configured filters, sampling, pseudonymization and aggregation, in that order (filters and sampling see raw
  * values; aggregation groups what is left). Endpoint labels of what is kept go to the identity
  * catalog after everything that reads them.
  */
@@ -87,10 +87,12 @@ export class Enricher {
    */
   process(row: FlowRow, now = Date.now(), aggregateAllowed = false): Outcome {
     const rules = this.rules;
-    this.enrich(row);
+    this.enrich(row, rules);
     if (rules.filters.active && !rules.filters.pass(row)) return 'filtered';
-    if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
+    // Sampled by the addresses as they came: which flows are kept must not depend on the
+    // pseudonymization key (a record made into rows again after a key change is decided the same way).
     if (!rules.sampler.keep(row)) return 'sampled_out';
+    if (this.pseudonymizer) this.pseudonymize(row, this.pseudonymizer);
     this.catalog.observe(row, now);
     return rules.aggregatorFor(row, aggregateAllowed) ? 'aggregated' : 'kept';
   }
@@ -105,11 +107,12 @@ export class Enricher {
    * that come next), or by this process's own (null). False: the settings are not valid now (a
    * filter this version refuses); the own rules decide instead.
    */
-  decideWith(settings: OutcomeOptions | null): boolean {
-    if (settings === null) {
+  decideWith(given: (Omit<OutcomeOptions, 'enrich'> & { enrich?: OutcomeOptions['enrich'] | undefined }) | null): boolean {
+    if (given === null) {
       this.rules = this.own;
       return true;
     }
+    const settings: OutcomeOptions = { filters: given.filters, sampling: given.sampling, aggregation: given.aggregation, enrich: given.enrich ?? this.ownSettings().enrich };
     const key = JSON.stringify(settings);
     if (key === JSON.stringify(this.ownSettings())) {
       this.rules = this.own;
@@ -151,10 +154,10 @@ export class Enricher {
   }
 
   private ownSettings(): OutcomeOptions {
-    return { filters: this.o.filters, sampling: this.o.sampling, aggregation: this.o.aggregation };
+    return { filters: this.o.filters, sampling: this.o.sampling, aggregation: this.o.aggregation, enrich: { entities: this.o.enrich.entities, workloads: this.o.enrich.workloads } };
   }
 
-  private enrich(row: FlowRow): void {
+  private enrich(row: FlowRow, rules: OutcomeRules): void {
     const e = this.o.enrich;
     if (e.decisivePolicy) {
       const p = decisivePolicy(row);
@@ -166,14 +169,14 @@ export class Enricher {
     }
     const src = this.labelFacts.of(row.SourceIdentity, row.SourceLabels);
     const dst = this.labelFacts.of(row.DestinationIdentity, row.DestinationLabels);
-    if (e.entities) {
+    if (rules.entities) {
       row.SourceEntity = entityOf(src.entity, row.SourceIdentity, row.SourcePodName, row.SourceClusterName, row.Cluster);
       row.DestinationEntity = entityOf(dst.entity, row.DestinationIdentity, row.DestinationPodName, row.DestinationClusterName, row.Cluster);
       row.DestinationFqdns = fqdns(row.DestinationNames, dst.fqdnLabels);
       row.SourceCidrGroups = src.cidrGroups;
       row.DestinationCidrGroups = dst.cidrGroups;
     }
-    if (e.workloads) {
+    if (rules.workloads) {
       if (row.SourceWorkload === null && row.SourcePodName !== null) {
         const w = workloadFromPodName(row.SourcePodName);
         if (w) [row.SourceWorkload, row.SourceWorkloadKind] = [w.name, w.kind];

@@ -7,10 +7,13 @@ export interface OutcomeOptions {
   filters: { allowList: readonly FlowFilterSpec[]; denyList: readonly FlowFilterSpec[] };
   sampling: { allowedOneIn: number };
   aggregation: AggregationOptions & { enabled: boolean };
+  /** The enrichment whose columns filters read: FQDNs (entities) and workloads. */
+  enrich: { entities: boolean; workloads: boolean };
 }
 
 /**
- * What decides a flow's outcome under one configuration: the filters, the sampler, and the
+ * What decides a flow's outcome under one configuration: the enrichment filters read, the filters,
+ * the sampler, and the
  * aggregators its allowed flows are folded into (aggregation's, and overload's, which folds
  * allowed flows of requests that came under pressure whatever aggregation says). Throws when the
  * filters are not valid.
@@ -18,12 +21,16 @@ export interface OutcomeOptions {
 export class OutcomeRules {
   readonly filters: FlowFilters;
   readonly sampler: Sampler;
+  readonly entities: boolean;
+  readonly workloads: boolean;
   private readonly aggregator: Aggregator | null;
   private readonly overloadAggregator: Aggregator;
 
   constructor(o: OutcomeOptions) {
     this.filters = new FlowFilters(o.filters.allowList, o.filters.denyList);
     this.sampler = new Sampler(o.sampling.allowedOneIn);
+    this.entities = o.enrich.entities;
+    this.workloads = o.enrich.workloads;
     this.aggregator = o.aggregation.enabled ? new Aggregator(o.aggregation) : null;
     this.overloadAggregator = new Aggregator({ ...o.aggregation, verdicts: ['FORWARDED'] });
   }

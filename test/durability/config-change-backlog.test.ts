@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REQUESTS = 10;
 const PER_VERDICT = 10;
 
-function request(i: number): Buffer {
+function request(i: number, publicDestinations: boolean): Buffer {
   const records: Record<string, unknown>[] = [];
   for (let f = 0; f < 2 * PER_VERDICT; f++) {
     const denied = f % 2 === 0;
@@ -25,7 +25,7 @@ function request(i: number): Buffer {
       uuid: `${denied ? 'denied' : 'allowed'}-${i}-${f}`,
       verdict: denied ? 'DROPPED' : 'FORWARDED',
       ...(denied ? { drop_reason_desc: 'POLICY_DENIED' } : {}),
-      IP: { source: `10.0.${i}.${f}`, destination: '10.0.0.2', ipVersion: 'IPv4' },
+      IP: { source: `10.0.${i}.${f}`, destination: publicDestinations ? `8.8.${i}.${f}` : '10.0.0.2', ipVersion: 'IPv4' },
       l4: { TCP: { source_port: 40000 + f, destination_port: 443 } },
       source: { namespace: 'shop', pod_name: 'web' },
       destination: { namespace: 'db', pod_name: 'pg-0' },
@@ -37,6 +37,8 @@ function request(i: number): Buffer {
 
 const ON = { HUBBLE_ADX_AGGREGATION__ENABLED: 'true', HUBBLE_ADX_AGGREGATION__WINDOW_SECONDS: '3600' };
 const OFF = { HUBBLE_ADX_AGGREGATION__ENABLED: 'false' };
+const SAMPLE_4 = { HUBBLE_ADX_SAMPLING__ALLOWED_ONE_IN: '4' };
+const PSEUDONYMIZE = { HUBBLE_ADX_ENRICH__PSEUDONYMIZE__ENABLED: 'true', HUBBLE_ADX_ENRICH__PSEUDONYMIZE__KEY: 'k'.repeat(40) };
 
 describe('a configuration change across a stop or a crash, with rows still to deliver', () => {
   let adx: FakeAdx;
@@ -77,14 +79,16 @@ describe('a configuration change across a stop or a crash, with rows still to de
     { change: 'sampling raised to 1 in 10', before: OFF, after: { ...OFF, HUBBLE_ADX_SAMPLING__ALLOWED_ONE_IN: '10' }, end: 'SIGTERM' },
     { change: 'aggregation turned on', before: OFF, after: ON, end: 'SIGKILL' },
     { change: 'aggregation turned off', before: ON, after: OFF, end: 'SIGKILL' },
-  ] as const)('$change, after a $end while ADX was down: every flow counted kept is in exactly one row, every one counted aggregated in an aggregate row', async ({ before, after, end }) => {
+    { change: 'pseudonymization turned on, sampling 1 in 4', before: { ...OFF, ...SAMPLE_4 }, after: { ...OFF, ...SAMPLE_4, ...PSEUDONYMIZE }, end: 'SIGKILL' },
+  ] as const)('$change, after a $end while ADX was down: every flow counted kept is in exactly one row, every one counted aggregated in an aggregate row', async ({ change, before, after, end }) => {
+    const publicDestinations = change.startsWith('pseudonymization');
     adx.reset();
     const dir = mkdtempSync(join(root, 'case-'));
     adx.down = true;
     const first = await spawnService(env(dir, before));
     children.push(first);
     for (let i = 0; i < REQUESTS; i++) {
-      const res = await fetch(`http://127.0.0.1:${first.port}/`, { method: 'POST', body: request(i), headers: ndjson });
+      const res = await fetch(`http://127.0.0.1:${first.port}/`, { method: 'POST', body: request(i, publicDestinations), headers: ndjson });
       expect(res.status).toBe(200);
     }
     await sleep(1000);

@@ -223,3 +223,50 @@ describe('aggregation', () => {
     expect(e.aggregateRoom).toBe(2);
   });
 });
+
+describe('deciding as the run that counted a record decided', () => {
+  /** Outcome settings as a run writes them into the spool (config/outcome-settings.ts). */
+  const settingsOf = (overrides: Record<string, unknown>) => {
+    const c = configSchema.parse(overrides);
+    return { filters: c.filters, sampling: c.sampling, aggregation: { ...c.aggregation, key: c.aggregation.key as (keyof FlowRow)[] }, enrich: { entities: c.enrich.entities, workloads: c.enrich.workloads } };
+  };
+  const publicFlows = () => Array.from({ length: 400 }, (_, i) => ({ verdict: 'FORWARDED', IP: { source: '10.0.0.1', destination: `8.8.${i % 200}.${i % 7}` }, l4: { TCP: { source_port: 30000 + i, destination_port: 443 } } }));
+
+  it('which flows are sampled does not depend on the pseudonymization key: the same flows are kept with any key, or none', () => {
+    const kept = (overrides: Record<string, unknown>) => publicFlows().map((f) => enricher(overrides).process(flow(f)));
+    const plain = kept({ sampling: { allowedOneIn: 4 } });
+    expect(plain.filter((o) => o === 'kept').length).toBeGreaterThan(50);
+    expect(kept({ sampling: { allowedOneIn: 4 }, enrich: { pseudonymize: { enabled: true, key: 'k'.repeat(40) } } })).toEqual(plain);
+    expect(kept({ sampling: { allowedOneIn: 4 }, enrich: { pseudonymize: { enabled: true, key: 'z'.repeat(40) } } })).toEqual(plain);
+  });
+
+  it('settings of an earlier run decide until told otherwise: its filters on the workloads it derived, its sampling, its aggregation; then the own ones again', () => {
+    const e = enricher({ enrich: { workloads: true }, filters: { denyList: [{ destination_workload: [{ name: 'pg' }] }] }, aggregation: { enabled: true } });
+    const toPg = () => flow({ verdict: 'FORWARDED', destination: { namespace: 'db', pod_name: 'pg-7d9f8c6b5-abcde' } });
+    expect(e.process(toPg())).toBe('filtered');
+    // The run that counted the backlog derived no workloads (so its filter never matched) and aggregated nothing.
+    expect(e.decideWith(settingsOf({ enrich: { workloads: false }, filters: { denyList: [{ destination_workload: [{ name: 'pg' }] }] } }))).toBe(true);
+    expect(e.process(toPg())).toBe('kept');
+    expect(e.decideWith(null)).toBe(true);
+    expect(e.process(toPg())).toBe('filtered');
+  });
+
+  it('aggregates folded under earlier settings are taken with the own ones, once', () => {
+    const e = enricher();
+    e.decideWith(settingsOf({ aggregation: { enabled: true } }));
+    const f = flow({ verdict: 'FORWARDED', IP: { source: '10.0.0.1', destination: '10.0.0.2' } });
+    expect(e.process(f)).toBe('aggregated');
+    e.absorb(f);
+    e.decideWith(null);
+    expect(e.process(flow({ verdict: 'FORWARDED' }))).toBe('kept');
+    expect(e.takeAggregated().map((r) => r.AggregatedFlows)).toEqual([1]);
+    expect(e.takeAggregated()).toEqual([]);
+  });
+
+  it('settings this version cannot build (a filter it refuses) are not used: the own ones decide, and the caller is told', () => {
+    const e = enricher();
+    const bad = { ...settingsOf({}), filters: { allowList: [{ source_label: ['app=web,'] }], denyList: [] } };
+    expect(e.decideWith(bad)).toBe(false);
+    expect(e.process(flow({ verdict: 'FORWARDED' }))).toBe('kept');
+  });
+});

@@ -7,7 +7,6 @@ import type { Counts, Processor } from '../process/index.js';
 import { Receipt, Spool, diskFull, markBefore, type Hold, type Mark, type Recovered } from '../spool/index.js';
 import { VERSION } from '../version.js';
 import { Checkpoints, type PipelineState } from './checkpoints.js';
-import { decideAsCounted } from './decide-as-counted.js';
 import { RecordQueue, type QueueDeps } from './record-queue.js';
 
 /** What exists once the pipeline has started: the spool taken, the run begun, the queue fed. */
@@ -174,10 +173,6 @@ export async function start(d: StartDeps): Promise<Core> {
         break;
     }
   }
-  // What an earlier run left is decided as that run decided it (its counts are on disk); from the
-  // start of each later run in the spool, as that run did (RecordQueue), and from this run's, as this one does.
-  const first = records[0];
-  if (first) decideAsCounted(d.processor, ledger.outcomesAt({ position: first.receipt.position, item: 0 }), d.log);
   const runReceipt = spool ? await appendRunWhenRoom(spool, run, d.log) : new Receipt(-1);
   queue.push({ kind: 'run', receipt: runReceipt, run });
   queue.kick();

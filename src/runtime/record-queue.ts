@@ -95,6 +95,8 @@ export class RecordQueue {
   private current: Mark = { position: 0, item: 0 };
   private readonly given: { mark: Mark; keys: string[] }[];
   private readonly idleWaiters: (() => void)[] = [];
+  /** The outcome settings the processor decides by now (a run's, as it wrote them; undefined: its own). */
+  private outcomes: unknown = undefined;
 
   constructor(
     private readonly d: QueueDeps,
@@ -198,8 +200,6 @@ export class RecordQueue {
         this.forgetGiven({ position, item: 0 });
         if (this.d.spool && markBefore({ position, item: 0 }, this.resume.counted)) {
           // Crossed before the checkpoint the spool resumed from: its window is in that checkpoint.
-          // What comes after it was decided by that run's settings.
-          decideAsCounted(this.d.processor, item.run.outcomes, this.d.log);
           item.receipt.made();
           return true;
         }
@@ -212,7 +212,6 @@ export class RecordQueue {
           // What the run before counted and folded (its last window, its aggregates) is written
           // before this run counts anything: aggregate rows never span runs.
           await this.d.checkpoints.take(Date.now(), false, true).catch(() => undefined);
-          decideAsCounted(this.d.processor, item.run.outcomes, this.d.log);
         }
         return true;
       case 'checkpoint': {
@@ -311,6 +310,10 @@ export class RecordQueue {
       // Aggregates are taken before a slice could open more than aggregation.maxKeys of them, so
       // that which flows are aggregated never depends on how full the aggregator was.
       if (!foldedBefore && d.processor.aggregateRoom < to - from) await d.checkpoints.take(Date.now(), false, true).catch(() => undefined);
+      // Decided as the run whose window counts these records decides (counted before a crash:
+      // the window that counted them), whatever this process is configured with.
+      const at = { position, item: from };
+      this.decideAs(silent ? d.ledger.outcomesAt(at) : d.ledger.countingFrom(at).s.run.outcomes);
       // Where each line lay in its export file, read before the slice consumes the records.
       if (!silent) observePositions(d.upstream, decoded.records, from, to);
       const out = d.processor.slice({
@@ -358,6 +361,13 @@ export class RecordQueue {
     receipt.made();
     item.done?.(total ?? emptyCounts());
     return true;
+  }
+
+  /** Decide by these outcome settings (a run's, as it wrote them): told to the processor when they change. */
+  private decideAs(outcomes: unknown): void {
+    if (outcomes === this.outcomes) return;
+    this.outcomes = outcomes;
+    decideAsCounted(this.d.processor, outcomes, this.d.log);
   }
 
   /** How many of a request's records come before `mark` (counted, or folded, before a crash). */

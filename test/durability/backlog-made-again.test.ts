@@ -20,13 +20,13 @@ const PER_VERDICT = 10;
  * Request `i`: PER_VERDICT denied and PER_VERDICT allowed flows, from one source (its allowed flows
  * fold into one aggregate row) or from one source each, to a private address or public ones.
  */
-function request(i: number, o: { sources: 'one' | 'many'; destinations: 'private' | 'public' }): Buffer {
+function request(i: number, o: { sources: 'one' | 'many'; destinations: 'private' | 'public'; batch?: string }): Buffer {
   const records: Record<string, unknown>[] = [];
   for (let f = 0; f < 2 * PER_VERDICT; f++) {
     const denied = f % 2 === 0;
     const flow = {
       time: new Date().toISOString(),
-      uuid: `${denied ? 'denied' : 'allowed'}-${i}-${f}`,
+      uuid: `${o.batch ?? 'a'}-${denied ? 'denied' : 'allowed'}-${i}-${f}`,
       verdict: denied ? 'DROPPED' : 'FORWARDED',
       ...(denied ? { drop_reason_desc: 'POLICY_DENIED' } : {}),
       IP: { source: o.sources === 'one' ? '10.0.0.1' : `10.0.${i}.${f}`, destination: o.destinations === 'public' ? `8.8.${i}.${f}` : '10.0.0.2', ipVersion: 'IPv4' },
@@ -101,9 +101,9 @@ describe('a backlog made into rows again', () => {
   }
 
   /** The last run delivers everything and stops cleanly; what ADX then holds, against what HubbleCoverage counted. */
-  async function deliverAndAccount(last: Child) {
+  async function deliverAndAccount(last: Child, batches = 1) {
     const denied = () => new Set(adx.table('HubbleFlows').filter((r) => r.Verdict === 'DROPPED').map((r) => r.Uuid));
-    for (const until = Date.now() + 15_000; denied().size < REQUESTS * PER_VERDICT && Date.now() < until; ) await sleep(100);
+    for (const until = Date.now() + 15_000; denied().size < batches * REQUESTS * PER_VERDICT && Date.now() < until; ) await sleep(100);
     last.proc.kill('SIGTERM');
     expect(await last.exited).toBe(0);
     const flows = new Map<string, Record<string, unknown>>();
@@ -164,6 +164,27 @@ describe('a backlog made into rows again', () => {
     const got = await deliverAndAccount(await run(after, first.port));
     expect(got.denied).toBe(REQUESTS * PER_VERDICT);
     expect(got.seen).toBe(2 * REQUESTS * PER_VERDICT);
+    expect({ kept: got.kept, aggregated: got.aggregated }).toEqual({ kept: got.inRows, aggregated: got.inAggregates });
+  }, 60_000);
+
+  it('two runs configured differently left a backlog, the later one\'s start already gone from the spool: each run\'s records are decided as that run decided them', async () => {
+    adx.down = true;
+    const first = await run(OFF);
+    await post(first, { sources: 'many', destinations: 'private', batch: 'x' });
+    await end(first, 'SIGTERM');
+    // The second run counts and folds its own requests; its start record settles with its first
+    // checkpoint, and the next start finds only its requests, after the first run's.
+    const second = await run({ ...ON, ...SAMPLE_4 }, first.port);
+    await sleep(1000);
+    await post(second, { sources: 'many', destinations: 'private', batch: 'y' });
+    await sleep(1000);
+    await end(second, 'SIGTERM');
+
+    adx.down = false;
+    const got = await deliverAndAccount(await run(OFF, first.port), 2);
+    expect(got.denied).toBe(2 * REQUESTS * PER_VERDICT);
+    expect(got.seen).toBe(4 * REQUESTS * PER_VERDICT);
+    expect(got.aggregated).toBeGreaterThan(0);
     expect({ kept: got.kept, aggregated: got.aggregated }).toEqual({ kept: got.inRows, aggregated: got.inAggregates });
   }, 60_000);
 });

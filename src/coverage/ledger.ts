@@ -181,6 +181,11 @@ export class CoverageLedger {
     return open ? open.s.run.outcomes : this.outcomes.get(w.runId);
   }
 
+  /** The outcome settings of the run whose window counts the records counted from now on (see countingFrom). */
+  get countingOutcomes(): unknown {
+    return (this.countingWindow?.s.run ?? this.liveRun).outcomes;
+  }
+
   /** Forget ranges that end before `oldest` (no record before it is left in the spool). */
   trim(oldest: Mark): void {
     let n = 0;

@@ -307,13 +307,12 @@ export class RecordQueue {
       const foldedBefore = from < foldedUpTo;
       const to = Math.min(n, from + d.sliceRecords, silent ? countedUpTo : Number.POSITIVE_INFINITY, foldedBefore ? foldedUpTo : Number.POSITIVE_INFINITY);
       this.forgetGiven({ position, item: from });
+      // Decided as the run whose window counts these records decides (counted before a crash:
+      // the window that counted them), whatever this process is configured with.
+      this.decideAs(silent ? d.ledger.outcomesAt({ position, item: from }) : d.ledger.countingOutcomes);
       // Aggregates are taken before a slice could open more than aggregation.maxKeys of them, so
       // that which flows are aggregated never depends on how full the aggregator was.
       if (!foldedBefore && d.processor.aggregateRoom < to - from) await d.checkpoints.take(Date.now(), false, true).catch(() => undefined);
-      // Decided as the run whose window counts these records decides (counted before a crash:
-      // the window that counted them), whatever this process is configured with.
-      const at = { position, item: from };
-      this.decideAs(silent ? d.ledger.outcomesAt(at) : d.ledger.countingFrom(at).s.run.outcomes);
       // Where each line lay in its export file, read before the slice consumes the records.
       if (!silent) observePositions(d.upstream, decoded.records, from, to);
       const out = d.processor.slice({

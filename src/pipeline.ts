@@ -86,7 +86,7 @@ export class Pipeline implements IngestTarget {
       publish: (c) => this.counts.publish(c),
       coverageWindowClosed: () => this.metrics.coverageWindows.inc(),
       replayedRows: (rows) => this.metrics.spoolReplayedRows.inc(rows),
-      hasRoom: () => !this.overMemoryBounds(1),
+      hasRoom: () => this.hasRoom(),
       roomFreed: () => this.roomFreed(),
       decodeTurn: this.opts.decodeTurn ?? NO_TURN_NEEDED,
       oldestPendingSeconds: (now) => this.oldestPendingSeconds(now),
@@ -142,7 +142,7 @@ export class Pipeline implements IngestTarget {
         spool: core.spool,
         queue: core.queue,
         processor: this.processor,
-        hasRoom: () => !this.overMemoryBounds(1),
+        hasRoom: () => this.hasRoom(),
         aggregating: (now) => this.overload.aggregating(now),
         countJunk: (c: Counts) => {
           core.ledger.liveWindow.add(c);
@@ -165,6 +165,11 @@ export class Pipeline implements IngestTarget {
 
   get pendingRows(): number {
     return this.batcher.pendingRows;
+  }
+
+  /** Room to make another slice into rows: memory within its bounds, and no checkpoint waiting for the disk. */
+  private hasRoom(): boolean {
+    return !this.overMemoryBounds(1) && !this.core?.checkpoints.carrying;
   }
 
   /** Rows in memory (in batches, or waiting for the checkpoint that counts them) over `fraction` of their bounds. */

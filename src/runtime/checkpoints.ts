@@ -187,6 +187,16 @@ export class Checkpoints {
     this.latest = null;
   }
 
+  /**
+   * A checkpoint could not be written (a full disk) and waits to be written with the next. Nothing
+   * more should be made into rows meanwhile: every slice adds to what that checkpoint must hold, and
+   * records are let go only once it is on disk, so a queue that went on would grow it past the room
+   * the disk has when it frees up, and never write it.
+   */
+  get carrying(): boolean {
+    return this.carried !== null;
+  }
+
   /** Writes under way, or carried after a failure. */
   get pending(): boolean {
     return this.inFlight > 0 || this.carried !== null;
